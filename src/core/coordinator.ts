@@ -1,0 +1,442 @@
+import { backoffDelayMs } from './backoff.js'
+import { BoundedMap } from './bounded-map.js'
+import { TwopcError, unreachable } from './errors.js'
+import type { Message, MessageType, VoteMessage } from './messages.js'
+import { PROTOCOL_VERSION } from './messages.js'
+import {
+  type CommonCoreOptions,
+  positiveInteger,
+  type ResolvedCommonOptions,
+  validateCommonOptions,
+} from './options.js'
+import {
+  type CoordinatorCoreEvent,
+  type DropReason,
+  type Ready,
+  ReadyBuilder,
+  type TimerKind,
+} from './ready.js'
+import type { LogRecord } from './records.js'
+import type { AbortReason, Decision, Json, NodeId, TxId, Vote } from './types.js'
+import { isId } from './validate.js'
+
+/** Options of a {@link CoordinatorCore}. */
+export interface CoordinatorCoreOptions extends CommonCoreOptions {
+  /**
+   * How long to wait for every vote before deciding abort (`reason: 'prepare-timeout'`).
+   * @default 5000
+   */
+  readonly prepareTimeoutMs?: number
+}
+
+/** Inputs a coordinator core accepts. */
+export type CoordinatorInput =
+  /** Start a transaction. `participants` maps each participant to its share of the work. */
+  | { readonly type: 'begin'; readonly txId: TxId; readonly participants: ReadonlyMap<NodeId, Json> }
+  /** A validated inbound message. */
+  | { readonly type: 'message'; readonly message: Message }
+  /** A timer armed by an earlier `Ready` fired. */
+  | { readonly type: 'timer'; readonly txId: TxId; readonly timer: TimerKind }
+  /** The caller gave up: abort the transaction if it is not decided yet. */
+  | { readonly type: 'cancel'; readonly txId: TxId }
+
+/** What a coordinator knows about one transaction, for `status(txId)`. */
+export type CoordinatorTxStatus =
+  /** Waiting for votes. */
+  | { readonly state: 'preparing'; readonly votes: Readonly<Record<NodeId, Vote | 'pending'>> }
+  /** Decided commit; waiting for the acks listed. */
+  | { readonly state: 'committing'; readonly pendingAcks: readonly NodeId[] }
+  /** Finished recently, with this outcome. */
+  | { readonly state: 'finished'; readonly decision: Decision }
+  /** Not in flight and not remembered: under presumed abort, it did not commit unless it finished long ago. */
+  | { readonly state: 'unknown' }
+
+type TxState =
+  | {
+      phase: 'preparing'
+      readonly payloads: ReadonlyMap<NodeId, Json>
+      readonly votes: Map<NodeId, Vote>
+      attempt: number
+    }
+  | {
+      /** One participant: it decides, and its vote is the outcome (one-phase commit). */
+      phase: 'one-phase'
+      readonly participant: NodeId
+      readonly payload: Json
+      /** Set once the coordinator asked the participant to abort (timeout or cancel). */
+      abortReason: AbortReason | undefined
+      attempt: number
+    }
+  | { phase: 'committing'; readonly pendingAcks: Set<NodeId>; attempt: number }
+
+type Builder = ReadyBuilder<CoordinatorCoreEvent>
+
+/**
+ * The coordinator's side of presumed-abort two-phase commit, as a pure state machine:
+ * `step(input)` returns a {@link Ready} and never awaits, reads a clock or draws randomness
+ * except through the injected `random`.
+ *
+ * Durability (DESIGN.md): the `commit` record is forced before any `commit` message; the `end`
+ * record is lazy; aborts write nothing (presumed abort, Mohan, Lindsay & Obermarck 1986).
+ *
+ * Called by the `Coordinator` runtime, the simulator and the model checker; bring your own loop
+ * with it by executing each `Ready` in its documented order.
+ */
+export class CoordinatorCore {
+  private readonly options: ResolvedCommonOptions
+  private readonly prepareTimeoutMs: number
+  private readonly transactions = new Map<TxId, TxState>()
+  private readonly participantsOf = new Map<TxId, readonly NodeId[]>()
+  private readonly finished: BoundedMap<TxId, Decision>
+  private recovered = false
+
+  /** @throws TwopcError `INVALID_OPTIONS` naming the option at fault. */
+  constructor(options: CoordinatorCoreOptions) {
+    this.options = validateCommonOptions(options)
+    this.prepareTimeoutMs = positiveInteger('prepareTimeoutMs', options.prepareTimeoutMs, 5000)
+    this.finished = new BoundedMap(this.options.rememberedTransactions)
+  }
+
+  /** This node's id. */
+  get id(): NodeId {
+    return this.options.id
+  }
+
+  /** Transactions begun and not yet completed. */
+  get inFlight(): number {
+    return this.transactions.size
+  }
+
+  /**
+   * Rebuilds state from the records of this coordinator's log, once, before any `step`.
+   * Presumed abort: a transaction without a `commit` record is aborted; one with `commit` and no
+   * `end` resumes sending `commit` until every participant acks.
+   */
+  recover(records: readonly LogRecord[]): Ready<CoordinatorCoreEvent> {
+    if (this.recovered || this.transactions.size > 0) {
+      throw new TwopcError('INVALID_REQUEST', 'recover() must be called once, before any step()')
+    }
+    this.recovered = true
+    const committing = new Map<TxId, readonly NodeId[]>()
+    for (const record of records) {
+      if (record.type === 'commit') committing.set(record.txId, record.participants)
+      else if (record.type === 'end') {
+        committing.delete(record.txId)
+        this.finished.set(record.txId, 'commit')
+      }
+    }
+    const ready: Builder = new ReadyBuilder()
+    for (const [txId, participants] of committing) {
+      this.participantsOf.set(txId, participants)
+      this.transactions.set(txId, { phase: 'committing', pendingAcks: new Set(participants), attempt: 0 })
+      for (const to of participants) ready.send(this.message('commit', txId, to))
+      this.armRetransmit(ready, txId, 0)
+    }
+    return ready.build()
+  }
+
+  /**
+   * Advances the state machine by one input.
+   * @throws TwopcError for caller bugs only: `DUPLICATE_TRANSACTION`, `TOO_MANY_TRANSACTIONS`,
+   * `INVALID_REQUEST` (from `begin`). Anything the network causes is dropped with a reason.
+   */
+  step(input: CoordinatorInput): Ready<CoordinatorCoreEvent> {
+    const ready: Builder = new ReadyBuilder()
+    switch (input.type) {
+      case 'begin':
+        this.begin(ready, input.txId, input.participants)
+        break
+      case 'message':
+        this.receive(ready, input.message)
+        break
+      case 'timer':
+        this.timer(ready, input.txId, input.timer)
+        break
+      case 'cancel':
+        this.cancel(ready, input.txId)
+        break
+      default:
+        unreachable(input)
+    }
+    return ready.build()
+  }
+
+  /** What this coordinator knows about `txId`. */
+  status(txId: TxId): CoordinatorTxStatus {
+    const tx = this.transactions.get(txId)
+    if (tx === undefined) {
+      const decision = this.finished.get(txId)
+      return decision === undefined ? { state: 'unknown' } : { state: 'finished', decision }
+    }
+    switch (tx.phase) {
+      case 'preparing': {
+        const votes: Record<NodeId, Vote | 'pending'> = {}
+        for (const id of tx.payloads.keys()) votes[id] = tx.votes.get(id) ?? 'pending'
+        return { state: 'preparing', votes }
+      }
+      case 'one-phase':
+        return { state: 'preparing', votes: { [tx.participant]: 'pending' } }
+      case 'committing':
+        return { state: 'committing', pendingAcks: [...tx.pendingAcks] }
+      default:
+        return unreachable(tx)
+    }
+  }
+
+  private begin(ready: Builder, txId: TxId, participants: ReadonlyMap<NodeId, Json>): void {
+    if (!isId(txId)) {
+      throw new TwopcError(
+        'INVALID_REQUEST',
+        `Expected \`txId\` to be a non-empty printable string, got ${txId}`,
+      )
+    }
+    if (this.transactions.has(txId) || this.finished.get(txId) !== undefined) {
+      throw new TwopcError(
+        'DUPLICATE_TRANSACTION',
+        `Transaction ${txId} was already begun by this coordinator`,
+      )
+    }
+    if (participants.size === 0) {
+      throw new TwopcError(
+        'INVALID_REQUEST',
+        'Expected `participants` to name at least one participant, got none',
+      )
+    }
+    for (const id of participants.keys()) {
+      if (!isId(id) || id === this.id) {
+        throw new TwopcError(
+          'INVALID_REQUEST',
+          `Expected every participant to be a node id other than the coordinator's (${this.id}), got ${JSON.stringify(id)}`,
+        )
+      }
+    }
+    if (this.transactions.size >= this.options.maxInFlightTransactions) {
+      throw new TwopcError(
+        'TOO_MANY_TRANSACTIONS',
+        `Coordinator ${this.id} already has ${this.transactions.size} transactions in flight (maxInFlightTransactions); retry after some complete`,
+      )
+    }
+    const ids = [...participants.keys()]
+    this.participantsOf.set(txId, ids)
+    const [only] = ids
+    if (ids.length === 1 && only !== undefined) {
+      const payload = participants.get(only) as Json
+      this.transactions.set(txId, {
+        phase: 'one-phase',
+        participant: only,
+        payload,
+        abortReason: undefined,
+        attempt: 0,
+      })
+      ready.send(this.prepare(txId, only, payload, ids, true))
+    } else {
+      this.transactions.set(txId, {
+        phase: 'preparing',
+        payloads: participants,
+        votes: new Map(),
+        attempt: 0,
+      })
+      for (const [id, payload] of participants) ready.send(this.prepare(txId, id, payload, ids, false))
+    }
+    ready.setTimer(txId, 'prepare-timeout', this.prepareTimeoutMs)
+    this.armRetransmit(ready, txId, 0)
+  }
+
+  private receive(ready: Builder, message: Message): void {
+    if (message.to !== this.id) return this.drop(ready, message, 'misrouted')
+    switch (message.type) {
+      case 'vote':
+        return this.onVote(ready, message)
+      case 'ack':
+        return this.onAck(ready, message.txId, message.from, message)
+      case 'decision-request':
+        return this.onDecisionRequest(ready, message.txId, message.from, message)
+      case 'prepare':
+      case 'commit':
+      case 'abort':
+        return this.drop(ready, message, 'unexpected')
+      default:
+        return unreachable(message)
+    }
+  }
+
+  private onVote(ready: Builder, message: VoteMessage): void {
+    const { txId, from, vote } = message
+    const tx = this.transactions.get(txId)
+    // A vote for a transaction no longer in flight needs no answer: a participant that voted
+    // yes asks with `decision-request` and learns the outcome (or presumed abort) there.
+    if (tx === undefined)
+      return this.drop(ready, message, this.finished.get(txId) ? 'duplicate' : 'unknown-transaction')
+    if (!this.participantsOf.get(txId)?.includes(from)) return this.drop(ready, message, 'not-a-participant')
+    switch (tx.phase) {
+      case 'preparing':
+        if (tx.votes.has(from)) return this.drop(ready, message, 'duplicate')
+        tx.votes.set(from, vote)
+        if (vote === 'no') return this.decideAbort(ready, txId, 'vote-no')
+        if (tx.votes.size === tx.payloads.size) return this.decideCommit(ready, txId, tx.votes)
+        return
+      case 'one-phase':
+        // The single participant decided: `yes`/`read-only` means it committed, `no` that it aborted.
+        if (vote === 'no') return this.decideAbort(ready, txId, tx.abortReason ?? 'vote-no')
+        return this.decideCommit(ready, txId, new Map())
+      case 'committing':
+        return this.drop(ready, message, 'duplicate')
+      default:
+        return unreachable(tx)
+    }
+  }
+
+  private onAck(ready: Builder, txId: TxId, from: NodeId, message: Message): void {
+    const tx = this.transactions.get(txId)
+    if (tx === undefined)
+      return this.drop(ready, message, this.finished.get(txId) ? 'duplicate' : 'unknown-transaction')
+    if (tx.phase !== 'committing') return this.drop(ready, message, 'unexpected')
+    if (!tx.pendingAcks.delete(from)) {
+      return this.drop(
+        ready,
+        message,
+        this.participantsOf.get(txId)?.includes(from) ? 'duplicate' : 'not-a-participant',
+      )
+    }
+    if (tx.pendingAcks.size === 0) {
+      ready.persist({ type: 'end', txId }, false)
+      this.finish(ready, txId, 'commit')
+    }
+  }
+
+  private onDecisionRequest(ready: Builder, txId: TxId, from: NodeId, message: Message): void {
+    const tx = this.transactions.get(txId)
+    if (tx === undefined) {
+      // Presumed abort: no record of the transaction means it did not commit (or finished long ago,
+      // in which case every participant acked and none can be asking).
+      const decision = this.finished.get(txId) ?? 'abort'
+      return ready.send(this.message(decision, txId, from))
+    }
+    if (!this.participantsOf.get(txId)?.includes(from)) return this.drop(ready, message, 'not-a-participant')
+    if (tx.phase !== 'committing') return this.drop(ready, message, 'undecided')
+    ready.send(this.message('commit', txId, from))
+  }
+
+  private timer(ready: Builder, txId: TxId, timer: TimerKind): void {
+    const tx = this.transactions.get(txId)
+    if (tx === undefined) return
+    switch (timer) {
+      case 'prepare-timeout':
+        return this.abandon(ready, txId, 'prepare-timeout')
+      case 'retransmit':
+        return this.retransmit(ready, txId, tx)
+      case 'decision-request':
+        return
+      default:
+        return unreachable(timer)
+    }
+  }
+
+  private cancel(ready: Builder, txId: TxId): void {
+    if (this.transactions.has(txId)) this.abandon(ready, txId, 'cancelled')
+  }
+
+  /** Timeout or cancel: abort if undecided. A one-phase participant decides, so it is asked to abort. */
+  private abandon(ready: Builder, txId: TxId, reason: AbortReason): void {
+    const tx = this.transactions.get(txId)
+    if (tx?.phase === 'preparing') return this.decideAbort(ready, txId, reason)
+    if (tx?.phase === 'one-phase' && tx.abortReason === undefined) {
+      tx.abortReason = reason
+      tx.attempt = 0
+      ready.clearTimer(txId, 'prepare-timeout')
+      ready.send(this.message('abort', txId, tx.participant))
+      this.armRetransmit(ready, txId, 0)
+    }
+  }
+
+  private retransmit(ready: Builder, txId: TxId, tx: TxState): void {
+    tx.attempt += 1
+    switch (tx.phase) {
+      case 'preparing': {
+        const ids = this.participantsOf.get(txId) ?? []
+        for (const [id, payload] of tx.payloads) {
+          if (!tx.votes.has(id)) ready.send(this.prepare(txId, id, payload, ids, false))
+        }
+        break
+      }
+      case 'one-phase':
+        ready.send(
+          tx.abortReason === undefined
+            ? this.prepare(txId, tx.participant, tx.payload, [tx.participant], true)
+            : this.message('abort', txId, tx.participant),
+        )
+        break
+      case 'committing':
+        for (const id of tx.pendingAcks) ready.send(this.message('commit', txId, id))
+        break
+      default:
+        unreachable(tx)
+    }
+    this.armRetransmit(ready, txId, tx.attempt)
+  }
+
+  private decideCommit(ready: Builder, txId: TxId, votes: ReadonlyMap<NodeId, Vote>): void {
+    const owing = [...votes].filter(([, vote]) => vote === 'yes').map(([id]) => id)
+    ready.clearTimer(txId, 'prepare-timeout')
+    if (owing.length === 0) {
+      // Every participant voted read-only (or the one-phase participant committed): nothing to send.
+      ready.emit({ type: 'decided', txId, decision: 'commit' })
+      return this.finish(ready, txId, 'commit')
+    }
+    ready.persist({ type: 'commit', txId, participants: owing }, true)
+    for (const to of owing) ready.send(this.message('commit', txId, to))
+    this.transactions.set(txId, { phase: 'committing', pendingAcks: new Set(owing), attempt: 0 })
+    this.armRetransmit(ready, txId, 0)
+    ready.emit({ type: 'decided', txId, decision: 'commit' })
+  }
+
+  private decideAbort(ready: Builder, txId: TxId, reason: AbortReason): void {
+    const tx = this.transactions.get(txId)
+    if (tx?.phase === 'preparing') {
+      // Presumed abort: nothing is logged and no ack is awaited. Participants that voted no or
+      // read-only are done already; the others are told once, and ask if the message is lost.
+      for (const id of tx.payloads.keys()) {
+        if (tx.votes.get(id) !== 'no' && tx.votes.get(id) !== 'read-only')
+          ready.send(this.message('abort', txId, id))
+      }
+    }
+    ready.clearTimer(txId, 'prepare-timeout')
+    ready.emit({ type: 'decided', txId, decision: 'abort', reason })
+    this.finish(ready, txId, 'abort')
+  }
+
+  private finish(ready: Builder, txId: TxId, decision: Decision): void {
+    this.transactions.delete(txId)
+    this.participantsOf.delete(txId)
+    this.finished.set(txId, decision)
+    ready.clearTimer(txId, 'retransmit')
+    ready.emit({ type: 'completed', txId, decision })
+  }
+
+  private armRetransmit(ready: Builder, txId: TxId, attempt: number): void {
+    const { retransmitIntervalMs, retransmitIntervalMsMax, random } = this.options
+    ready.setTimer(
+      txId,
+      'retransmit',
+      backoffDelayMs(attempt, retransmitIntervalMs, retransmitIntervalMsMax, random),
+    )
+  }
+
+  private drop(ready: Builder, message: Message, reason: DropReason): void {
+    ready.emit({ type: 'message-dropped', reason, message })
+  }
+
+  private prepare(
+    txId: TxId,
+    to: NodeId,
+    payload: Json,
+    participants: readonly NodeId[],
+    onePhase: boolean,
+  ): Message {
+    return { v: PROTOCOL_VERSION, type: 'prepare', txId, from: this.id, to, payload, participants, onePhase }
+  }
+
+  private message(type: Exclude<MessageType, 'prepare' | 'vote'>, txId: TxId, to: NodeId): Message {
+    return { v: PROTOCOL_VERSION, type, txId, from: this.id, to }
+  }
+}

@@ -1,0 +1,49 @@
+/**
+ * Every error twopc throws or rejects with is a {@link TwopcError} with a stable `code`.
+ * Match on `code`, not on the message text: messages may be reworded, codes never change.
+ *
+ * @example
+ * ```ts
+ * try { await coordinator.commit(request) }
+ * catch (error) { if (error instanceof TwopcError && error.code === 'TOO_MANY_TRANSACTIONS') retryLater() }
+ * ```
+ */
+export type ErrorCode =
+  | 'INVALID_MESSAGE'
+  | 'INVALID_OPTIONS'
+  | 'INVALID_REQUEST'
+  | 'INVALID_RECORD'
+  | 'DUPLICATE_TRANSACTION'
+  | 'TOO_MANY_TRANSACTIONS'
+  | 'NODE_HALTED'
+  | 'NOT_STARTED'
+  | 'CLOSED'
+  | 'LOG_CORRUPTED'
+  | 'LOG_LOCKED'
+  | 'LOG_IO'
+  | 'UNKNOWN_TRANSACTION'
+
+/** Base class of every error twopc raises. `code` is stable; `message` says what was wrong and what was expected. */
+export class TwopcError extends Error {
+  /** Stable machine-readable code. */
+  readonly code: ErrorCode
+
+  /**
+   * @param code - the stable code
+   * @param message - what was wrong and what was expected
+   * @param options - `cause`, when another error led to this one
+   */
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options)
+    this.name = 'TwopcError'
+    this.code = code
+  }
+}
+
+/**
+ * Marks a branch the type system proves unreachable: the `default` of an exhaustive `switch`.
+ * Reaching it at run time is a bug in twopc, so it throws.
+ */
+export function unreachable(value: never): never {
+  throw new Error(`twopc internal error: unexpected value ${JSON.stringify(value)}`)
+}

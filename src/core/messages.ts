@@ -1,0 +1,121 @@
+import type { Json, NodeId, TxId, Vote } from './types.js'
+import { asFields, FieldReader } from './validate.js'
+
+/** Wire format version carried by every message as `v`. */
+export const PROTOCOL_VERSION = 1
+
+/** Fields every message carries. `from` and `to` are node ids; transports route by `to`. */
+export interface MessageHeader {
+  /** Wire format version, {@link PROTOCOL_VERSION}. */
+  readonly v: typeof PROTOCOL_VERSION
+  /** The transaction the message is about. */
+  readonly txId: TxId
+  /** Sender. Authenticated transports check it against the connection's peer. */
+  readonly from: NodeId
+  /** Recipient. */
+  readonly to: NodeId
+}
+
+/** Coordinator → participant: prepare your share of the work and vote. Phase 1. */
+export interface PrepareMessage extends MessageHeader {
+  readonly type: 'prepare'
+  /** The recipient's share of the work. */
+  readonly payload: Json
+  /** Every participant of the transaction (used by cooperative termination). */
+  readonly participants: readonly NodeId[]
+  /**
+   * True when the recipient is the only participant: it decides on its own (one-phase commit),
+   * and its `vote` is the outcome (`yes` = committed, `no` = aborted).
+   */
+  readonly onePhase: boolean
+}
+
+/** Participant → coordinator: the answer to `prepare`. Never called an "ack". */
+export interface VoteMessage extends MessageHeader {
+  readonly type: 'vote'
+  readonly vote: Vote
+}
+
+/** The commit decision: coordinator → participant in phase 2, or anyone's answer to a `decision-request`. */
+export interface CommitMessage extends MessageHeader {
+  readonly type: 'commit'
+}
+
+/**
+ * The abort decision: coordinator → participant, or anyone's answer to a `decision-request`.
+ * Under presumed abort it is never acknowledged.
+ */
+export interface AbortMessage extends MessageHeader {
+  readonly type: 'abort'
+}
+
+/** Participant → coordinator: the commit outcome is durable here; the coordinator may forget it once all are in. */
+export interface AckMessage extends MessageHeader {
+  readonly type: 'ack'
+}
+
+/** An in-doubt participant asks the coordinator, or a peer, for the outcome. Answered by `commit` or `abort`. */
+export interface DecisionRequestMessage extends MessageHeader {
+  readonly type: 'decision-request'
+}
+
+/** Every message of the protocol, tagged by `type`. JSON-compatible. */
+export type Message =
+  | PrepareMessage
+  | VoteMessage
+  | CommitMessage
+  | AbortMessage
+  | AckMessage
+  | DecisionRequestMessage
+
+/** The `type` of a message. */
+export type MessageType = Message['type']
+
+/** Every message type, in protocol order. */
+export const MESSAGE_TYPES: readonly MessageType[] = [
+  'prepare',
+  'vote',
+  'commit',
+  'abort',
+  'ack',
+  'decision-request',
+]
+
+const VOTES: readonly Vote[] = ['yes', 'no', 'read-only']
+
+/**
+ * Validates an untrusted value (typically `JSON.parse` of bytes from the network) and returns
+ * a well-formed {@link Message} built from the known fields only.
+ *
+ * Called by the runtime on every inbound message, whatever the transport; transports may call it
+ * earlier to reject bad frames at the edge.
+ *
+ * @throws TwopcError with code `INVALID_MESSAGE` whose message names the field, the value and what
+ * was expected. It never throws anything else, whatever `value` is.
+ */
+export function parseMessage(value: unknown): Message {
+  const fields = asFields(value, 'message', 'INVALID_MESSAGE')
+  const read = new FieldReader(fields, 'message', 'INVALID_MESSAGE')
+  if (fields.v !== PROTOCOL_VERSION) read.fail('v', String(PROTOCOL_VERSION))
+  const type = read.oneOf('type', MESSAGE_TYPES)
+  const header = {
+    v: PROTOCOL_VERSION,
+    txId: read.id('txId'),
+    from: read.id('from'),
+    to: read.id('to'),
+  } as const
+  switch (type) {
+    case 'prepare':
+      return {
+        ...header,
+        type,
+        payload: read.present('payload') as Json,
+        participants: read.idList('participants'),
+        onePhase: read.boolean('onePhase'),
+      }
+    case 'vote':
+      return { ...header, type, vote: read.oneOf('vote', VOTES) }
+    default:
+      return { ...header, type }
+  }
+}

@@ -1,0 +1,96 @@
+import { TwopcError } from './errors.js'
+import { describe, isId } from './validate.js'
+
+/** Options both cores share. Every field is validated by {@link validateCommonOptions}. */
+export interface CommonCoreOptions {
+  /** This node's id; messages addressed elsewhere are dropped. */
+  readonly id: string
+  /**
+   * First retransmission interval: of `prepare` and `commit` by a coordinator, of
+   * `decision-request` by an in-doubt participant. Doubles on each attempt up to `retransmitIntervalMsMax`.
+   * @default 200
+   */
+  readonly retransmitIntervalMs?: number
+  /**
+   * Cap on the retransmission interval.
+   * @default 5000
+   */
+  readonly retransmitIntervalMsMax?: number
+  /**
+   * Most transactions in flight on this node at once. A coordinator rejects more with
+   * `TOO_MANY_TRANSACTIONS`; a participant votes `no` on further prepares.
+   * @default 10000
+   */
+  readonly maxInFlightTransactions?: number
+  /**
+   * How many finished transactions a node remembers, to answer duplicates and late questions
+   * exactly. Older ones fall back to the protocol's presumptions.
+   * @default 100000
+   */
+  readonly rememberedTransactions?: number
+  /**
+   * Source of randomness in [0, 1) for backoff jitter. Inject a seeded one for deterministic runs.
+   * @default Math.random (chosen by the runtime, never by the core)
+   */
+  readonly random: () => number
+}
+
+/** Common options with defaults applied. */
+export interface ResolvedCommonOptions {
+  readonly id: string
+  readonly retransmitIntervalMs: number
+  readonly retransmitIntervalMsMax: number
+  readonly maxInFlightTransactions: number
+  readonly rememberedTransactions: number
+  readonly random: () => number
+}
+
+/** Throws `INVALID_OPTIONS` naming the option, the value and what was expected. */
+export function invalidOption(name: string, expected: string, value: unknown): never {
+  throw new TwopcError('INVALID_OPTIONS', `Expected \`${name}\` to be ${expected}, got ${describe(value)}`)
+}
+
+/** Returns `value` (or `fallback` when undefined) after checking it is a positive integer. */
+export function positiveInteger(name: string, value: unknown, fallback: number): number {
+  const resolved = value === undefined ? fallback : value
+  if (typeof resolved !== 'number' || !Number.isSafeInteger(resolved) || resolved <= 0) {
+    invalidOption(name, 'a positive integer', resolved)
+  }
+  return resolved
+}
+
+/** Validates the options both cores share and applies defaults. */
+export function validateCommonOptions(options: CommonCoreOptions): ResolvedCommonOptions {
+  if (typeof options !== 'object' || options === null) invalidOption('options', 'an object', options)
+  if (!isId(options.id)) invalidOption('id', 'a non-empty string of printable characters', options.id)
+  if (typeof options.random !== 'function') invalidOption('random', 'a function', options.random)
+  const retransmitIntervalMs = positiveInteger('retransmitIntervalMs', options.retransmitIntervalMs, 200)
+  const retransmitIntervalMsMax = positiveInteger(
+    'retransmitIntervalMsMax',
+    options.retransmitIntervalMsMax,
+    Math.max(5000, retransmitIntervalMs),
+  )
+  if (retransmitIntervalMsMax < retransmitIntervalMs) {
+    invalidOption(
+      'retransmitIntervalMsMax',
+      `at least \`retransmitIntervalMs\` (${retransmitIntervalMs})`,
+      retransmitIntervalMsMax,
+    )
+  }
+  return {
+    id: options.id,
+    retransmitIntervalMs,
+    retransmitIntervalMsMax,
+    maxInFlightTransactions: positiveInteger(
+      'maxInFlightTransactions',
+      options.maxInFlightTransactions,
+      10_000,
+    ),
+    rememberedTransactions: positiveInteger(
+      'rememberedTransactions',
+      options.rememberedTransactions,
+      100_000,
+    ),
+    random: options.random,
+  }
+}

@@ -1,0 +1,456 @@
+import { backoffDelayMs } from './backoff.js'
+import { BoundedMap } from './bounded-map.js'
+import { TwopcError, unreachable } from './errors.js'
+import type { Message, MessageType, PrepareMessage } from './messages.js'
+import { PROTOCOL_VERSION } from './messages.js'
+import { type CommonCoreOptions, type ResolvedCommonOptions, validateCommonOptions } from './options.js'
+import {
+  type DropReason,
+  type ParticipantCoreEvent,
+  type Ready,
+  ReadyBuilder,
+  type TimerKind,
+} from './ready.js'
+import type { LogRecord } from './records.js'
+import type { Decision, NodeId, TransactionInfo, TxId, Vote } from './types.js'
+
+/** Options of a {@link ParticipantCore}. */
+export type ParticipantCoreOptions = CommonCoreOptions
+
+/** Inputs a participant core accepts. */
+export type ParticipantInput =
+  /** A validated inbound message. */
+  | { readonly type: 'message'; readonly message: Message }
+  /** A timer armed by an earlier `Ready` fired. */
+  | { readonly type: 'timer'; readonly txId: TxId; readonly timer: TimerKind }
+  /** The resource answered a `prepare` request (a throw or a timeout is reported as `no`). */
+  | { readonly type: 'prepare-result'; readonly txId: TxId; readonly vote: Vote }
+  /** The resource finished a `commit` or `abort` request. */
+  | { readonly type: 'applied'; readonly txId: TxId }
+
+/** A transaction this participant voted yes on and has no outcome for. */
+export interface InDoubtTransaction {
+  readonly txId: TxId
+  readonly coordinator: NodeId
+  readonly participants: readonly NodeId[]
+}
+
+type TxState =
+  | {
+      /** The resource is preparing; no vote sent yet. */
+      phase: 'preparing'
+      readonly info: TransactionInfo
+      readonly onePhase: boolean
+      /** Set when an abort was recorded durably while preparing: the vote will be `no`, whatever the resource says. */
+      abortedBy: NodeId | undefined
+    }
+  | {
+      /** Voted yes, prepared record durable, outcome unknown: in doubt. */
+      phase: 'prepared'
+      readonly info: TransactionInfo
+      attempt: number
+    }
+  | {
+      /** Outcome known; the resource is applying it. */
+      phase: 'applying'
+      readonly info: TransactionInfo
+      readonly onePhase: boolean
+      readonly decision: Decision
+      /** Whether this transaction has records in the log (and so needs an `end` record). */
+      readonly logged: boolean
+    }
+
+/** What a participant remembers of a finished transaction, to answer duplicates and late questions exactly. */
+interface Finished {
+  readonly outcome: Decision | 'read-only'
+  readonly onePhase: boolean
+}
+
+type Builder = ReadyBuilder<ParticipantCoreEvent>
+
+/**
+ * The participant's side of presumed-abort two-phase commit, as a pure state machine.
+ *
+ * Durability (DESIGN.md): `prepared` is forced before `vote: yes`; a `commit` outcome is forced
+ * before the `ack`; an `abort` outcome is lazy unless someone is told about it; `end` is lazy.
+ * An in-doubt participant never decides alone: it asks the coordinator and its peers
+ * (`decision-request`) on a backoff timer until someone who knows answers.
+ *
+ * Called by the `Participant` runtime, the simulator and the model checker.
+ */
+export class ParticipantCore {
+  private readonly options: ResolvedCommonOptions
+  private readonly transactions = new Map<TxId, TxState>()
+  private readonly finished: BoundedMap<TxId, Finished>
+  private recovered = false
+
+  /** @throws TwopcError `INVALID_OPTIONS` naming the option at fault. */
+  constructor(options: ParticipantCoreOptions) {
+    this.options = validateCommonOptions(options)
+    this.finished = new BoundedMap(this.options.rememberedTransactions)
+  }
+
+  /** This node's id. */
+  get id(): NodeId {
+    return this.options.id
+  }
+
+  /** Transactions this participant is working on (preparing, in doubt, or applying an outcome). */
+  get inFlight(): number {
+    return this.transactions.size
+  }
+
+  /** Transactions voted yes on with no outcome yet, in the order they were prepared. */
+  inDoubt(): InDoubtTransaction[] {
+    const result: InDoubtTransaction[] = []
+    for (const tx of this.transactions.values()) {
+      if (tx.phase === 'prepared') {
+        const { txId, coordinator, participants } = tx.info
+        result.push({ txId, coordinator, participants })
+      }
+    }
+    return result
+  }
+
+  /**
+   * Rebuilds state from this participant's log, once, before any `step`:
+   * prepared without outcome → in doubt, and asks at once; outcome without end → re-applied
+   * through the resource (so resource `commit`/`abort` must be idempotent); end → finished.
+   */
+  recover(records: readonly LogRecord[]): Ready<ParticipantCoreEvent> {
+    if (this.recovered || this.transactions.size > 0) {
+      throw new TwopcError('INVALID_REQUEST', 'recover() must be called once, before any step()')
+    }
+    this.recovered = true
+    const prepared = new Map<TxId, { info: TransactionInfo; onePhase: boolean }>()
+    const outcomes = new Map<TxId, Decision>()
+    const ended = new Set<TxId>()
+    for (const record of records) {
+      switch (record.type) {
+        case 'prepared': {
+          const { txId, payload, coordinator, participants, onePhase } = record
+          prepared.set(txId, { info: { txId, payload, coordinator, participants }, onePhase })
+          break
+        }
+        case 'outcome':
+          outcomes.set(record.txId, record.decision)
+          break
+        case 'end':
+          ended.add(record.txId)
+          break
+        case 'commit':
+          throw new TwopcError(
+            'INVALID_RECORD',
+            `A participant log holds a coordinator record (commit of ${record.txId})`,
+          )
+        default:
+          unreachable(record)
+      }
+    }
+    const ready: Builder = new ReadyBuilder()
+    for (const txId of new Set([...prepared.keys(), ...outcomes.keys()])) {
+      const entry = prepared.get(txId)
+      let decision = outcomes.get(txId)
+      const onePhase = entry?.onePhase ?? false
+      if (ended.has(txId) || entry === undefined) {
+        this.finished.set(txId, { outcome: decision ?? 'abort', onePhase })
+        continue
+      }
+      if (decision === undefined && onePhase) {
+        // The crash came between the two records of a one-phase commit: no vote left, so abort is safe.
+        decision = 'abort'
+        ready.persist({ type: 'outcome', txId, decision }, false)
+      }
+      if (decision === undefined) {
+        this.transactions.set(txId, { phase: 'prepared', info: entry.info, attempt: 0 })
+        this.askForDecision(ready, txId)
+      } else {
+        this.transactions.set(txId, { phase: 'applying', info: entry.info, onePhase, decision, logged: true })
+        ready.request(decision, entry.info)
+      }
+    }
+    return ready.build()
+  }
+
+  /** Advances the state machine by one input. Never throws for anything the network can cause. */
+  step(input: ParticipantInput): Ready<ParticipantCoreEvent> {
+    const ready: Builder = new ReadyBuilder()
+    switch (input.type) {
+      case 'message':
+        this.receive(ready, input.message)
+        break
+      case 'timer':
+        if (input.timer === 'decision-request') this.askForDecision(ready, input.txId)
+        break
+      case 'prepare-result':
+        this.onPrepareResult(ready, input.txId, input.vote)
+        break
+      case 'applied':
+        this.onApplied(ready, input.txId)
+        break
+      default:
+        unreachable(input)
+    }
+    return ready.build()
+  }
+
+  private receive(ready: Builder, message: Message): void {
+    if (message.to !== this.id) return this.drop(ready, message, 'misrouted')
+    switch (message.type) {
+      case 'prepare':
+        return this.onPrepare(ready, message)
+      case 'commit':
+      case 'abort':
+        return this.onDecision(ready, message, message.type)
+      case 'decision-request':
+        return this.onDecisionRequest(ready, message)
+      case 'vote':
+      case 'ack':
+        return this.drop(ready, message, 'unexpected')
+      default:
+        return unreachable(message)
+    }
+  }
+
+  private onPrepare(ready: Builder, message: PrepareMessage): void {
+    const { txId, from, participants, payload, onePhase } = message
+    const tx = this.transactions.get(txId)
+    if (tx !== undefined) {
+      if (tx.info.coordinator !== from) return this.drop(ready, message, 'not-the-coordinator')
+      if (tx.phase === 'prepared') return this.vote(ready, tx.info, 'yes') // our vote may have been lost
+      // Our vote may have been lost: a `no` (or a one-phase outcome) is still wanted by a coordinator retransmitting prepare.
+      if (tx.phase === 'applying' && tx.decision === 'abort') return this.vote(ready, tx.info, 'no')
+      if (tx.phase === 'applying' && tx.onePhase) return this.vote(ready, tx.info, 'yes')
+      if (tx.phase === 'preparing' && tx.abortedBy !== undefined) return this.vote(ready, tx.info, 'no')
+      return this.drop(ready, message, 'duplicate')
+    }
+    const info: TransactionInfo = { txId, payload, coordinator: from, participants }
+    const finished = this.finished.get(txId)
+    if (finished !== undefined) {
+      // Answer a repeated prepare with the vote that still holds; a two-phase commit needs no more votes.
+      if (finished.outcome === 'read-only') return this.vote(ready, info, 'read-only')
+      if (finished.outcome === 'abort') return this.vote(ready, info, 'no')
+      if (finished.onePhase) return this.vote(ready, info, 'yes')
+      return this.drop(ready, message, 'duplicate')
+    }
+    if (!participants.includes(this.id) || (onePhase && participants.length !== 1)) {
+      return this.drop(ready, message, 'not-a-participant')
+    }
+    if (this.transactions.size >= this.options.maxInFlightTransactions) {
+      // Over the limit: refuse rather than queue without bound. A one-phase `no` is the outcome, so it is logged.
+      if (onePhase) ready.persist({ type: 'outcome', txId, decision: 'abort' }, true)
+      this.finished.set(txId, { outcome: 'abort', onePhase })
+      return this.vote(ready, info, 'no')
+    }
+    this.transactions.set(txId, { phase: 'preparing', info, onePhase, abortedBy: undefined })
+    ready.request('prepare', info)
+  }
+
+  private onPrepareResult(ready: Builder, txId: TxId, vote: Vote): void {
+    const tx = this.transactions.get(txId)
+    if (tx?.phase !== 'preparing') return
+    const { info, onePhase } = tx
+    if (tx.abortedBy !== undefined) {
+      // An abort was recorded while the resource prepared; undo whatever it did.
+      return this.startApplying(ready, info, onePhase, 'abort', true)
+    }
+    switch (vote) {
+      case 'yes':
+        ready.persist({ type: 'prepared', txId, ...pick(info), onePhase }, true)
+        if (onePhase) {
+          // One-phase commit: this participant decides, in the same forced append.
+          ready.persist({ type: 'outcome', txId, decision: 'commit' }, true)
+          this.vote(ready, info, 'yes')
+          ready.emit({ type: 'decided', txId, decision: 'commit', from: this.id })
+          return this.startApplying(ready, info, true, 'commit', true)
+        }
+        this.transactions.set(txId, { phase: 'prepared', info, attempt: 0 })
+        this.vote(ready, info, 'yes')
+        return this.armDecisionRequest(ready, txId, 0)
+      case 'read-only':
+        this.transactions.delete(txId)
+        this.finished.set(txId, { outcome: 'read-only', onePhase })
+        return this.vote(ready, info, 'read-only')
+      case 'no':
+        // A two-phase `no` needs no record: the coordinator aborts, and a later yes would be
+        // answered by presumed abort. A one-phase `no` is the outcome itself, so it is forced.
+        if (onePhase) ready.persist({ type: 'outcome', txId, decision: 'abort' }, true)
+        this.vote(ready, info, 'no')
+        return this.startApplying(ready, info, onePhase, 'abort', onePhase)
+      default:
+        return unreachable(vote)
+    }
+  }
+
+  /** `commit` or `abort` from the coordinator, or from a peer answering a `decision-request`. */
+  private onDecision(ready: Builder, message: Message, decision: Decision): void {
+    const { txId, from } = message
+    const tx = this.transactions.get(txId)
+    if (tx === undefined) return this.onDecisionForFinished(ready, message, decision)
+    if (from !== tx.info.coordinator && !tx.info.participants.includes(from)) {
+      return this.drop(ready, message, 'not-a-participant')
+    }
+    switch (tx.phase) {
+      case 'prepared':
+        ready.clearTimer(txId, 'decision-request')
+        if (decision === 'commit') {
+          ready.persist({ type: 'outcome', txId, decision }, true)
+          ready.send(this.message('ack', txId, tx.info.coordinator))
+        } else {
+          ready.persist({ type: 'outcome', txId, decision }, false)
+        }
+        ready.emit({ type: 'decided', txId, decision, from })
+        return this.startApplying(ready, tx.info, false, decision, true)
+      case 'preparing':
+        if (decision === 'commit' || tx.abortedBy !== undefined)
+          return this.drop(ready, message, 'unexpected')
+        // Aborted before voting. Forced, because the vote will be `no` from now on, and a
+        // one-phase coordinator waits for that vote as the outcome.
+        tx.abortedBy = from
+        ready.persist({ type: 'outcome', txId, decision: 'abort' }, true)
+        if (tx.onePhase) this.vote(ready, tx.info, 'no')
+        ready.emit({ type: 'decided', txId, decision: 'abort', from })
+        return
+      case 'applying':
+        if (tx.decision !== decision) {
+          // A one-phase coordinator that timed out asks to abort; our vote tells it what happened.
+          if (tx.onePhase) return this.vote(ready, tx.info, 'yes')
+          return this.drop(ready, message, 'conflicts-with-outcome')
+        }
+        if (decision === 'commit' && !tx.onePhase)
+          return ready.send(this.message('ack', txId, tx.info.coordinator))
+        if (tx.onePhase) return this.vote(ready, tx.info, decision === 'commit' ? 'yes' : 'no')
+        return this.drop(ready, message, 'duplicate')
+      default:
+        return unreachable(tx)
+    }
+  }
+
+  private onDecisionForFinished(ready: Builder, message: Message, decision: Decision): void {
+    const { txId, from } = message
+    const finished = this.finished.get(txId)
+    const reply = (vote: Vote): void =>
+      ready.send({ v: PROTOCOL_VERSION, type: 'vote', txId, from: this.id, to: from, vote })
+    if (finished === undefined) {
+      // Finished and forgotten: the coordinator resends commit until acked, so ack it.
+      if (decision === 'commit') return ready.send(this.message('ack', txId, from))
+      // Abort before any prepare arrived: record it durably so that a late prepare is voted `no`,
+      // and answer with that vote (a one-phase coordinator waits for it as the outcome).
+      ready.persist({ type: 'outcome', txId, decision: 'abort' }, true)
+      ready.persist({ type: 'end', txId }, false)
+      this.finished.set(txId, { outcome: 'abort', onePhase: false })
+      ready.emit({ type: 'decided', txId, decision: 'abort', from })
+      return reply('no')
+    }
+    switch (finished.outcome) {
+      case 'read-only':
+        return this.drop(ready, message, 'duplicate')
+      case 'commit':
+        // A one-phase coordinator that asks to abort learns from our vote that we committed.
+        if (finished.onePhase) return reply('yes')
+        if (decision === 'commit') return ready.send(this.message('ack', txId, from))
+        return this.drop(ready, message, 'conflicts-with-outcome')
+      case 'abort':
+        if (decision === 'abort') return reply('no') // a one-phase coordinator may be waiting for it
+        return this.drop(ready, message, 'conflicts-with-outcome')
+      default:
+        return unreachable(finished.outcome)
+    }
+  }
+
+  private onDecisionRequest(ready: Builder, message: Message): void {
+    const { txId, from } = message
+    const tx = this.transactions.get(txId)
+    if (tx === undefined) {
+      const finished = this.finished.get(txId)
+      if (finished === undefined || finished.outcome === 'read-only') {
+        // Never seen, or voted read-only and forgot: this node cannot tell which, so it must not answer.
+        return this.drop(ready, message, finished === undefined ? 'unknown-transaction' : 'cannot-answer')
+      }
+      return ready.send(this.message(finished.outcome, txId, from))
+    }
+    if (!tx.info.participants.includes(from)) return this.drop(ready, message, 'not-a-participant')
+    switch (tx.phase) {
+      case 'applying':
+        return ready.send(this.message(tx.decision, txId, from))
+      case 'prepared':
+        return this.drop(ready, message, 'cannot-answer')
+      case 'preparing':
+        if (tx.abortedBy === undefined) {
+          // Cooperative termination: not voted yet, so abort unilaterally, durably, before answering.
+          tx.abortedBy = this.id
+          ready.persist({ type: 'outcome', txId, decision: 'abort' }, true)
+          ready.emit({ type: 'decided', txId, decision: 'abort', from: this.id })
+          this.vote(ready, tx.info, 'no')
+        }
+        return ready.send(this.message('abort', txId, from))
+      default:
+        return unreachable(tx)
+    }
+  }
+
+  private onApplied(ready: Builder, txId: TxId): void {
+    const tx = this.transactions.get(txId)
+    if (tx?.phase !== 'applying') return
+    if (tx.logged) ready.persist({ type: 'end', txId }, false)
+    this.transactions.delete(txId)
+    this.finished.set(txId, { outcome: tx.decision, onePhase: tx.onePhase })
+    ready.emit({ type: 'applied', txId, decision: tx.decision })
+  }
+
+  private startApplying(
+    ready: Builder,
+    info: TransactionInfo,
+    onePhase: boolean,
+    decision: Decision,
+    logged: boolean,
+  ): void {
+    this.transactions.set(info.txId, { phase: 'applying', info, onePhase, decision, logged })
+    ready.request(decision, info)
+  }
+
+  /** In doubt: ask the coordinator and, for cooperative termination, every peer. */
+  private askForDecision(ready: Builder, txId: TxId): void {
+    const tx = this.transactions.get(txId)
+    if (tx?.phase !== 'prepared') return
+    if (tx.attempt === 0) ready.emit({ type: 'in-doubt', txId, coordinator: tx.info.coordinator })
+    for (const to of [tx.info.coordinator, ...tx.info.participants]) {
+      if (to !== this.id) ready.send(this.message('decision-request', txId, to))
+    }
+    tx.attempt += 1
+    this.armDecisionRequest(ready, txId, tx.attempt)
+  }
+
+  private armDecisionRequest(ready: Builder, txId: TxId, attempt: number): void {
+    const { retransmitIntervalMs, retransmitIntervalMsMax, random } = this.options
+    ready.setTimer(
+      txId,
+      'decision-request',
+      backoffDelayMs(attempt, retransmitIntervalMs, retransmitIntervalMsMax, random),
+    )
+  }
+
+  private vote(ready: Builder, info: TransactionInfo, vote: Vote): void {
+    ready.send({
+      v: PROTOCOL_VERSION,
+      type: 'vote',
+      txId: info.txId,
+      from: this.id,
+      to: info.coordinator,
+      vote,
+    })
+    ready.emit({ type: 'voted', txId: info.txId, vote })
+  }
+
+  private drop(ready: Builder, message: Message, reason: DropReason): void {
+    ready.emit({ type: 'message-dropped', reason, message })
+  }
+
+  private message(type: Exclude<MessageType, 'prepare' | 'vote'>, txId: TxId, to: NodeId): Message {
+    return { v: PROTOCOL_VERSION, type, txId, from: this.id, to }
+  }
+}
+
+function pick(info: TransactionInfo): Pick<TransactionInfo, 'coordinator' | 'participants' | 'payload'> {
+  return { coordinator: info.coordinator, participants: info.participants, payload: info.payload }
+}

@@ -1,0 +1,166 @@
+import type { Message } from './messages.js'
+import type { LogRecord } from './records.js'
+import type { AbortReason, Decision, NodeId, TransactionInfo, TxId, Vote } from './types.js'
+
+/**
+ * The timers a core arms, one of each kind per transaction:
+ * - `prepare-timeout` (coordinator): no votes in time → abort;
+ * - `retransmit` (coordinator): resend `prepare` to silent participants, or `commit` to those that have not acked;
+ * - `decision-request` (participant): an in-doubt participant asks for the outcome again.
+ */
+export type TimerKind = 'prepare-timeout' | 'retransmit' | 'decision-request'
+
+/** Arm (or re-arm, replacing the previous one) the timer `timer` of `txId` to fire after `delayMs`. */
+export interface SetTimer {
+  readonly type: 'set-timer'
+  readonly txId: TxId
+  readonly timer: TimerKind
+  readonly delayMs: number
+}
+
+/** Disarm the timer `timer` of `txId`, if armed. */
+export interface ClearTimer {
+  readonly type: 'clear-timer'
+  readonly txId: TxId
+  readonly timer: TimerKind
+}
+
+/** A timer effect. */
+export type TimerEffect = SetTimer | ClearTimer
+
+/**
+ * Work for a participant's resource. The runtime reports completion back to the core:
+ * `prepare` with a `prepare-result` input, `commit`/`abort` with an `applied` input.
+ * `commit` and `abort` may be requested again after a restart: resources must make them idempotent.
+ */
+export interface ResourceRequest {
+  readonly type: 'prepare' | 'commit' | 'abort'
+  readonly tx: TransactionInfo
+}
+
+/** Why a core ignored an inbound message. Dropping is normal on a lossy, duplicating network. */
+export type DropReason =
+  /** the message failed validation (`parseMessage`) */
+  | 'invalid'
+  /** addressed to another node */
+  | 'misrouted'
+  /** this node has no state for the transaction and nothing to answer */
+  | 'unknown-transaction'
+  /** a repeat of a message already handled */
+  | 'duplicate'
+  /** the sender is not a participant of the transaction */
+  | 'not-a-participant'
+  /** the sender is not the transaction's coordinator */
+  | 'not-the-coordinator'
+  /** a message this node does not expect in its current state (a coordinator sent `prepare`, a `commit` before the vote) */
+  | 'unexpected'
+  /** the message contradicts an outcome already decided here (evidence of a bug or a forged sender) */
+  | 'conflicts-with-outcome'
+  /** a request for an outcome that is not decided yet */
+  | 'undecided'
+  /** a cooperative-termination request this participant cannot answer: it is in doubt too, or voted read-only */
+  | 'cannot-answer'
+
+/** Events of a coordinator core. */
+export type CoordinatorCoreEvent =
+  /** The outcome is final (for `commit`: the commit record is durable). */
+  | { readonly type: 'decided'; readonly txId: TxId; readonly decision: 'commit' }
+  | {
+      readonly type: 'decided'
+      readonly txId: TxId
+      readonly decision: 'abort'
+      readonly reason: AbortReason
+    }
+  /** Nothing more to do: every participant that voted yes acked (or the transaction aborted). */
+  | { readonly type: 'completed'; readonly txId: TxId; readonly decision: Decision }
+  | { readonly type: 'message-dropped'; readonly reason: DropReason; readonly message: unknown }
+
+/** Events of a participant core. */
+export type ParticipantCoreEvent =
+  /** The vote left this node (a `yes` only after the prepared record was durable). */
+  | { readonly type: 'voted'; readonly txId: TxId; readonly vote: Vote }
+  /** This participant started asking for the outcome of a transaction it voted yes on. */
+  | { readonly type: 'in-doubt'; readonly txId: TxId; readonly coordinator: NodeId }
+  /** The outcome is durable here; `from` is who told it (the coordinator, a peer, or this node itself). */
+  | { readonly type: 'decided'; readonly txId: TxId; readonly decision: Decision; readonly from: NodeId }
+  /** The resource applied the outcome. */
+  | { readonly type: 'applied'; readonly txId: TxId; readonly decision: Decision }
+  | { readonly type: 'message-dropped'; readonly reason: DropReason; readonly message: unknown }
+
+/**
+ * Everything one `step` asks the outside world to do. One function (the runtime's driver) executes
+ * it, in this order, and the order is the protocol's safety:
+ *
+ * 1. append `records` to the log; if `forceRecords`, wait until they are durable;
+ * 2. only then send `messages` (a `vote: yes`, `commit` or `ack` is never sent before its record is durable);
+ * 3. apply `timers`;
+ * 4. start `requests` on the resource;
+ * 5. emit `events`.
+ */
+export interface Ready<Event> {
+  /** Records to append, in order. */
+  readonly records: readonly LogRecord[]
+  /** True when `records` must be durable BEFORE any of `messages` is sent. */
+  readonly forceRecords: boolean
+  /** Messages to send, after the records (see `forceRecords`). */
+  readonly messages: readonly Message[]
+  /** Timers to arm or disarm. */
+  readonly timers: readonly TimerEffect[]
+  /** Resource work to start (participants only). */
+  readonly requests: readonly ResourceRequest[]
+  /** Observations, emitted last. */
+  readonly events: readonly Event[]
+}
+
+/** Accumulates the effects of one step. Internal to the cores. */
+export class ReadyBuilder<Event> {
+  private readonly records: LogRecord[] = []
+  private forceRecords = false
+  private readonly messages: Message[] = []
+  private readonly timers: TimerEffect[] = []
+  private readonly requests: ResourceRequest[] = []
+  private readonly events: Event[] = []
+
+  /** Appends a record; `force` makes every record of this step durable before any message is sent. */
+  persist(record: LogRecord, force: boolean): void {
+    this.records.push(record)
+    this.forceRecords ||= force
+  }
+
+  /** Queues a message, sent after the records. */
+  send(message: Message): void {
+    this.messages.push(message)
+  }
+
+  /** Arms (or re-arms) a timer. */
+  setTimer(txId: TxId, timer: TimerKind, delayMs: number): void {
+    this.timers.push({ type: 'set-timer', txId, timer, delayMs })
+  }
+
+  /** Disarms a timer. */
+  clearTimer(txId: TxId, timer: TimerKind): void {
+    this.timers.push({ type: 'clear-timer', txId, timer })
+  }
+
+  /** Queues resource work. */
+  request(type: ResourceRequest['type'], tx: ResourceRequest['tx']): void {
+    this.requests.push({ type, tx })
+  }
+
+  /** Queues an event. */
+  emit(event: Event): void {
+    this.events.push(event)
+  }
+
+  /** The finished step. */
+  build(): Ready<Event> {
+    return {
+      records: this.records,
+      forceRecords: this.forceRecords,
+      messages: this.messages,
+      timers: this.timers,
+      requests: this.requests,
+      events: this.events,
+    }
+  }
+}

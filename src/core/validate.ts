@@ -1,0 +1,99 @@
+import { TwopcError } from './errors.js'
+import { MAX_ID_LENGTH, MAX_PARTICIPANTS, type NodeId } from './types.js'
+
+/** A plain object (not null, not an array), read field by field by the parsers. */
+export type Fields = Record<string, unknown>
+
+// biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting control characters is the point
+const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f]/
+
+/** Describes a value for an error message without dumping it whole. */
+export function describe(value: unknown): string {
+  if (value === undefined) return 'undefined'
+  if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value)
+  if (typeof value === 'number' || typeof value === 'boolean' || value === null) return String(value)
+  if (Array.isArray(value)) return `an array of ${value.length}`
+  return `a ${typeof value}`
+}
+
+/** True for a valid node or transaction id: a non-empty string of at most {@link MAX_ID_LENGTH} printable characters. */
+export function isId(value: unknown): value is string {
+  return (
+    typeof value === 'string' &&
+    value.length > 0 &&
+    value.length <= MAX_ID_LENGTH &&
+    !CONTROL_CHARACTERS.test(value)
+  )
+}
+
+/**
+ * Reads and checks fields of an untrusted object, throwing one `TwopcError` with the given code
+ * that names the field, the value found and what was expected.
+ */
+export class FieldReader {
+  constructor(
+    private readonly fields: Fields,
+    private readonly what: string,
+    private readonly code: 'INVALID_MESSAGE' | 'INVALID_RECORD',
+  ) {}
+
+  /** Fails with a message naming `field`, the value found and `expected`. */
+  fail(field: string, expected: string): never {
+    throw new TwopcError(
+      this.code,
+      `Invalid ${this.what}: expected \`${field}\` to be ${expected}, got ${describe(this.fields[field])}`,
+    )
+  }
+
+  /** A node or transaction id. */
+  id(field: string): string {
+    const value = this.fields[field]
+    if (!isId(value)) this.fail(field, `a non-empty string of at most ${MAX_ID_LENGTH} printable characters`)
+    return value
+  }
+
+  /** One of a fixed set of strings. */
+  oneOf<T extends string>(field: string, allowed: readonly T[]): T {
+    const value = this.fields[field]
+    if (typeof value !== 'string' || !(allowed as readonly string[]).includes(value)) {
+      this.fail(field, `one of ${allowed.map((a) => `'${a}'`).join(', ')}`)
+    }
+    return value as T
+  }
+
+  /** A boolean. */
+  boolean(field: string): boolean {
+    const value = this.fields[field]
+    if (typeof value !== 'boolean') this.fail(field, 'a boolean')
+    return value
+  }
+
+  /** A non-empty list of distinct node ids. */
+  idList(field: string): NodeId[] {
+    const value = this.fields[field]
+    if (
+      !Array.isArray(value) ||
+      value.length === 0 ||
+      value.length > MAX_PARTICIPANTS ||
+      !value.every(isId) ||
+      new Set(value).size !== value.length
+    ) {
+      this.fail(field, `a non-empty array of at most ${MAX_PARTICIPANTS} distinct node ids`)
+    }
+    return [...value]
+  }
+
+  /** A value that is present (payloads may be any JSON value, `null` included). */
+  present(field: string): unknown {
+    if (!(field in this.fields) || this.fields[field] === undefined) this.fail(field, 'present')
+    return this.fields[field]
+  }
+}
+
+/** Returns `value` as an object to read fields from, or throws with `code` if it is not a plain object. */
+export function asFields(value: unknown, what: string, code: 'INVALID_MESSAGE' | 'INVALID_RECORD'): Fields {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new TwopcError(code, `Invalid ${what}: expected an object, got ${describe(value)}`)
+  }
+  return value as Fields
+}

@@ -1,0 +1,81 @@
+import type { Message } from '../core/messages.js'
+import type { LogRecord } from '../core/records.js'
+import type { TransactionInfo, TxId, Vote } from '../core/types.js'
+
+/**
+ * Carries messages between nodes. Best effort: it may lose, duplicate, delay or reorder
+ * messages; the protocol retransmits. Implement it over any medium and check it with
+ * `runTransportConformance` from `twopc/testing`.
+ */
+export interface Transport {
+  /**
+   * Sends `message` to the node `message.to`. Called by the runtime only after the records the
+   * message depends on are durable. May throw or reject on a transient failure; the runtime
+   * counts it and relies on retransmission, so it need not retry.
+   */
+  send(message: Message): void | Promise<void>
+  /**
+   * Registers the single handler for inbound messages, called once per received message with the
+   * decoded but unvalidated value; the runtime validates it with `parseMessage`.
+   */
+  onMessage(handler: (message: unknown) => void): void
+  /** Stops sending and receiving. Optional. */
+  close?(): void | Promise<void>
+}
+
+/**
+ * A node's append-only durable log. Check an implementation with `runDurableLogConformance`
+ * from `twopc/testing`.
+ */
+export interface DurableLog {
+  /**
+   * Appends `records` after every earlier append. Resolves only once these records, and every
+   * record appended before them, are on stable storage. Rejecting means the durability of the
+   * records is unknown: the runtime halts the node and never retries (a failed fsync may have
+   * dropped the data).
+   */
+  append(records: readonly LogRecord[]): Promise<void>
+  /** Reads back every durable record in append order (minus forgotten ones). Called once, at start. */
+  load(): Promise<LogRecord[]>
+  /**
+   * Hints that every record of these finished transactions may be dropped (after an `end`
+   * record). Optional; a log may compact later, or never.
+   */
+  forget?(txIds: readonly TxId[]): void | Promise<void>
+  /** Releases the log (file handles, locks). Optional. */
+  close?(): void | Promise<void>
+}
+
+/**
+ * A participant's piece of work. twopc calls `prepare` once per transaction, then exactly one of
+ * `commit` or `abort` (possibly several times: after a restart, or when a call failed), never both.
+ */
+export interface Resource {
+  /**
+   * Does the work so that it can later be committed or undone, durably, and votes.
+   * `yes`: prepared; `no`: cannot commit; `read-only`: nothing to commit here.
+   * A throw, an invalid answer or taking longer than `prepareTimeoutMs` counts as `no`.
+   */
+  prepare(tx: TransactionInfo): Vote | Promise<Vote>
+  /** Makes the prepared work permanent. Must be idempotent; retried until it succeeds. */
+  commit(tx: TransactionInfo): void | Promise<void>
+  /** Undoes the work (prepared or not). Must be idempotent; retried until it succeeds. */
+  abort(tx: TransactionInfo): void | Promise<void>
+}
+
+/** Time as the runtime sees it; inject a fake one for deterministic tests. */
+export interface Clock {
+  /** Milliseconds since some fixed origin. */
+  now(): number
+  /** Calls `callback` after `delayMs`; returns a handle for `clearTimeout`. */
+  setTimeout(callback: () => void, delayMs: number): unknown
+  /** Cancels a pending `setTimeout`. */
+  clearTimeout(handle: unknown): void
+}
+
+/** The real clock: `Date.now` and the global timers. */
+export const systemClock: Clock = {
+  now: () => Date.now(),
+  setTimeout: (callback, delayMs) => setTimeout(callback, delayMs),
+  clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
+}

@@ -1,0 +1,216 @@
+import { TwopcError } from '../core/errors.js'
+import { type Message, parseMessage } from '../core/messages.js'
+import type { Ready, ResourceRequest, TimerKind } from '../core/ready.js'
+import { type LogRecord, parseRecord } from '../core/records.js'
+import type { TxId } from '../core/types.js'
+import type { Clock, DurableLog, Transport } from './interfaces.js'
+import { Counters } from './stats.js'
+
+/** The part of a core the runtime drives; both cores fit it. */
+export interface DrivenCore<Event> {
+  recover(records: readonly LogRecord[]): Ready<Event>
+  stepMessage(message: Message): Ready<Event>
+  stepTimer(txId: TxId, timer: TimerKind): Ready<Event>
+}
+
+/** What a node class does with the effects the driver hands back. */
+export interface NodeHooks<Event> {
+  event(event: Event): void
+  request(request: ResourceRequest): void
+  /** The node halted (failed append, corrupt log): reject whatever is pending. Called once. */
+  halted(error: TwopcError): void
+}
+
+/** Where a node is in its life. */
+export type NodeState = 'new' | 'starting' | 'running' | 'halted' | 'closed'
+
+/** The `message-dropped` event for a message that failed validation. */
+export interface InvalidMessageEvent {
+  readonly type: 'message-dropped'
+  readonly reason: 'invalid'
+  readonly message: unknown
+  readonly error: TwopcError
+}
+
+/**
+ * Runs one node: loads and recovers its log, feeds it messages and timers, and executes every
+ * `Ready` in the order that makes the protocol safe. This is the only place a `Ready` is
+ * executed, so "persist before send" holds by construction:
+ *
+ * 1. append the records now (so concurrent steps share a sync: group commit);
+ * 2. wait until they are durable if `forceRecords`, and until every earlier step's effects ran;
+ * 3. send, then arm timers, then start resource requests, then emit events.
+ */
+export class NodeRuntime<Event extends { readonly type: string }> {
+  readonly counters = new Counters()
+  private state: NodeState = 'new'
+  private gate: Promise<void> = Promise.resolve()
+  private readonly timers = new Map<string, unknown>()
+
+  constructor(
+    private readonly core: DrivenCore<Event>,
+    private readonly io: { readonly transport: Transport; readonly log: DurableLog; readonly clock: Clock },
+    private readonly hooks: NodeHooks<Event | InvalidMessageEvent>,
+  ) {}
+
+  /** The node's lifecycle state. */
+  get lifecycle(): NodeState {
+    return this.state
+  }
+
+  /** Loads the log, recovers, resumes pending work, then starts receiving. */
+  async start(): Promise<void> {
+    if (this.state !== 'new')
+      throw new TwopcError('INVALID_REQUEST', `start() called on a node that is ${this.state}`)
+    this.state = 'starting'
+    let records: LogRecord[]
+    try {
+      records = (await this.io.log.load()).map(parseRecord)
+    } catch (error) {
+      this.state = 'closed'
+      throw error
+    }
+    this.state = 'running'
+    this.execute(this.core.recover(records))
+    this.io.transport.onMessage((raw) => this.receive(raw))
+  }
+
+  /** Throws unless the node is running: `NOT_STARTED`, `NODE_HALTED` or `CLOSED`. */
+  assertRunning(): void {
+    if (this.state === 'running') return
+    if (this.state === 'halted')
+      throw new TwopcError('NODE_HALTED', 'The node halted after a log failure; restart it')
+    if (this.state === 'closed') throw new TwopcError('CLOSED', 'The node is closed')
+    throw new TwopcError('NOT_STARTED', 'Call start() and wait for it before using the node')
+  }
+
+  /** Executes a `Ready` produced by the node class (for inputs other than messages and timers). */
+  execute(ready: Ready<Event>): void {
+    if (this.state !== 'running') return
+    let durable: Promise<void> | undefined
+    if (ready.records.length > 0) {
+      this.counters.recordsAppended += ready.records.length
+      if (ready.forceRecords) this.counters.forcedAppends += 1
+      const appended = this.append(ready.records)
+      if (ready.forceRecords) durable = appended
+      else appended.catch((error: unknown) => this.halt(error))
+      this.forgetEnded(ready.records, appended)
+    }
+    this.gate = this.gate
+      .then(() => durable)
+      .then(
+        () => this.apply(ready),
+        (error: unknown) => this.halt(error),
+      )
+  }
+
+  /** Stops timers and the transport, waits for effects in progress, closes the log. */
+  async close(): Promise<void> {
+    if (this.state === 'closed') return
+    const wasRunning = this.state === 'running' || this.state === 'halted'
+    this.state = 'closed'
+    this.clearTimers()
+    if (!wasRunning) return
+    await this.io.transport.close?.()
+    await this.gate
+    await this.io.log.close?.()
+  }
+
+  private receive(raw: unknown): void {
+    if (this.state !== 'running') return
+    let message: Message
+    try {
+      message = parseMessage(raw)
+    } catch (error) {
+      this.counters.messagesDropped += 1
+      this.hooks.event({
+        type: 'message-dropped',
+        reason: 'invalid',
+        message: raw,
+        error: error as TwopcError,
+      })
+      return
+    }
+    this.counters.messagesReceived += 1
+    this.execute(this.core.stepMessage(message))
+  }
+
+  private append(records: readonly LogRecord[]): Promise<void> {
+    try {
+      return this.io.log.append(records)
+    } catch (error) {
+      return Promise.reject(error)
+    }
+  }
+
+  /** After an `end` record is durable, tell the log it may drop the transaction. */
+  private forgetEnded(records: readonly LogRecord[], appended: Promise<void>): void {
+    const { log } = this.io
+    if (log.forget === undefined) return
+    const ended = records.filter((record) => record.type === 'end').map((record) => record.txId)
+    if (ended.length === 0) return
+    appended.then(
+      () => log.forget?.(ended),
+      () => {},
+    )
+  }
+
+  private apply(ready: Ready<Event>): void {
+    if (this.state !== 'running') return
+    for (const message of ready.messages) this.send(message)
+    for (const effect of ready.timers) {
+      const key = `${effect.timer}\u0000${effect.txId}`
+      const previous = this.timers.get(key)
+      if (previous !== undefined) this.io.clock.clearTimeout(previous)
+      this.timers.delete(key)
+      if (effect.type === 'set-timer') {
+        const { txId, timer } = effect
+        const handle = this.io.clock.setTimeout(() => {
+          this.timers.delete(key)
+          if (this.state === 'running') this.execute(this.core.stepTimer(txId, timer))
+        }, effect.delayMs)
+        this.timers.set(key, handle)
+      }
+    }
+    for (const request of ready.requests) this.hooks.request(request)
+    for (const event of ready.events) {
+      if (event.type === 'message-dropped') this.counters.messagesDropped += 1
+      this.hooks.event(event)
+    }
+  }
+
+  private send(message: Message): void {
+    this.counters.messagesSent[message.type] += 1
+    try {
+      const sent = this.io.transport.send(message)
+      if (sent !== undefined) {
+        sent.catch(() => {
+          this.counters.sendFailures += 1
+        })
+      }
+    } catch {
+      this.counters.sendFailures += 1
+    }
+  }
+
+  private halt(cause: unknown): void {
+    if (this.state !== 'running') return
+    this.state = 'halted'
+    this.clearTimers()
+    const message = cause instanceof Error ? cause.message : String(cause)
+    this.hooks.halted(
+      new TwopcError(
+        'NODE_HALTED',
+        `The log failed, so the node halted (restart it to recover): ${message}`,
+        {
+          cause,
+        },
+      ),
+    )
+  }
+
+  private clearTimers(): void {
+    for (const handle of this.timers.values()) this.io.clock.clearTimeout(handle)
+    this.timers.clear()
+  }
+}

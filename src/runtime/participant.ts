@@ -1,0 +1,194 @@
+import { EventEmitter } from 'eventemitter3'
+import pRetry from 'p-retry'
+import type { TwopcError } from '../core/errors.js'
+import { positiveInteger } from '../core/options.js'
+import { type InDoubtTransaction, ParticipantCore, type ParticipantCoreOptions } from '../core/participant.js'
+import type { ParticipantCoreEvent, ResourceRequest } from '../core/ready.js'
+import type { NodeId, TransactionInfo, TxId, Vote } from '../core/types.js'
+import type { Resource } from './interfaces.js'
+import { type InvalidMessageEvent, NodeRuntime } from './node-runtime.js'
+import { type EdgeOptions, type EventMap, resolveEdges, validateResource } from './options.js'
+import type { NodeStats } from './stats.js'
+
+/** Options of a {@link Participant}. */
+export interface ParticipantOptions extends EdgeOptions, Omit<ParticipantCoreOptions, 'random'> {
+  /** The work this participant commits or aborts. */
+  readonly resource: Resource
+  /**
+   * How long `resource.prepare` may take before it counts as a `no` vote.
+   * @default 5000
+   */
+  readonly prepareTimeoutMs?: number
+}
+
+/** The resource threw (or timed out); phase-2 calls are retried until they succeed. */
+export interface ResourceErrorEvent {
+  readonly type: 'resource-error'
+  readonly txId: TxId
+  readonly operation: ResourceRequest['type']
+  readonly error: unknown
+}
+
+/** Events of a {@link Participant}. */
+export type ParticipantEvents = EventMap<ParticipantCoreEvent | InvalidMessageEvent | ResourceErrorEvent> & {
+  /** The log failed; the node stopped. Restart it to recover. */
+  halted: [TwopcError]
+}
+
+/** An in-doubt transaction as the operator sees it. */
+export interface InDoubtEntry extends InDoubtTransaction {
+  /** When this participant voted yes (or found it in doubt at restart), by the node's clock. */
+  readonly since: number
+  /** How long it has been in doubt, in milliseconds. */
+  readonly ageMs: number
+}
+
+const VOTES: readonly unknown[] = ['yes', 'no', 'read-only']
+
+/** Wraps whatever a resource threw, so that p-retry retries it (it gives up on a bare TypeError). */
+class ResourceFailure extends Error {}
+
+/**
+ * Holds one share of the work: prepares it through the {@link Resource}, votes, and applies the
+ * outcome — retrying phase 2 until it succeeds, and asking the coordinator and its peers when it
+ * is in doubt.
+ *
+ * @example
+ * ```ts
+ * const bank = new Participant({ id: 'bank-a', transport: net.connect('bank-a'), log: new MemoryLog(), resource })
+ * await bank.start()
+ * ```
+ */
+export class Participant extends EventEmitter<ParticipantEvents> {
+  private readonly core: ParticipantCore
+  private readonly runtime: NodeRuntime<ParticipantCoreEvent | ResourceErrorEvent>
+  private readonly resource: Resource
+  private readonly clock: Required<EdgeOptions>['clock']
+  private readonly prepareTimeoutMs: number
+  private readonly retry: { readonly minTimeout: number; readonly maxTimeout: number }
+  private readonly closing = new AbortController()
+  private readonly inDoubtSince = new Map<TxId, number>()
+
+  /** @throws TwopcError `INVALID_OPTIONS` naming the option, the value and what was expected. */
+  constructor(options: ParticipantOptions) {
+    super()
+    const edges = resolveEdges(options)
+    this.resource = validateResource(options.resource)
+    this.clock = edges.clock
+    this.core = new ParticipantCore({ ...options, random: edges.random })
+    this.prepareTimeoutMs = positiveInteger('prepareTimeoutMs', options.prepareTimeoutMs, 5000)
+    this.retry = {
+      minTimeout: positiveInteger('retransmitIntervalMs', options.retransmitIntervalMs, 200),
+      maxTimeout: positiveInteger('retransmitIntervalMsMax', options.retransmitIntervalMsMax, 5000),
+    }
+    const core = this.core
+    this.runtime = new NodeRuntime<ParticipantCoreEvent | ResourceErrorEvent>(
+      {
+        recover: (records) => core.recover(records),
+        stepMessage: (message) => core.step({ type: 'message', message }),
+        stepTimer: (txId, timer) => core.step({ type: 'timer', txId, timer }),
+      },
+      edges,
+      {
+        event: (event) => this.onEvent(event),
+        request: (request) => this.run(request),
+        halted: (error) => this.emit('halted', error),
+      },
+    )
+  }
+
+  /** This participant's node id. */
+  get id(): NodeId {
+    return this.core.id
+  }
+
+  /** Loads the log: in-doubt transactions start asking for their outcome, decided ones are re-applied. Call once. */
+  start(): Promise<void> {
+    return this.runtime.start()
+  }
+
+  /** Transactions voted yes on with no outcome yet: the ones an operator may have to look at. */
+  inDoubt(): InDoubtEntry[] {
+    const now = this.clock.now()
+    return this.core.inDoubt().map((entry) => {
+      const since = this.inDoubtSince.get(entry.txId) ?? now
+      return { ...entry, since, ageMs: now - since }
+    })
+  }
+
+  /** Counters, the same shape as the coordinator's. */
+  stats(): NodeStats {
+    return this.runtime.counters.snapshot(this.core.inFlight, this.core.inDoubt().length)
+  }
+
+  /** Stops the node and any phase-2 retries in progress. Durable state stays in the log. */
+  async close(): Promise<void> {
+    this.closing.abort()
+    await this.runtime.close()
+  }
+
+  private onEvent(event: ParticipantCoreEvent | ResourceErrorEvent | InvalidMessageEvent): void {
+    if ((event.type === 'voted' && event.vote === 'yes') || event.type === 'in-doubt') {
+      if (!this.inDoubtSince.has(event.txId)) this.inDoubtSince.set(event.txId, this.clock.now())
+    } else if (event.type === 'decided') {
+      this.inDoubtSince.delete(event.txId)
+    }
+    ;(this.emit as (type: string, event: unknown) => boolean)(event.type, event)
+  }
+
+  private run(request: ResourceRequest): void {
+    const { tx } = request
+    if (request.type === 'prepare') {
+      this.prepare(tx).then((vote) =>
+        this.runtime.execute(this.core.step({ type: 'prepare-result', txId: tx.txId, vote })),
+      )
+      return
+    }
+    const operation = request.type
+    pRetry(
+      async () => {
+        try {
+          await this.resource[operation](tx)
+        } catch (error) {
+          throw new ResourceFailure('resource failed', { cause: error })
+        }
+      },
+      {
+        retries: Number.POSITIVE_INFINITY,
+        ...this.retry,
+        signal: this.closing.signal,
+        onFailedAttempt: ({ error }) => this.reportResourceError(tx.txId, operation, error.cause ?? error),
+      },
+    ).then(
+      () => this.runtime.execute(this.core.step({ type: 'applied', txId: tx.txId })),
+      () => {}, // only a close() stops the retries; the log re-applies the outcome at the next start
+    )
+  }
+
+  /** Runs `resource.prepare` with a time budget; a throw, a timeout or an invalid answer is a `no`. */
+  private async prepare(tx: TransactionInfo): Promise<Vote> {
+    let timer: unknown
+    const timeout = new Promise<never>((_, reject) => {
+      timer = this.clock.setTimeout(
+        () =>
+          reject(new Error(`resource.prepare took longer than prepareTimeoutMs (${this.prepareTimeoutMs})`)),
+        this.prepareTimeoutMs,
+      )
+    })
+    try {
+      const vote = await Promise.race([this.resource.prepare(tx), timeout])
+      if (!VOTES.includes(vote))
+        throw new Error(`resource.prepare returned ${String(vote)}, expected 'yes', 'no' or 'read-only'`)
+      return vote
+    } catch (error) {
+      this.reportResourceError(tx.txId, 'prepare', error)
+      return 'no'
+    } finally {
+      this.clock.clearTimeout(timer)
+    }
+  }
+
+  private reportResourceError(txId: TxId, operation: ResourceRequest['type'], error: unknown): void {
+    this.onEvent({ type: 'resource-error', txId, operation, error })
+  }
+}
