@@ -99,10 +99,15 @@ export class MemoryNetwork {
     }
   }
 
-  /** Cuts the link between `a` and `b` in both directions until {@link heal}. */
+  /** Cuts the link between `a` and `b` in both directions until {@link heal}. Messages in flight are lost too. */
   partition(a: NodeId, b: NodeId): void {
-    this.cut.add(`${a}\u0000${b}`)
-    this.cut.add(`${b}\u0000${a}`)
+    this.block(a, b)
+    this.block(b, a)
+  }
+
+  /** Cuts the link from `from` to `to` only (a one-way partition) until {@link heal}. */
+  block(from: NodeId, to: NodeId): void {
+    this.cut.add(`${from}\u0000${to}`)
   }
 
   /** Restores every link. */

@@ -3,7 +3,12 @@ import { BoundedMap } from './bounded-map.js'
 import { TwopcError, unreachable } from './errors.js'
 import type { Message, MessageType, PrepareMessage } from './messages.js'
 import { PROTOCOL_VERSION } from './messages.js'
-import { type CommonCoreOptions, type ResolvedCommonOptions, validateCommonOptions } from './options.js'
+import {
+  type CommonCoreOptions,
+  positiveInteger,
+  type ResolvedCommonOptions,
+  validateCommonOptions,
+} from './options.js'
 import {
   type DropReason,
   type ParticipantCoreEvent,
@@ -15,7 +20,16 @@ import type { LogRecord } from './records.js'
 import type { Decision, NodeId, TransactionInfo, TxId, Vote } from './types.js'
 
 /** Options of a {@link ParticipantCore}. */
-export type ParticipantCoreOptions = CommonCoreOptions
+export interface ParticipantCoreOptions extends CommonCoreOptions {
+  /**
+   * How long an in-doubt participant asks only the coordinator before it also asks its peers
+   * (cooperative termination). A peer that has not voted yet aborts when asked, so this must
+   * exceed the coordinator's `prepareTimeoutMs`: a live coordinator decides within that time,
+   * and only a silent one should make peers abort.
+   * @default 10000
+   */
+  readonly cooperativeTerminationAfterMs?: number
+}
 
 /** Inputs a participant core accepts. */
 export type ParticipantInput =
@@ -49,6 +63,8 @@ type TxState =
       phase: 'prepared'
       readonly info: TransactionInfo
       attempt: number
+      /** Sum of the decision-request delays armed so far: how long it has been asking. */
+      waitedMs: number
     }
   | {
       /** Outcome known; the resource is applying it. */
@@ -59,6 +75,8 @@ type TxState =
       /** Whether this transaction has records in the log (and so needs an `end` record). */
       readonly logged: boolean
     }
+
+type PreparedTx = Extract<TxState, { phase: 'prepared' }>
 
 /** What a participant remembers of a finished transaction, to answer duplicates and late questions exactly. */
 interface Finished {
@@ -80,6 +98,7 @@ type Builder = ReadyBuilder<ParticipantCoreEvent>
  */
 export class ParticipantCore {
   private readonly options: ResolvedCommonOptions
+  private readonly cooperativeTerminationAfterMs: number
   private readonly transactions = new Map<TxId, TxState>()
   private readonly finished: BoundedMap<TxId, Finished>
   private recovered = false
@@ -87,6 +106,11 @@ export class ParticipantCore {
   /** @throws TwopcError `INVALID_OPTIONS` naming the option at fault. */
   constructor(options: ParticipantCoreOptions) {
     this.options = validateCommonOptions(options)
+    this.cooperativeTerminationAfterMs = positiveInteger(
+      'cooperativeTerminationAfterMs',
+      options.cooperativeTerminationAfterMs,
+      10_000,
+    )
     this.finished = new BoundedMap(this.options.rememberedTransactions)
   }
 
@@ -162,7 +186,7 @@ export class ParticipantCore {
         ready.persist({ type: 'outcome', txId, decision }, false)
       }
       if (decision === undefined) {
-        this.transactions.set(txId, { phase: 'prepared', info: entry.info, attempt: 0 })
+        this.transactions.set(txId, { phase: 'prepared', info: entry.info, attempt: 0, waitedMs: 0 })
         this.askForDecision(ready, txId)
       } else {
         this.transactions.set(txId, { phase: 'applying', info: entry.info, onePhase, decision, logged: true })
@@ -255,7 +279,7 @@ export class ParticipantCore {
       return this.startApplying(ready, info, onePhase, 'abort', true)
     }
     switch (vote) {
-      case 'yes':
+      case 'yes': {
         ready.persist({ type: 'prepared', txId, ...pick(info), onePhase }, true)
         if (onePhase) {
           // One-phase commit: this participant decides, in the same forced append.
@@ -264,9 +288,11 @@ export class ParticipantCore {
           ready.emit({ type: 'decided', txId, decision: 'commit', from: this.id })
           return this.startApplying(ready, info, true, 'commit', true)
         }
-        this.transactions.set(txId, { phase: 'prepared', info, attempt: 0 })
+        const prepared: PreparedTx = { phase: 'prepared', info, attempt: 0, waitedMs: 0 }
+        this.transactions.set(txId, prepared)
         this.vote(ready, info, 'yes')
-        return this.armDecisionRequest(ready, txId, 0)
+        return this.armDecisionRequest(ready, prepared)
+      }
       case 'read-only':
         this.transactions.delete(txId)
         this.finished.set(txId, { outcome: 'read-only', onePhase })
@@ -409,25 +435,29 @@ export class ParticipantCore {
     ready.request(decision, info)
   }
 
-  /** In doubt: ask the coordinator and, for cooperative termination, every peer. */
+  /**
+   * In doubt: ask the coordinator and, once it has been silent for `cooperativeTerminationAfterMs`,
+   * every peer too (cooperative termination, Bernstein, Hadzilacos & Goodman §7.4).
+   */
   private askForDecision(ready: Builder, txId: TxId): void {
     const tx = this.transactions.get(txId)
     if (tx?.phase !== 'prepared') return
     if (tx.attempt === 0) ready.emit({ type: 'in-doubt', txId, coordinator: tx.info.coordinator })
-    for (const to of [tx.info.coordinator, ...tx.info.participants]) {
-      if (to !== this.id) ready.send(this.message('decision-request', txId, to))
+    ready.send(this.message('decision-request', txId, tx.info.coordinator))
+    if (tx.waitedMs >= this.cooperativeTerminationAfterMs) {
+      for (const to of tx.info.participants) {
+        if (to !== this.id) ready.send(this.message('decision-request', txId, to))
+      }
     }
     tx.attempt += 1
-    this.armDecisionRequest(ready, txId, tx.attempt)
+    this.armDecisionRequest(ready, tx)
   }
 
-  private armDecisionRequest(ready: Builder, txId: TxId, attempt: number): void {
+  private armDecisionRequest(ready: Builder, tx: PreparedTx): void {
     const { retransmitIntervalMs, retransmitIntervalMsMax, random } = this.options
-    ready.setTimer(
-      txId,
-      'decision-request',
-      backoffDelayMs(attempt, retransmitIntervalMs, retransmitIntervalMsMax, random),
-    )
+    const delayMs = backoffDelayMs(tx.attempt, retransmitIntervalMs, retransmitIntervalMsMax, random)
+    tx.waitedMs += delayMs
+    ready.setTimer(tx.info.txId, 'decision-request', delayMs)
   }
 
   private vote(ready: Builder, info: TransactionInfo, vote: Vote): void {

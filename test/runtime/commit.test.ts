@@ -1,0 +1,177 @@
+import { describe, expect, it } from 'vitest'
+import { Cluster } from './cluster.js'
+
+/** Timers that never fire during a fault-free run, so that message counts are exact. */
+const QUIET = { retransmitIntervalMs: 10_000, retransmitIntervalMsMax: 10_000 }
+
+describe('a transaction over MemoryNetwork', () => {
+  it('commits on every participant when all vote yes', async () => {
+    const cluster = new Cluster(['a', 'b'])
+    await cluster.start()
+    const outcome = await cluster.coordinator.commit({ participants: { a: { debit: 5 }, b: { credit: 5 } } })
+    expect(outcome.decision).toBe('commit')
+    await cluster.coordinator.completion(outcome.txId)
+    await cluster.settle()
+    expect(cluster.resource('a').applied.get(outcome.txId)).toBe('commit')
+    expect(cluster.resource('b').applied.get(outcome.txId)).toBe('commit')
+    expect(cluster.coordinator.status(outcome.txId)).toEqual({ state: 'finished', decision: 'commit' })
+    await cluster.close()
+  })
+
+  it.each([2, 3, 5])(
+    'costs exactly 4N messages and 2N+1 forced appends with N = %i participants',
+    async (n) => {
+      const ids = Array.from({ length: n }, (_, i) => `p${i}`)
+      const cluster = new Cluster(ids, { coordinator: QUIET, participant: QUIET })
+      await cluster.start()
+      const outcome = await cluster.coordinator.commit({
+        participants: Object.fromEntries(ids.map((id) => [id, id])),
+      })
+      await cluster.coordinator.completion(outcome.txId)
+      await cluster.settle()
+      const stats = [cluster.coordinator.stats(), ...ids.map((id) => cluster.participant(id).stats())]
+      const sent = (type: 'prepare' | 'vote' | 'commit' | 'ack' | 'abort' | 'decision-request') =>
+        stats.reduce((sum, s) => sum + s.messagesSent[type], 0)
+      expect({
+        prepare: sent('prepare'),
+        vote: sent('vote'),
+        commit: sent('commit'),
+        ack: sent('ack'),
+      }).toEqual({
+        prepare: n,
+        vote: n,
+        commit: n,
+        ack: n,
+      })
+      expect(sent('abort') + sent('decision-request')).toBe(0)
+      expect(stats.reduce((sum, s) => sum + s.forcedAppends, 0)).toBe(2 * n + 1)
+      expect(cluster.coordinator.stats().forcedAppends).toBe(1)
+      await cluster.close()
+    },
+  )
+
+  it('aborts when a participant votes no, with no coordinator record and no acks', async () => {
+    const cluster = new Cluster(['a', 'b'])
+    cluster.resource('b').vote = 'no'
+    await cluster.start()
+    const outcome = await cluster.coordinator.commit({ participants: { a: 1, b: 2 } })
+    expect(outcome).toEqual({ txId: outcome.txId, decision: 'abort', reason: 'vote-no' })
+    await cluster.settle()
+    expect(cluster.coordinatorLog.records).toEqual([])
+    expect(cluster.coordinator.stats().recordsAppended).toBe(0)
+    const acks = cluster.participantIds.reduce(
+      (sum, id) => sum + cluster.participant(id).stats().messagesSent.ack,
+      0,
+    )
+    expect(acks).toBe(0)
+    expect(cluster.resource('b').applied.get(outcome.txId)).toBe('abort')
+    await cluster.close()
+  })
+
+  it('treats a read-only participant as yes and gives it no phase 2: 2 messages, no records', async () => {
+    const cluster = new Cluster(['a', 'reader'], { coordinator: QUIET, participant: QUIET })
+    cluster.resource('reader').vote = 'read-only'
+    await cluster.start()
+    const outcome = await cluster.coordinator.commit({ participants: { a: 1, reader: 2 } })
+    expect(outcome.decision).toBe('commit')
+    await cluster.coordinator.completion(outcome.txId)
+    await cluster.settle()
+    const reader = cluster.participant('reader').stats()
+    expect(reader.recordsAppended).toBe(0)
+    expect(reader.messagesReceived + Object.values(reader.messagesSent).reduce((a, b) => a + b, 0)).toBe(2)
+    expect(cluster.resource('reader').applied.has(outcome.txId)).toBe(false)
+    expect(cluster.coordinatorLog.records.find((r) => r.type === 'commit')).toEqual({
+      type: 'commit',
+      txId: outcome.txId,
+      participants: ['a'],
+    })
+    await cluster.close()
+  })
+
+  it('commits in one phase with a single participant: 2 messages, 1 forced append, no coordinator record', async () => {
+    const cluster = new Cluster(['solo'], { coordinator: QUIET, participant: QUIET })
+    await cluster.start()
+    const outcome = await cluster.coordinator.commit({ participants: { solo: { x: 1 } } })
+    expect(outcome.decision).toBe('commit')
+    await cluster.settle()
+    const coordinator = cluster.coordinator.stats()
+    const solo = cluster.participant('solo').stats()
+    expect(coordinator.recordsAppended).toBe(0)
+    expect(coordinator.messagesSent.prepare + solo.messagesSent.vote).toBe(2)
+    expect(coordinator.forcedAppends + solo.forcedAppends).toBe(1)
+    expect(cluster.resource('solo').applied.get(outcome.txId)).toBe('commit')
+    await cluster.close()
+  })
+
+  it('aborts with reason prepare-timeout when a participant never answers', async () => {
+    const cluster = new Cluster(['a', 'silent'], { coordinator: { prepareTimeoutMs: 50 } })
+    cluster.resource('silent').vote = () => new Promise(() => {})
+    await cluster.start()
+    const outcome = await cluster.coordinator.commit({ participants: { a: 1, silent: 2 } })
+    expect(outcome).toMatchObject({ decision: 'abort', reason: 'prepare-timeout' })
+    await expect.poll(() => cluster.resource('a').applied.get(outcome.txId)).toBe('abort')
+    await cluster.close()
+  })
+
+  it('counts a resource that throws in prepare as a no vote', async () => {
+    const cluster = new Cluster(['a', 'b'])
+    cluster.resource('b').vote = () => {
+      throw new Error('disk full')
+    }
+    await cluster.start()
+    const errors: unknown[] = []
+    cluster.participant('b').on('resource-error', (event) => errors.push(event.error))
+    const outcome = await cluster.coordinator.commit({ participants: { a: 1, b: 2 } })
+    expect(outcome).toMatchObject({ decision: 'abort', reason: 'vote-no' })
+    expect(errors).toHaveLength(1)
+    await cluster.close()
+  })
+
+  it('counts a resource whose prepare outlives the participant prepareTimeoutMs as a no vote', async () => {
+    const cluster = new Cluster(['a', 'slow'], { participant: { prepareTimeoutMs: 20 } })
+    cluster.resource('slow').vote = () => new Promise(() => {})
+    await cluster.start()
+    const outcome = await cluster.coordinator.commit({ participants: { a: 1, slow: 2 } })
+    expect(outcome).toMatchObject({ decision: 'abort', reason: 'vote-no' })
+    await cluster.close()
+  })
+
+  it('retries a failing commit until the resource succeeds', async () => {
+    const cluster = new Cluster(['a', 'b'])
+    cluster.resource('b').failPhaseTwo = 3
+    await cluster.start()
+    const outcome = await cluster.coordinator.commit({ participants: { a: 1, b: 2 } })
+    expect(outcome.decision).toBe('commit')
+    await expect.poll(() => cluster.resource('b').applied.get(outcome.txId), { timeout: 5000 }).toBe('commit')
+    expect(cluster.resource('b').calls.filter((c) => c.op === 'commit')).toHaveLength(4)
+    await cluster.close()
+  })
+
+  it('aborts with reason cancelled when the caller aborts the signal before the decision', async () => {
+    const cluster = new Cluster(['a', 'b'])
+    let release: (vote: 'yes') => void = () => {}
+    cluster.resource('b').vote = () => new Promise((resolve) => (release = resolve))
+    await cluster.start()
+    const controller = new AbortController()
+    const pending = cluster.coordinator.commit({ participants: { a: 1, b: 2 }, signal: controller.signal })
+    await expect.poll(() => cluster.resource('b').prepared.length).toBe(1)
+    controller.abort()
+    const outcome = await pending
+    expect(outcome).toMatchObject({ decision: 'abort', reason: 'cancelled' })
+    release('yes')
+    await expect.poll(() => cluster.resource('b').applied.get(outcome.txId)).toBe('abort')
+    await cluster.close()
+  })
+
+  it('returns a cancelled abort without contacting anyone when the signal is already aborted', async () => {
+    const cluster = new Cluster(['a', 'b'])
+    await cluster.start()
+    const outcome = await cluster.coordinator.commit({
+      participants: { a: 1, b: 2 },
+      signal: AbortSignal.abort(),
+    })
+    expect(outcome).toMatchObject({ decision: 'abort', reason: 'cancelled' })
+    expect(cluster.coordinator.stats().messagesSent.prepare).toBe(0)
+    await cluster.close()
+  })
+})
