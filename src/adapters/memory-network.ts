@@ -121,6 +121,13 @@ export class MemoryNetwork {
   }
 
   private route(from: NodeId, message: Message): void {
+    const to: unknown = (message as Partial<Message> | null)?.to
+    if (typeof to !== 'string') {
+      throw new TwopcError(
+        'INVALID_MESSAGE',
+        `MemoryNetwork routes by \`to\`: expected a node id string, got ${typeof to}`,
+      )
+    }
     this.counts.sent += 1
     const wire = JSON.stringify(message)
     if (this.random() < this.lossRate) {

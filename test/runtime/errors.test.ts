@@ -1,0 +1,152 @@
+import { describe, expect, it } from 'vitest'
+import { Coordinator, MemoryLog, MemoryNetwork, Participant, type TwopcError } from '../../src/index.js'
+import { Cluster } from './cluster.js'
+
+const noopResource = { prepare: () => 'yes' as const, commit: () => {}, abort: () => {} }
+
+describe('bad input and failures', () => {
+  it.each([
+    [{ prepareTimeoutMs: -1 }, 'Expected `prepareTimeoutMs` to be a positive integer, got -1'],
+    [{ retransmitIntervalMs: 0 }, 'Expected `retransmitIntervalMs` to be a positive integer, got 0'],
+    [
+      { maxInFlightTransactions: 1.5 },
+      'Expected `maxInFlightTransactions` to be a positive integer, got 1.5',
+    ],
+    [{ id: '' }, 'Expected `id` to be a non-empty string of printable characters, got ""'],
+    [
+      { transport: {} },
+      'Expected `transport` to be an object with methods `send`, `onMessage`, got a object',
+    ],
+    [
+      { retransmitIntervalMs: 500, retransmitIntervalMsMax: 100 },
+      'Expected `retransmitIntervalMsMax` to be at least',
+    ],
+  ])('rejects coordinator options %o with a message naming the option', (override, message) => {
+    const net = new MemoryNetwork()
+    const create = () =>
+      new Coordinator({ id: 'c', transport: net.connect('c'), log: new MemoryLog(), ...override })
+    expect(create).toThrow(
+      expect.objectContaining({ code: 'INVALID_OPTIONS', message: expect.stringContaining(message) }),
+    )
+  })
+
+  it('rejects a participant without a usable resource', () => {
+    const net = new MemoryNetwork()
+    const create = () =>
+      new Participant({
+        id: 'p',
+        transport: net.connect('p'),
+        log: new MemoryLog(),
+        resource: { prepare: () => 'yes' } as never,
+      })
+    expect(create).toThrow(
+      expect.objectContaining({ code: 'INVALID_OPTIONS', message: expect.stringContaining('`resource`') }),
+    )
+  })
+
+  it('rejects commit() before start, with an empty participant set, and after close', async () => {
+    const net = new MemoryNetwork()
+    const coordinator = new Coordinator({ id: 'c', transport: net.connect('c'), log: new MemoryLog() })
+    await expect(coordinator.commit({ participants: { a: 1 } })).rejects.toMatchObject({
+      code: 'NOT_STARTED',
+    })
+    await coordinator.start()
+    await expect(coordinator.commit({ participants: {} })).rejects.toMatchObject({ code: 'INVALID_REQUEST' })
+    await expect(coordinator.commit({ participants: { c: 1 } })).rejects.toMatchObject({
+      code: 'INVALID_REQUEST',
+    })
+    await coordinator.close()
+    await expect(coordinator.commit({ participants: { a: 1 } })).rejects.toMatchObject({ code: 'CLOSED' })
+  })
+
+  it('rejects a transaction id used before and transactions beyond maxInFlightTransactions', async () => {
+    const cluster = new Cluster(['a', 'b'], { coordinator: { maxInFlightTransactions: 2 } })
+    cluster.resource('a').vote = () => new Promise(() => {})
+    await cluster.start()
+    void cluster.coordinator.commit({ participants: { a: 1, b: 1 }, txId: 't1' }).catch(() => {})
+    void cluster.coordinator.commit({ participants: { a: 1, b: 1 }, txId: 't2' }).catch(() => {})
+    await expect(
+      cluster.coordinator.commit({ participants: { a: 1, b: 1 }, txId: 't1' }),
+    ).rejects.toMatchObject({
+      code: 'DUPLICATE_TRANSACTION',
+    })
+    await expect(cluster.coordinator.commit({ participants: { a: 1, b: 1 } })).rejects.toMatchObject({
+      code: 'TOO_MANY_TRANSACTIONS',
+    })
+    await cluster.close()
+  })
+
+  it('drops invalid inbound messages with an event and keeps working', async () => {
+    const cluster = new Cluster(['a', 'b'])
+    await cluster.start()
+    const dropped: unknown[] = []
+    cluster.coordinator.on('message-dropped', (event) => dropped.push(event.reason))
+    const rogue = cluster.net.connect('rogue')
+    const junk = [
+      { to: 'coord' },
+      { v: 2, type: 'vote', txId: 'x', from: 'a', to: 'coord', vote: 'yes' },
+      { v: 1, type: 'promise', txId: 'x', from: 'a', to: 'coord' },
+      { v: 1, type: 'vote', txId: 'x', from: 'a', to: 'coord', vote: 'maybe' },
+    ]
+    for (const message of junk) rogue.send(message as never)
+    expect(() => rogue.send(null as never)).toThrow(expect.objectContaining({ code: 'INVALID_MESSAGE' }))
+    await expect.poll(() => dropped.length).toBe(4)
+    expect(new Set(dropped)).toEqual(new Set(['invalid']))
+    const outcome = await cluster.coordinator.commit({ participants: { a: 1, b: 2 } })
+    expect(outcome.decision).toBe('commit')
+    await cluster.close()
+  })
+
+  it('halts the node when the log fails, rejecting pending work with NODE_HALTED, and never retries', async () => {
+    const cluster = new Cluster(['a', 'b'])
+    await cluster.start()
+    const halted: TwopcError[] = []
+    cluster.coordinator.on('halted', (error) => halted.push(error))
+    cluster.coordinatorLog.failAppends()
+    await expect(cluster.coordinator.commit({ participants: { a: 1, b: 2 } })).rejects.toMatchObject({
+      code: 'NODE_HALTED',
+    })
+    expect(halted).toHaveLength(1)
+    expect(cluster.coordinator.stats().messagesSent.commit).toBe(0)
+    await expect(cluster.coordinator.commit({ participants: { a: 1, b: 2 } })).rejects.toMatchObject({
+      code: 'NODE_HALTED',
+    })
+    await cluster.close()
+  })
+
+  it('a participant whose log fails halts without voting yes', async () => {
+    const cluster = new Cluster(['a', 'b'], { coordinator: { prepareTimeoutMs: 100 } })
+    await cluster.start()
+    const halted: TwopcError[] = []
+    cluster.participant('b').on('halted', (error) => halted.push(error))
+    cluster.participantLog('b').failAppends()
+    const outcome = await cluster.coordinator.commit({ participants: { a: 1, b: 2 } })
+    expect(outcome).toMatchObject({ decision: 'abort', reason: 'prepare-timeout' })
+    expect(halted.map((e) => e.code)).toEqual(['NODE_HALTED'])
+    expect(cluster.participant('b').stats().messagesSent.vote).toBe(0)
+    await cluster.close()
+  })
+
+  it('a participant votes no on prepares beyond its maxInFlightTransactions', async () => {
+    const net = new MemoryNetwork()
+    const coordinator = new Coordinator({ id: 'c', transport: net.connect('c'), log: new MemoryLog() })
+    const busy = new Participant({
+      id: 'p',
+      transport: net.connect('p'),
+      log: new MemoryLog(),
+      maxInFlightTransactions: 1,
+      resource: { ...noopResource, prepare: () => new Promise(() => {}) },
+    })
+    const other = new Participant({
+      id: 'q',
+      transport: net.connect('q'),
+      log: new MemoryLog(),
+      resource: noopResource,
+    })
+    await Promise.all([coordinator.start(), busy.start(), other.start()])
+    void coordinator.commit({ participants: { p: 1, q: 1 } }).catch(() => {})
+    const second = await coordinator.commit({ participants: { p: 2, q: 2 } })
+    expect(second).toMatchObject({ decision: 'abort', reason: 'vote-no' })
+    await Promise.all([coordinator.close(), busy.close(), other.close()])
+  })
+})
