@@ -21,14 +21,22 @@ describe('bad input and failures', () => {
       { retransmitIntervalMs: 500, retransmitIntervalMsMax: 100 },
       'Expected `retransmitIntervalMsMax` to be at least',
     ],
-  ])('rejects coordinator options %o with a message naming the option', (override, message) => {
-    const net = new MemoryNetwork()
-    const create = () =>
-      new Coordinator({ id: 'c', transport: net.connect('c'), log: new MemoryLog(), ...override })
-    expect(create).toThrow(
-      expect.objectContaining({ code: 'INVALID_OPTIONS', message: expect.stringContaining(message) }),
-    )
-  })
+  ] as [Record<string, unknown>, string][])(
+    'rejects coordinator options %o with a message naming the option',
+    (override, message) => {
+      const net = new MemoryNetwork()
+      const create = () =>
+        new Coordinator({
+          id: 'c',
+          transport: net.connect('c'),
+          log: new MemoryLog(),
+          ...(override as object),
+        })
+      expect(create).toThrow(
+        expect.objectContaining({ code: 'INVALID_OPTIONS', message: expect.stringContaining(message) }),
+      )
+    },
+  )
 
   it('rejects a participant without a usable resource', () => {
     const net = new MemoryNetwork()
