@@ -8,14 +8,15 @@ export class BoundedMap<K, V> {
 
   constructor(private readonly limit: number) {}
 
-  /** Inserts or refreshes `key`, evicting the oldest entry beyond the limit. */
-  set(key: K, value: V): void {
+  /** Inserts or refreshes `key`; returns the value evicted to stay within the limit, if any. */
+  set(key: K, value: V): V | undefined {
     this.entries.delete(key)
     this.entries.set(key, value)
-    if (this.entries.size > this.limit) {
-      const oldest = this.entries.keys().next()
-      if (!oldest.done) this.entries.delete(oldest.value)
-    }
+    if (this.entries.size <= this.limit) return undefined
+    const [oldest] = this.entries
+    if (oldest === undefined) return undefined
+    this.entries.delete(oldest[0])
+    return oldest[1]
   }
 
   /** The value for `key`, if remembered. */

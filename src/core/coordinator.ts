@@ -47,7 +47,12 @@ export type CoordinatorTxStatus =
   /** Decided commit; waiting for the acks listed. */
   | { readonly state: 'committing'; readonly pendingAcks: readonly NodeId[] }
   /** Finished recently, with this outcome. */
-  | { readonly state: 'finished'; readonly decision: Decision }
+  | {
+      readonly state: 'finished'
+      readonly decision: Decision
+      /** Participants that reported an outcome taken by hand that contradicts `decision`. */
+      readonly heuristicMismatches?: readonly NodeId[]
+    }
   /** Not in flight and not remembered: under presumed abort, it did not commit unless it finished long ago. */
   | { readonly state: 'unknown' }
 
@@ -88,6 +93,7 @@ export class CoordinatorCore {
   private readonly transactions = new Map<TxId, TxState>()
   private readonly participantsOf = new Map<TxId, readonly NodeId[]>()
   private readonly finished: BoundedMap<TxId, Decision>
+  private readonly mismatches: BoundedMap<TxId, NodeId[]>
   private recovered = false
 
   /** @throws TwopcError `INVALID_OPTIONS` naming the option at fault. */
@@ -95,6 +101,7 @@ export class CoordinatorCore {
     this.options = validateCommonOptions(options)
     this.prepareTimeoutMs = positiveInteger('prepareTimeoutMs', options.prepareTimeoutMs, 5000)
     this.finished = new BoundedMap(this.options.rememberedTransactions)
+    this.mismatches = new BoundedMap(this.options.rememberedTransactions)
   }
 
   /** This node's id. */
@@ -166,7 +173,11 @@ export class CoordinatorCore {
     const tx = this.transactions.get(txId)
     if (tx === undefined) {
       const decision = this.finished.get(txId)
-      return decision === undefined ? { state: 'unknown' } : { state: 'finished', decision }
+      if (decision === undefined) return { state: 'unknown' }
+      const heuristicMismatches = this.mismatches.get(txId)
+      return heuristicMismatches
+        ? { state: 'finished', decision, heuristicMismatches }
+        : { state: 'finished', decision }
     }
     switch (tx.phase) {
       case 'preparing': {
@@ -248,6 +259,8 @@ export class CoordinatorCore {
       case 'vote':
         return this.onVote(ready, message)
       case 'ack':
+        if (message.heuristic !== undefined)
+          this.onHeuristic(ready, message.txId, message.from, message.heuristic)
         return this.onAck(ready, message.txId, message.from, message)
       case 'decision-request':
         return this.onDecisionRequest(ready, message.txId, message.from, message)
@@ -302,6 +315,20 @@ export class CoordinatorCore {
       ready.persist({ type: 'end', txId }, false)
       this.finish(ready, txId, 'commit')
     }
+  }
+
+  /**
+   * A participant reports the outcome an operator took by hand (Narayana: a heuristic outcome).
+   * If it contradicts the decision, that is reported; the protocol cannot repair it.
+   */
+  private onHeuristic(ready: Builder, txId: TxId, participant: NodeId, heuristic: Decision): void {
+    const tx = this.transactions.get(txId)
+    if (tx !== undefined && tx.phase !== 'committing') return
+    // Committing: the decision is commit. Otherwise finished, or presumed abort if forgotten.
+    const decision = tx !== undefined ? 'commit' : (this.finished.get(txId) ?? 'abort')
+    if (decision === heuristic) return
+    this.mismatches.set(txId, [...(this.mismatches.get(txId) ?? []), participant])
+    ready.emit({ type: 'heuristic-mismatch', txId, participant, decision, heuristic })
   }
 
   private onDecisionRequest(ready: Builder, txId: TxId, from: NodeId, message: Message): void {

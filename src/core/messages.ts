@@ -1,4 +1,4 @@
-import type { Json, NodeId, TxId, Vote } from './types.js'
+import type { Decision, Json, NodeId, TxId, Vote } from './types.js'
 import { asFields, FieldReader } from './validate.js'
 
 /** Wire format version carried by every message as `v`. */
@@ -52,6 +52,12 @@ export interface AbortMessage extends MessageHeader {
 /** Participant → coordinator: the commit outcome is durable here; the coordinator may forget it once all are in. */
 export interface AckMessage extends MessageHeader {
   readonly type: 'ack'
+  /**
+   * Present when an operator resolved the transaction by hand on this participant
+   * (`resolveManually`) and the outcome taken there differs from the decision being acknowledged:
+   * a heuristic mismatch, which the coordinator reports.
+   */
+  readonly heuristic?: Decision
 }
 
 /** An in-doubt participant asks the coordinator, or a peer, for the outcome. Answered by `commit` or `abort`. */
@@ -82,6 +88,7 @@ export const MESSAGE_TYPES: readonly MessageType[] = [
 ]
 
 const VOTES: readonly Vote[] = ['yes', 'no', 'read-only']
+const DECISIONS: readonly Decision[] = ['commit', 'abort']
 
 /**
  * Validates an untrusted value (typically `JSON.parse` of bytes from the network) and returns
@@ -115,6 +122,10 @@ export function parseMessage(value: unknown): Message {
       }
     case 'vote':
       return { ...header, type, vote: read.oneOf('vote', VOTES) }
+    case 'ack':
+      return fields.heuristic === undefined
+        ? { ...header, type }
+        : { ...header, type, heuristic: read.oneOf('heuristic', DECISIONS) }
     default:
       return { ...header, type }
   }

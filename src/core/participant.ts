@@ -41,6 +41,17 @@ export type ParticipantInput =
   | { readonly type: 'prepare-result'; readonly txId: TxId; readonly vote: Vote }
   /** The resource finished a `commit` or `abort` request. */
   | { readonly type: 'applied'; readonly txId: TxId }
+  /**
+   * An operator resolves an in-doubt transaction by hand (a heuristic decision), because the
+   * coordinator is gone for good. Recorded durably with `reason`; the participant keeps asking
+   * the coordinator and reports a heuristic mismatch if the real decision differs.
+   */
+  | {
+      readonly type: 'resolve-manually'
+      readonly txId: TxId
+      readonly decision: Decision
+      readonly reason: string
+    }
 
 /** A transaction this participant voted yes on and has no outcome for. */
 export interface InDoubtTransaction {
@@ -78,6 +89,18 @@ type TxState =
 
 type PreparedTx = Extract<TxState, { phase: 'prepared' }>
 
+/** How often and how long a transaction's decision-request timer has run. */
+interface Asking {
+  attempt: number
+  waitedMs: number
+}
+
+/** An outcome taken by hand that the real decision has not confirmed yet. */
+interface Unconfirmed extends Asking {
+  readonly decision: Decision
+  readonly info: TransactionInfo
+}
+
 /** What a participant remembers of a finished transaction, to answer duplicates and late questions exactly. */
 interface Finished {
   readonly outcome: Decision | 'read-only'
@@ -101,6 +124,11 @@ export class ParticipantCore {
   private readonly cooperativeTerminationAfterMs: number
   private readonly transactions = new Map<TxId, TxState>()
   private readonly finished: BoundedMap<TxId, Finished>
+  private readonly heuristics = new Map<TxId, Unconfirmed>()
+  /** False once this node may have forgotten a read-only vote: it then cannot answer for unknown transactions. */
+  private answersUnknown = true
+  /** Whether the log holds a `read-only-voter` record. */
+  private readOnlyMarked = false
   private recovered = false
 
   /** @throws TwopcError `INVALID_OPTIONS` naming the option at fault. */
@@ -147,7 +175,7 @@ export class ParticipantCore {
     }
     this.recovered = true
     const prepared = new Map<TxId, { info: TransactionInfo; onePhase: boolean }>()
-    const outcomes = new Map<TxId, Decision>()
+    const outcomes = new Map<TxId, { decision: Decision; heuristic: string | undefined }>()
     const ended = new Set<TxId>()
     for (const record of records) {
       switch (record.type) {
@@ -157,10 +185,14 @@ export class ParticipantCore {
           break
         }
         case 'outcome':
-          outcomes.set(record.txId, record.decision)
+          outcomes.set(record.txId, { decision: record.decision, heuristic: record.heuristic })
           break
         case 'end':
           ended.add(record.txId)
+          break
+        case 'read-only-voter':
+          this.readOnlyMarked = true
+          this.answersUnknown = false
           break
         case 'commit':
           throw new TwopcError(
@@ -174,11 +206,17 @@ export class ParticipantCore {
     const ready: Builder = new ReadyBuilder()
     for (const txId of new Set([...prepared.keys(), ...outcomes.keys()])) {
       const entry = prepared.get(txId)
-      let decision = outcomes.get(txId)
+      const outcome = outcomes.get(txId)
+      let decision = outcome?.decision
       const onePhase = entry?.onePhase ?? false
       if (ended.has(txId) || entry === undefined) {
-        this.finished.set(txId, { outcome: decision ?? 'abort', onePhase })
+        this.remember(txId, { outcome: decision ?? 'abort', onePhase })
         continue
+      }
+      if (outcome?.heuristic !== undefined) {
+        // Taken by hand and not yet confirmed: keep asking for the real decision.
+        this.heuristics.set(txId, { decision: outcome.decision, info: entry.info, attempt: 0, waitedMs: 0 })
+        this.askForDecision(ready, txId)
       }
       if (decision === undefined && onePhase) {
         // The crash came between the two records of a one-phase commit: no vote left, so abort is safe.
@@ -211,6 +249,9 @@ export class ParticipantCore {
         break
       case 'applied':
         this.onApplied(ready, input.txId)
+        break
+      case 'resolve-manually':
+        this.resolveManually(ready, input.txId, input.decision, input.reason)
         break
       default:
         unreachable(input)
@@ -263,7 +304,7 @@ export class ParticipantCore {
     if (this.transactions.size >= this.options.maxInFlightTransactions) {
       // Over the limit: refuse rather than queue without bound. A one-phase `no` is the outcome, so it is logged.
       if (onePhase) ready.persist({ type: 'outcome', txId, decision: 'abort' }, true)
-      this.finished.set(txId, { outcome: 'abort', onePhase })
+      this.remember(txId, { outcome: 'abort', onePhase })
       return this.vote(ready, info, 'no')
     }
     this.transactions.set(txId, { phase: 'preparing', info, onePhase, abortedBy: undefined })
@@ -275,8 +316,10 @@ export class ParticipantCore {
     if (tx?.phase !== 'preparing') return
     const { info, onePhase } = tx
     if (tx.abortedBy !== undefined) {
-      // An abort was recorded while the resource prepared; undo whatever it did.
-      return this.startApplying(ready, info, onePhase, 'abort', true)
+      // An abort was recorded while the resource prepared; undo whatever it did. A unilateral
+      // abort (cooperative termination) keeps its record, with no `end`, so that a prepare
+      // retransmitted later is still voted `no` after compaction and restarts.
+      return this.startApplying(ready, info, onePhase, 'abort', tx.abortedBy !== this.id)
     }
     switch (vote) {
       case 'yes': {
@@ -291,11 +334,16 @@ export class ParticipantCore {
         const prepared: PreparedTx = { phase: 'prepared', info, attempt: 0, waitedMs: 0 }
         this.transactions.set(txId, prepared)
         this.vote(ready, info, 'yes')
-        return this.armDecisionRequest(ready, prepared)
+        return this.armDecisionRequest(ready, txId, prepared)
       }
       case 'read-only':
+        if (!this.readOnlyMarked) {
+          // Once per log: after a restart this node must know it may have forgotten read-only votes.
+          this.readOnlyMarked = true
+          ready.persist({ type: 'read-only-voter', txId }, true)
+        }
         this.transactions.delete(txId)
-        this.finished.set(txId, { outcome: 'read-only', onePhase })
+        this.remember(txId, { outcome: 'read-only', onePhase })
         return this.vote(ready, info, 'read-only')
       case 'no':
         // A two-phase `no` needs no record: the coordinator aborts, and a later yes would be
@@ -311,6 +359,8 @@ export class ParticipantCore {
   /** `commit` or `abort` from the coordinator, or from a peer answering a `decision-request`. */
   private onDecision(ready: Builder, message: Message, decision: Decision): void {
     const { txId, from } = message
+    const unconfirmed = this.heuristics.get(txId)
+    if (unconfirmed !== undefined) return this.confirmHeuristic(ready, message, decision, unconfirmed)
     const tx = this.transactions.get(txId)
     if (tx === undefined) return this.onDecisionForFinished(ready, message, decision)
     if (from !== tx.info.coordinator && !tx.info.participants.includes(from)) {
@@ -362,9 +412,9 @@ export class ParticipantCore {
       if (decision === 'commit') return ready.send(this.message('ack', txId, from))
       // Abort before any prepare arrived: record it durably so that a late prepare is voted `no`,
       // and answer with that vote (a one-phase coordinator waits for it as the outcome).
+      // No `end`: the record must outlive any late prepare, so compaction keeps it.
       ready.persist({ type: 'outcome', txId, decision: 'abort' }, true)
-      ready.persist({ type: 'end', txId }, false)
-      this.finished.set(txId, { outcome: 'abort', onePhase: false })
+      this.remember(txId, { outcome: 'abort', onePhase: false })
       ready.emit({ type: 'decided', txId, decision: 'abort', from })
       return reply('no')
     }
@@ -386,13 +436,14 @@ export class ParticipantCore {
 
   private onDecisionRequest(ready: Builder, message: Message): void {
     const { txId, from } = message
+    // An outcome taken by hand is not the decision: never hand it on.
+    if (this.heuristics.has(txId)) return this.drop(ready, message, 'cannot-answer')
     const tx = this.transactions.get(txId)
     if (tx === undefined) {
       const finished = this.finished.get(txId)
-      if (finished === undefined || finished.outcome === 'read-only') {
-        // Never seen, or voted read-only and forgot: this node cannot tell which, so it must not answer.
-        return this.drop(ready, message, finished === undefined ? 'unknown-transaction' : 'cannot-answer')
-      }
+      if (finished === undefined) return this.abortUnknown(ready, message)
+      // Voted read-only: that counts as yes, so this node must not answer abort, and it does not know the outcome.
+      if (finished.outcome === 'read-only') return this.drop(ready, message, 'cannot-answer')
       return ready.send(this.message(finished.outcome, txId, from))
     }
     if (!tx.info.participants.includes(from)) return this.drop(ready, message, 'not-a-participant')
@@ -418,9 +469,10 @@ export class ParticipantCore {
   private onApplied(ready: Builder, txId: TxId): void {
     const tx = this.transactions.get(txId)
     if (tx?.phase !== 'applying') return
-    if (tx.logged) ready.persist({ type: 'end', txId }, false)
+    // An outcome taken by hand keeps its records until the real decision confirms or contradicts it.
+    if (tx.logged && !this.heuristics.has(txId)) ready.persist({ type: 'end', txId }, false)
     this.transactions.delete(txId)
-    this.finished.set(txId, { outcome: tx.decision, onePhase: tx.onePhase })
+    this.remember(txId, { outcome: tx.decision, onePhase: tx.onePhase })
     ready.emit({ type: 'applied', txId, decision: tx.decision })
   }
 
@@ -437,27 +489,97 @@ export class ParticipantCore {
 
   /**
    * In doubt: ask the coordinator and, once it has been silent for `cooperativeTerminationAfterMs`,
-   * every peer too (cooperative termination, Bernstein, Hadzilacos & Goodman §7.4).
+   * every peer too (cooperative termination, Bernstein, Hadzilacos & Goodman §7.4). An outcome
+   * taken by hand asks the coordinator only, to confirm it.
    */
   private askForDecision(ready: Builder, txId: TxId): void {
     const tx = this.transactions.get(txId)
-    if (tx?.phase !== 'prepared') return
-    if (tx.attempt === 0) ready.emit({ type: 'in-doubt', txId, coordinator: tx.info.coordinator })
-    ready.send(this.message('decision-request', txId, tx.info.coordinator))
-    if (tx.waitedMs >= this.cooperativeTerminationAfterMs) {
-      for (const to of tx.info.participants) {
-        if (to !== this.id) ready.send(this.message('decision-request', txId, to))
+    const asking = tx?.phase === 'prepared' ? tx : this.heuristics.get(txId)
+    if (asking === undefined) return
+    const { coordinator, participants } = asking.info
+    if (tx?.phase === 'prepared') {
+      if (tx.attempt === 0) ready.emit({ type: 'in-doubt', txId, coordinator })
+      if (tx.waitedMs >= this.cooperativeTerminationAfterMs) {
+        for (const to of participants)
+          if (to !== this.id) ready.send(this.message('decision-request', txId, to))
       }
     }
-    tx.attempt += 1
-    this.armDecisionRequest(ready, tx)
+    ready.send(this.message('decision-request', txId, coordinator))
+    asking.attempt += 1
+    this.armDecisionRequest(ready, txId, asking)
   }
 
-  private armDecisionRequest(ready: Builder, tx: PreparedTx): void {
+  private armDecisionRequest(ready: Builder, txId: TxId, asking: Asking): void {
     const { retransmitIntervalMs, retransmitIntervalMsMax, random } = this.options
-    const delayMs = backoffDelayMs(tx.attempt, retransmitIntervalMs, retransmitIntervalMsMax, random)
-    tx.waitedMs += delayMs
-    ready.setTimer(tx.info.txId, 'decision-request', delayMs)
+    const delayMs = backoffDelayMs(asking.attempt, retransmitIntervalMs, retransmitIntervalMsMax, random)
+    asking.waitedMs += delayMs
+    ready.setTimer(txId, 'decision-request', delayMs)
+  }
+
+  /**
+   * Cooperative termination for a transaction this node never saw: it has not voted, so it
+   * aborts unilaterally — durably, and with no `end`, so that a prepare arriving later is voted
+   * `no` — and answers abort. Only safe while this node cannot have forgotten a read-only vote.
+   */
+  private abortUnknown(ready: Builder, message: Message): void {
+    const { txId, from } = message
+    if (!this.answersUnknown) return this.drop(ready, message, 'cannot-answer')
+    ready.persist({ type: 'outcome', txId, decision: 'abort' }, true)
+    this.remember(txId, { outcome: 'abort', onePhase: false })
+    ready.emit({ type: 'decided', txId, decision: 'abort', from: this.id })
+    ready.send(this.message('abort', txId, from))
+  }
+
+  private resolveManually(ready: Builder, txId: TxId, decision: Decision, reason: string): void {
+    const tx = this.transactions.get(txId)
+    if (tx?.phase !== 'prepared') {
+      throw new TwopcError(
+        'INVALID_REQUEST',
+        `Transaction ${txId} is not in doubt on ${this.id}; only an in-doubt transaction can be resolved by hand`,
+      )
+    }
+    if (typeof reason !== 'string' || reason.length === 0 || reason.length > 1000) {
+      throw new TwopcError(
+        'INVALID_REQUEST',
+        'Expected `reason` to be a non-empty string of at most 1000 characters',
+      )
+    }
+    ready.clearTimer(txId, 'decision-request')
+    ready.persist({ type: 'outcome', txId, decision, heuristic: reason }, true)
+    const unconfirmed: Unconfirmed = { decision, info: tx.info, attempt: 0, waitedMs: 0 }
+    this.heuristics.set(txId, unconfirmed)
+    ready.emit({ type: 'decided', txId, decision, from: this.id })
+    this.startApplying(ready, tx.info, false, decision, true)
+    this.armDecisionRequest(ready, txId, unconfirmed)
+  }
+
+  /** The real decision arrived for an outcome taken by hand: acknowledge it, reporting any mismatch. */
+  private confirmHeuristic(
+    ready: Builder,
+    message: Message,
+    decision: Decision,
+    unconfirmed: Unconfirmed,
+  ): void {
+    const { txId, from } = message
+    const { coordinator, participants } = unconfirmed.info
+    if (from !== coordinator && !participants.includes(from))
+      return this.drop(ready, message, 'not-a-participant')
+    this.heuristics.delete(txId)
+    ready.clearTimer(txId, 'decision-request')
+    const ack: Message = { v: PROTOCOL_VERSION, type: 'ack', txId, from: this.id, to: coordinator }
+    if (decision !== unconfirmed.decision) {
+      ready.emit({ type: 'heuristic-mismatch', txId, decision, heuristic: unconfirmed.decision })
+      ready.send({ ...ack, heuristic: unconfirmed.decision })
+    } else if (decision === 'commit') {
+      ready.send(ack)
+    }
+    if (!this.transactions.has(txId)) ready.persist({ type: 'end', txId }, false)
+  }
+
+  /** Remembers a finished transaction; evicting a read-only vote means unknown ones can no longer be answered. */
+  private remember(txId: TxId, finished: Finished): void {
+    const evicted = this.finished.set(txId, finished)
+    if (evicted?.outcome === 'read-only') this.answersUnknown = false
   }
 
   private vote(ready: Builder, info: TransactionInfo, vote: Vote): void {

@@ -73,6 +73,17 @@ export type CoordinatorCoreEvent =
     }
   /** Nothing more to do: every participant that voted yes acked (or the transaction aborted). */
   | { readonly type: 'completed'; readonly txId: TxId; readonly decision: Decision }
+  /**
+   * A participant reports that an operator resolved the transaction by hand (`resolveManually`)
+   * the other way: `decision` is this coordinator's, `heuristic` the participant's. Needs a human.
+   */
+  | {
+      readonly type: 'heuristic-mismatch'
+      readonly txId: TxId
+      readonly participant: NodeId
+      readonly decision: Decision
+      readonly heuristic: Decision
+    }
   | { readonly type: 'message-dropped'; readonly reason: DropReason; readonly message: unknown }
 
 /** Events of a participant core. */
@@ -85,6 +96,13 @@ export type ParticipantCoreEvent =
   | { readonly type: 'decided'; readonly txId: TxId; readonly decision: Decision; readonly from: NodeId }
   /** The resource applied the outcome. */
   | { readonly type: 'applied'; readonly txId: TxId; readonly decision: Decision }
+  /** The real decision (`decision`) differs from the outcome taken here by hand (`heuristic`). Needs a human. */
+  | {
+      readonly type: 'heuristic-mismatch'
+      readonly txId: TxId
+      readonly decision: Decision
+      readonly heuristic: Decision
+    }
   | { readonly type: 'message-dropped'; readonly reason: DropReason; readonly message: unknown }
 
 /**

@@ -40,18 +40,35 @@ export interface OutcomeRecord {
   readonly type: 'outcome'
   readonly txId: TxId
   readonly decision: Decision
+  /**
+   * Set when an operator took this outcome by hand (`resolveManually`): the reason they gave.
+   * A heuristic outcome stays unconfirmed (no `end`) until the real decision is known.
+   */
+  readonly heuristic?: string
+}
+
+/**
+ * Participant: written (forced) with its first `read-only` vote. A read-only vote leaves no
+ * other trace, so after a restart this participant cannot tell a transaction it never saw from
+ * one it voted read-only on; with this record present it no longer answers cooperative-termination
+ * requests about transactions it does not know. Never dropped by compaction (it has no `end`).
+ */
+export interface ReadOnlyVoterRecord {
+  readonly type: 'read-only-voter'
+  /** The first transaction this participant voted read-only on. */
+  readonly txId: TxId
 }
 
 /** Records a coordinator writes. */
 export type CoordinatorRecord = CommitRecord | EndRecord
 
 /** Records a participant writes. */
-export type ParticipantRecord = PreparedRecord | OutcomeRecord | EndRecord
+export type ParticipantRecord = PreparedRecord | OutcomeRecord | ReadOnlyVoterRecord | EndRecord
 
 /** Every durable record, tagged by `type`. JSON-compatible. */
 export type LogRecord = CoordinatorRecord | ParticipantRecord
 
-const RECORD_TYPES: readonly LogRecord['type'][] = ['commit', 'end', 'prepared', 'outcome']
+const RECORD_TYPES: readonly LogRecord['type'][] = ['commit', 'end', 'prepared', 'outcome', 'read-only-voter']
 const DECISIONS: readonly Decision[] = ['commit', 'abort']
 
 /**
@@ -79,7 +96,15 @@ export function parseRecord(value: unknown): LogRecord {
         payload: read.present('payload') as Json,
         onePhase: read.boolean('onePhase'),
       }
-    case 'outcome':
-      return { type, txId, decision: read.oneOf('decision', DECISIONS) }
+    case 'outcome': {
+      const decision = read.oneOf('decision', DECISIONS)
+      const heuristic = fields.heuristic
+      if (heuristic === undefined) return { type, txId, decision }
+      if (typeof heuristic === 'string' && heuristic.length <= 1000)
+        return { type, txId, decision, heuristic }
+      return read.fail('heuristic', 'a string of at most 1000 characters')
+    }
+    case 'read-only-voter':
+      return { type, txId }
   }
 }

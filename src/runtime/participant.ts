@@ -1,10 +1,10 @@
 import { EventEmitter } from 'eventemitter3'
 import pRetry from 'p-retry'
-import type { TwopcError } from '../core/errors.js'
+import { TwopcError } from '../core/errors.js'
 import { positiveInteger } from '../core/options.js'
 import { type InDoubtTransaction, ParticipantCore, type ParticipantCoreOptions } from '../core/participant.js'
 import type { ParticipantCoreEvent, ResourceRequest } from '../core/ready.js'
-import type { NodeId, TransactionInfo, TxId, Vote } from '../core/types.js'
+import type { Decision, NodeId, TransactionInfo, TxId, Vote } from '../core/types.js'
 import type { Resource } from './interfaces.js'
 import { type InvalidMessageEvent, NodeRuntime } from './node-runtime.js'
 import { type EdgeOptions, type EventMap, resolveEdges, validateResource } from './options.js'
@@ -114,6 +114,39 @@ export class Participant extends EventEmitter<ParticipantEvents> {
       const since = this.inDoubtSince.get(entry.txId) ?? now
       return { ...entry, since, ageMs: now - since }
     })
+  }
+
+  /**
+   * Resolves an in-doubt transaction by hand — a **heuristic** decision, for when the coordinator
+   * is gone for good and the resource's locks cannot wait. The outcome is recorded durably with
+   * `reason` and applied through the resource. The participant keeps asking the coordinator; if
+   * the real decision differs, both sides emit `heuristic-mismatch` and the coordinator's
+   * `status(txId)` lists this participant. twopc never does this on its own.
+   *
+   * Resolves once the heuristic outcome is durable.
+   * @throws TwopcError `INVALID_REQUEST` if the transaction is not in doubt here or `reason` is empty.
+   */
+  async resolveManually(txId: TxId, decision: Decision, options: { readonly reason: string }): Promise<void> {
+    this.runtime.assertRunning()
+    if (decision !== 'commit' && decision !== 'abort') {
+      throw new TwopcError(
+        'INVALID_REQUEST',
+        `Expected \`decision\` to be 'commit' or 'abort', got ${String(decision)}`,
+      )
+    }
+    const ready = this.core.step({ type: 'resolve-manually', txId, decision, reason: options?.reason })
+    const durable = new Promise<void>((resolve, reject) => {
+      const onDecided = (event: { txId: TxId }) => {
+        if (event.txId !== txId) return
+        this.off('decided', onDecided)
+        this.off('halted', reject)
+        resolve()
+      }
+      this.on('decided', onDecided)
+      this.once('halted', reject)
+    })
+    this.runtime.execute(ready)
+    return durable
   }
 
   /** Counters, the same shape as the coordinator's. */
