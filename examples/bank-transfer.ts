@@ -6,7 +6,10 @@
  * 2. a transfer that aborts because the source account votes no (insufficient funds);
  * 3. a transfer whose commit message to bank-b is lost and bank-b crashes while in doubt:
  *    restarted from its log, it asks the coordinator and finishes the commit.
+ *
+ * It also writes `trace.md`: each transfer as a Mermaid sequence diagram.
  */
+import { writeFileSync } from 'node:fs'
 import {
   Coordinator,
   type Json,
@@ -18,8 +21,16 @@ import {
   type TransactionInfo,
   type Transport,
 } from '../src/index.js'
+import { sequenceDiagram, type TraceEntry } from '../src/testing/sequence-diagram.js'
 
 const net = new MemoryNetwork({ seed: 1 })
+
+/** Every message sent and every notable moment, by transaction, for trace.md. */
+const trace = new Map<string, TraceEntry[]>()
+/** Links the demo cuts, mirrored here so that the trace can draw lost messages. */
+const cut = new Set<string>()
+const note = (txId: string, node: string, text: string) =>
+  trace.set(txId, [...(trace.get(txId) ?? []), { kind: 'note', node, text }])
 
 /** Prints every message a node sends: the rounds of the protocol, as they happen. */
 function traced(id: string): Transport {
@@ -27,6 +38,8 @@ function traced(id: string): Transport {
   return {
     ...transport,
     send(message: Message) {
+      const lost = cut.has(`${message.from}>${message.to}`)
+      trace.set(message.txId, [...(trace.get(message.txId) ?? []), { kind: 'message', message, lost }])
       const extra =
         message.type === 'prepare'
           ? ` ${JSON.stringify(message.payload)}`
@@ -147,7 +160,10 @@ await settled()
 console.log(`  → ${second.decision} (${second.decision === 'abort' ? second.reason : ''}); ${balances()}\n`)
 
 console.log('3. bank-a pays bank-b 50; the commit to bank-b is lost and bank-b crashes while in doubt')
-participants.get('bank-b')?.once('voted', () => net.block('coord', 'bank-b'))
+participants.get('bank-b')?.once('voted', () => {
+  net.block('coord', 'bank-b')
+  cut.add('coord>bank-b')
+})
 const third = await transfer('t3', 'bank-a', 'bank-b', 50)
 console.log(
   `  → coordinator decided ${third.decision}; bank-b in doubt: ${participants
@@ -155,10 +171,13 @@ console.log(
     ?.inDoubt()
     .map((e) => e.txId)}`,
 )
+note('t3', 'bank-b', 'the commit is lost, and bank-b crashes while in doubt')
 logs['bank-b'].crash()
 await participants.get('bank-b')?.close()
 net.heal()
+cut.clear()
 console.log('  bank-b restarts from its log:')
+note('t3', 'bank-b', 'restarted from its log: in doubt')
 participants.set('bank-b', await startParticipant('bank-b'))
 await coordinator.completion(third.txId)
 console.log(`  → every participant acknowledged; ${balances()}\n`)
@@ -170,3 +189,10 @@ console.log(
 )
 
 await Promise.all([coordinator.close(), ...[...participants.values()].map((p) => p.close())])
+
+const diagrams = [...trace].map(
+  ([txId, entries]) =>
+    `## ${txId}\n\n\`\`\`mermaid\n${sequenceDiagram(entries, ['coord', 'bank-a', 'bank-b', 'audit'])}\n\`\`\`\n`,
+)
+writeFileSync('trace.md', `# twopc demo trace\n\n${diagrams.join('\n')}`)
+console.log('Wrote trace.md (Mermaid sequence diagrams of each transfer)')
