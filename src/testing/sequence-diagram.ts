@@ -19,7 +19,7 @@ function label(message: Message): string {
 }
 
 /** Mermaid treats `;` and `#` specially in message text; keep labels readable and safe. */
-function escape(text: string): string {
+function mermaidSafe(text: string): string {
   return text.replace(/[;#]/g, ' ').replace(/\n/g, ' ')
 }
 
@@ -50,11 +50,13 @@ export function sequenceDiagram(entries: readonly TraceEntry[], nodes: readonly 
   const lines = ['sequenceDiagram', ...order.map((node) => `  participant ${node}`)]
   for (const entry of entries) {
     if (entry.kind === 'note') {
-      lines.push(`  Note over ${entry.node}: ${escape(entry.text)}`)
+      lines.push(`  Note over ${entry.node}: ${mermaidSafe(entry.text)}`)
     } else {
       const { message } = entry
       const arrow = entry.lost ? '-x' : '->>'
-      lines.push(`  ${message.from}${arrow}${message.to}: ${escape(`${message.txId} ${label(message)}`)}`)
+      lines.push(
+        `  ${message.from}${arrow}${message.to}: ${mermaidSafe(`${message.txId} ${label(message)}`)}`,
+      )
     }
   }
   return lines.join('\n')
