@@ -16,10 +16,19 @@ export class MemoryLog implements DurableLog {
   private flushScheduled = false
   private syncCount = 0
 
-  /** Appends; resolves once the records are durable (on the next macrotask, shared by every append until then). */
+  /**
+   * Appends; resolves once the records are durable (on the next macrotask, shared by every append
+   * until then). An invalid record rejects the whole append with `INVALID_RECORD`.
+   */
   append(records: readonly LogRecord[]): Promise<void> {
     if (this.failure !== undefined) return Promise.reject(this.failure)
-    const copies = records.map((record) => JSON.parse(JSON.stringify(parseRecord(record))) as LogRecord)
+    let copies: LogRecord[]
+    try {
+      copies = records.map((record) => JSON.parse(JSON.stringify(parseRecord(record))) as LogRecord)
+    } catch (error) {
+      // DurableLog.append reports failures by rejecting; a synchronous throw escapes `.catch()`.
+      return Promise.reject(error)
+    }
     return new Promise((resolve, reject) => {
       this.pending.push({ records: copies, resolve, reject })
       if (!this.flushScheduled) {

@@ -149,10 +149,8 @@ export class NodeRuntime<Event extends { readonly type: string }> {
     if (log.forget === undefined) return
     const ended = records.filter((record) => record.type === 'end').map((record) => record.txId)
     if (ended.length === 0) return
-    appended.then(
-      () => log.forget?.(ended),
-      () => {},
-    )
+    // forget is only a hint: a log that fails to compact loses nothing, so its errors are ignored.
+    appended.then(() => log.forget?.(ended)).catch(() => {})
   }
 
   private apply(ready: Ready<Event>): void {

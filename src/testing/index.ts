@@ -5,3 +5,9 @@
 export { MemoryLog } from '../adapters/memory-log.js'
 export { MemoryNetwork } from '../adapters/memory-network.js'
 export { seededRandom } from '../runtime/seeded-random.js'
+export {
+  type DurableLogFactory,
+  type DurableLogStorage,
+  runDurableLogConformance,
+} from './durable-log-conformance.js'
+export { sequenceDiagram, type TraceEntry } from './sequence-diagram.js'

@@ -15,7 +15,7 @@ describe('bad input and failures', () => {
     [{ id: '' }, 'Expected `id` to be a non-empty string of printable characters, got ""'],
     [
       { transport: {} },
-      'Expected `transport` to be an object with methods `send`, `onMessage`, got a object',
+      'Expected `transport` to be an object with methods `send`, `onMessage`, got an object',
     ],
     [
       { retransmitIntervalMs: 500, retransmitIntervalMsMax: 100 },
