@@ -105,6 +105,11 @@ interface Unconfirmed extends Asking {
 interface Finished {
   readonly outcome: Decision | 'read-only'
   readonly onePhase: boolean
+  /**
+   * True for an abort held only in memory (a two-phase `no` vote, or a refusal over the limit).
+   * Fix: it must be made durable before it is told to a peer (see `onDecisionRequest`).
+   */
+  readonly unlogged?: boolean
 }
 
 type Builder = ReadyBuilder<ParticipantCoreEvent>
@@ -304,7 +309,7 @@ export class ParticipantCore {
     if (this.transactions.size >= this.options.maxInFlightTransactions) {
       // Over the limit: refuse rather than queue without bound. A one-phase `no` is the outcome, so it is logged.
       if (onePhase) ready.persist({ type: 'outcome', txId, decision: 'abort' }, true)
-      this.remember(txId, { outcome: 'abort', onePhase })
+      this.remember(txId, { outcome: 'abort', onePhase, unlogged: !onePhase })
       return this.vote(ready, info, 'no')
     }
     this.transactions.set(txId, { phase: 'preparing', info, onePhase, abortedBy: undefined })
@@ -390,7 +395,9 @@ export class ParticipantCore {
       case 'applying':
         if (tx.decision !== decision) {
           // A one-phase coordinator that timed out asks to abort; our vote tells it what happened.
-          if (tx.onePhase) return this.vote(ready, tx.info, 'yes')
+          // Fix (S1): only when we committed. A one-phase participant that aborted must never vote
+          // `yes` (the coordinator would decide commit); a `commit` here is forged, so it is dropped.
+          if (tx.onePhase && tx.decision === 'commit') return this.vote(ready, tx.info, 'yes')
           return this.drop(ready, message, 'conflicts-with-outcome')
         }
         if (decision === 'commit' && !tx.onePhase)
@@ -420,6 +427,9 @@ export class ParticipantCore {
     }
     switch (finished.outcome) {
       case 'read-only':
+        // Fix (L1): a one-phase coordinator that lost our read-only vote and timed out resends
+        // abort until it gets a vote; it is the outcome (nothing to commit), so repeat it.
+        if (finished.onePhase) return reply('read-only')
         return this.drop(ready, message, 'duplicate')
       case 'commit':
         // A one-phase coordinator that asks to abort learns from our vote that we committed.
@@ -444,16 +454,36 @@ export class ParticipantCore {
       if (finished === undefined) return this.abortUnknown(ready, message)
       // Voted read-only: that counts as yes, so this node must not answer abort, and it does not know the outcome.
       if (finished.outcome === 'read-only') return this.drop(ready, message, 'cannot-answer')
+      if (finished.unlogged) {
+        // Fix (S1): a `no` settles nothing if this node may have voted read-only (or committed) in a
+        // forgotten earlier life, so then it cannot answer (the same rule as abortUnknown).
+        if (!this.answersUnknown) return this.drop(ready, message, 'cannot-answer')
+        // Fix (S1): this abort is only in memory (a two-phase `no`). A peer that hears it aborts;
+        // if this node then restarted without a record, a retransmitted prepare could be voted
+        // yes and the coordinator could commit. Durable first, and never ended, like abortUnknown.
+        ready.persist({ type: 'outcome', txId, decision: finished.outcome }, true)
+        this.remember(txId, { outcome: finished.outcome, onePhase: finished.onePhase })
+      }
       return ready.send(this.message(finished.outcome, txId, from))
     }
     if (!tx.info.participants.includes(from)) return this.drop(ready, message, 'not-a-participant')
     switch (tx.phase) {
       case 'applying':
+        if (!tx.logged) {
+          // Fix (S1): an unlogged abort (after a two-phase `no`) must be durable before a peer
+          // hears it, as in the finished case above; from now on it is logged (and gets an `end`).
+          if (!this.answersUnknown) return this.drop(ready, message, 'cannot-answer')
+          this.transactions.set(txId, { ...tx, logged: true })
+          ready.persist({ type: 'outcome', txId, decision: tx.decision }, true)
+        }
         return ready.send(this.message(tx.decision, txId, from))
       case 'prepared':
         return this.drop(ready, message, 'cannot-answer')
       case 'preparing':
         if (tx.abortedBy === undefined) {
+          // Fix (S1): "not voted yet" holds only if this node cannot have voted read-only (or
+          // committed) on this transaction in a forgotten earlier life; this may be a re-prepare.
+          if (!this.answersUnknown) return this.drop(ready, message, 'cannot-answer')
           // Cooperative termination: not voted yet, so abort unilaterally, durably, before answering.
           tx.abortedBy = this.id
           ready.persist({ type: 'outcome', txId, decision: 'abort' }, true)
@@ -472,7 +502,7 @@ export class ParticipantCore {
     // An outcome taken by hand keeps its records until the real decision confirms or contradicts it.
     if (tx.logged && !this.heuristics.has(txId)) ready.persist({ type: 'end', txId }, false)
     this.transactions.delete(txId)
-    this.remember(txId, { outcome: tx.decision, onePhase: tx.onePhase })
+    this.remember(txId, { outcome: tx.decision, onePhase: tx.onePhase, unlogged: !tx.logged })
     ready.emit({ type: 'applied', txId, decision: tx.decision })
   }
 
@@ -579,7 +609,9 @@ export class ParticipantCore {
   /** Remembers a finished transaction; evicting a read-only vote means unknown ones can no longer be answered. */
   private remember(txId: TxId, finished: Finished): void {
     const evicted = this.finished.set(txId, finished)
-    if (evicted?.outcome === 'read-only') this.answersUnknown = false
+    // Fix (S1): forgetting a commit is as bad as forgetting a read-only vote: a peer in doubt about
+    // it must not be told abort. Only a forgotten abort is still answered correctly by abortUnknown.
+    if (evicted !== undefined && evicted.outcome !== 'abort') this.answersUnknown = false
   }
 
   private vote(ready: Builder, info: TransactionInfo, vote: Vote): void {

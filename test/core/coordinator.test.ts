@@ -1,0 +1,613 @@
+import { describe, expect, test } from 'vitest'
+import { CoordinatorCore } from '../../src/core/coordinator.js'
+import type { Message } from '../../src/core/messages.js'
+import type { DropReason } from '../../src/core/ready.js'
+import type { Json, NodeId } from '../../src/core/types.js'
+import {
+  C,
+  type CoordinatorState,
+  coordinator,
+  coordinatorIn,
+  deliver,
+  describeMessage,
+  expectDropped,
+  expectedDelayMs,
+  expectNothing,
+  msg,
+  P1,
+  P2,
+  P3,
+  PREPARE_TIMEOUT_MS,
+  random,
+  sent,
+  TX,
+  thrownBy,
+  timers,
+} from './helpers.js'
+
+const twoParticipants = new Map<NodeId, Json>([
+  [P1, { debit: 100 }],
+  [P2, { credit: 100 }],
+])
+
+describe('begin', () => {
+  test('a two-phase begin sends prepare with its payload and the participant list to every participant, and writes nothing', () => {
+    const core = coordinator()
+    const ready = core.step({ type: 'begin', txId: TX, participants: twoParticipants })
+    expect(ready.messages).toEqual([
+      {
+        v: 1,
+        type: 'prepare',
+        txId: TX,
+        from: C,
+        to: P1,
+        payload: { debit: 100 },
+        participants: [P1, P2],
+        onePhase: false,
+      },
+      {
+        v: 1,
+        type: 'prepare',
+        txId: TX,
+        from: C,
+        to: P2,
+        payload: { credit: 100 },
+        participants: [P1, P2],
+        onePhase: false,
+      },
+    ])
+    expect(ready.records).toEqual([])
+    expect(ready.forceRecords).toBe(false)
+    expect(timers(ready)).toEqual([
+      `set:prepare-timeout@${PREPARE_TIMEOUT_MS}`,
+      `set:retransmit@${expectedDelayMs(0)}`,
+    ])
+    expect(ready.events).toEqual([])
+    expect(core.status(TX)).toEqual({ state: 'preparing', votes: { [P1]: 'pending', [P2]: 'pending' } })
+  })
+
+  test('a single participant gets a one-phase prepare', () => {
+    const core = coordinator()
+    const ready = core.step({ type: 'begin', txId: TX, participants: new Map([[P1, 'only']]) })
+    expect(ready.messages).toEqual([
+      {
+        v: 1,
+        type: 'prepare',
+        txId: TX,
+        from: C,
+        to: P1,
+        payload: 'only',
+        participants: [P1],
+        onePhase: true,
+      },
+    ])
+    expect(ready.records).toEqual([])
+  })
+
+  test('beginning a transaction id already in flight or remembered throws DUPLICATE_TRANSACTION', () => {
+    for (const state of ['preparing', 'committing', 'finished commit', 'finished abort'] as const) {
+      const core = coordinatorIn(state)
+      const error = thrownBy(() => core.step({ type: 'begin', txId: TX, participants: twoParticipants }))
+      expect(error.code, state).toBe('DUPLICATE_TRANSACTION')
+    }
+  })
+
+  test('a begin without participants, naming the coordinator, or with a bad txId throws INVALID_REQUEST', () => {
+    const core = coordinator()
+    expect(thrownBy(() => core.step({ type: 'begin', txId: TX, participants: new Map() })).code).toBe(
+      'INVALID_REQUEST',
+    )
+    expect(thrownBy(() => core.step({ type: 'begin', txId: TX, participants: new Map([[C, 1]]) })).code).toBe(
+      'INVALID_REQUEST',
+    )
+    expect(thrownBy(() => core.step({ type: 'begin', txId: '', participants: twoParticipants })).code).toBe(
+      'INVALID_REQUEST',
+    )
+    expect(core.inFlight).toBe(0)
+  })
+
+  test('a coordinator at maxInFlightTransactions throws TOO_MANY_TRANSACTIONS until one completes', () => {
+    const core = coordinator({ maxInFlightTransactions: 2 })
+    core.step({ type: 'begin', txId: 'a', participants: twoParticipants })
+    core.step({ type: 'begin', txId: 'b', participants: twoParticipants })
+    const error = thrownBy(() => core.step({ type: 'begin', txId: 'c', participants: twoParticipants }))
+    expect(error.code).toBe('TOO_MANY_TRANSACTIONS')
+    expect(error.message).toContain('maxInFlightTransactions')
+    expect(core.inFlight).toBe(2)
+    core.step(deliver(msg.vote('no', { txId: 'a' })))
+    expect(core.inFlight).toBe(1)
+    expect(sent(core.step({ type: 'begin', txId: 'c', participants: twoParticipants }))).toHaveLength(2)
+  })
+})
+
+describe('durability', () => {
+  test('the commit record is forced in the same Ready as the commit messages', () => {
+    const ready = coordinatorIn('preparing, p1 voted yes').step(deliver(msg.vote('yes', { from: P2 })))
+    expect(ready.records).toEqual([{ type: 'commit', txId: TX, participants: [P1, P2] }])
+    expect(ready.forceRecords).toBe(true)
+    expect(sent(ready)).toEqual([`commit ${C}→${P1}`, `commit ${C}→${P2}`])
+    expect(ready.events).toEqual([{ type: 'decided', txId: TX, decision: 'commit' }])
+  })
+
+  test('the end record is lazy and written once every participant that voted yes acked', () => {
+    const ready = coordinatorIn('committing, p1 acked').step(deliver(msg.ack({ from: P2 })))
+    expect(ready.records).toEqual([{ type: 'end', txId: TX }])
+    expect(ready.forceRecords).toBe(false)
+    expect(ready.messages).toEqual([])
+    expect(timers(ready)).toEqual(['clear:retransmit'])
+    expect(ready.events).toEqual([{ type: 'completed', txId: TX, decision: 'commit' }])
+  })
+
+  test('an abort writes no record (presumed abort)', () => {
+    for (const ready of [
+      coordinatorIn('preparing').step(deliver(msg.vote('no'))),
+      coordinatorIn('preparing').step({ type: 'timer', txId: TX, timer: 'prepare-timeout' }),
+      coordinatorIn('preparing').step({ type: 'cancel', txId: TX }),
+    ]) {
+      expect(ready.records).toEqual([])
+      expect(ready.forceRecords).toBe(false)
+    }
+  })
+})
+
+/** One row: the coordinator's transaction is in `state`, `message` arrives, and the Ready is checked. */
+interface Row {
+  readonly state: CoordinatorState
+  readonly message: Message
+  /** A drop reason, or the expected messages (as `sent()` strings) and event types. */
+  readonly expect: DropReason | { readonly sent: string[]; readonly events: string[] }
+}
+
+const nothing = { sent: [], events: [] }
+
+const messageTable: Row[] = [
+  // preparing (p1 and p2 asked, neither voted)
+  { state: 'preparing', message: msg.prepare({ from: P1, to: C }), expect: 'unexpected' },
+  { state: 'preparing', message: msg.vote('yes'), expect: nothing },
+  { state: 'preparing', message: msg.vote('read-only'), expect: nothing },
+  {
+    state: 'preparing',
+    message: msg.vote('no'),
+    expect: { sent: [`abort ${C}→${P2}`], events: ['decided', 'completed'] },
+  },
+  { state: 'preparing', message: msg.commit({ from: P1, to: C }), expect: 'unexpected' },
+  { state: 'preparing', message: msg.abort({ from: P1, to: C }), expect: 'unexpected' },
+  { state: 'preparing', message: msg.ack(), expect: 'unexpected' },
+  { state: 'preparing', message: msg.decisionRequest(), expect: 'undecided' },
+  { state: 'preparing', message: msg.vote('yes', { from: P3 }), expect: 'not-a-participant' },
+  { state: 'preparing', message: msg.vote('no', { from: P3 }), expect: 'not-a-participant' },
+  { state: 'preparing', message: msg.decisionRequest({ from: P3 }), expect: 'not-a-participant' },
+  { state: 'preparing', message: msg.vote('no', { to: 'another-coordinator' }), expect: 'misrouted' },
+  // preparing, p1 voted yes
+  { state: 'preparing, p1 voted yes', message: msg.vote('yes'), expect: 'duplicate' },
+  { state: 'preparing, p1 voted yes', message: msg.vote('no'), expect: 'duplicate' },
+  {
+    state: 'preparing, p1 voted yes',
+    message: msg.vote('yes', { from: P2 }),
+    expect: { sent: [`commit ${C}→${P1}`, `commit ${C}→${P2}`], events: ['decided'] },
+  },
+  {
+    state: 'preparing, p1 voted yes',
+    message: msg.vote('read-only', { from: P2 }),
+    expect: { sent: [`commit ${C}→${P1}`], events: ['decided'] },
+  },
+  {
+    state: 'preparing, p1 voted yes',
+    message: msg.vote('no', { from: P2 }),
+    expect: { sent: [`abort ${C}→${P1}`], events: ['decided', 'completed'] },
+  },
+  // one-phase (p1 alone decides; its vote is the outcome)
+  { state: 'one-phase', message: msg.prepare({ from: P1, to: C }), expect: 'unexpected' },
+  { state: 'one-phase', message: msg.vote('yes'), expect: { sent: [], events: ['decided', 'completed'] } },
+  {
+    state: 'one-phase',
+    message: msg.vote('read-only'),
+    expect: { sent: [], events: ['decided', 'completed'] },
+  },
+  { state: 'one-phase', message: msg.vote('no'), expect: { sent: [], events: ['decided', 'completed'] } },
+  { state: 'one-phase', message: msg.vote('yes', { from: P2 }), expect: 'not-a-participant' },
+  { state: 'one-phase', message: msg.commit({ from: P1, to: C }), expect: 'unexpected' },
+  { state: 'one-phase', message: msg.abort({ from: P1, to: C }), expect: 'unexpected' },
+  { state: 'one-phase', message: msg.ack(), expect: 'unexpected' },
+  { state: 'one-phase', message: msg.decisionRequest(), expect: 'undecided' },
+  { state: 'one-phase', message: msg.vote('yes', { to: P2 }), expect: 'misrouted' },
+  // committing (p1 and p2 voted yes, neither acked)
+  { state: 'committing', message: msg.prepare({ from: P1, to: C }), expect: 'unexpected' },
+  { state: 'committing', message: msg.vote('yes'), expect: 'duplicate' },
+  { state: 'committing', message: msg.vote('no'), expect: 'duplicate' },
+  { state: 'committing', message: msg.vote('yes', { from: P3 }), expect: 'not-a-participant' },
+  { state: 'committing', message: msg.commit({ from: P1, to: C }), expect: 'unexpected' },
+  { state: 'committing', message: msg.abort({ from: P1, to: C }), expect: 'unexpected' },
+  { state: 'committing', message: msg.ack(), expect: nothing },
+  { state: 'committing', message: msg.ack({ from: P3 }), expect: 'not-a-participant' },
+  {
+    state: 'committing',
+    message: msg.decisionRequest(),
+    expect: { sent: [`commit ${C}→${P1}`], events: [] },
+  },
+  { state: 'committing', message: msg.decisionRequest({ from: P3 }), expect: 'not-a-participant' },
+  { state: 'committing', message: msg.ack({ to: P2 }), expect: 'misrouted' },
+  // committing, p1 acked
+  { state: 'committing, p1 acked', message: msg.ack(), expect: 'duplicate' },
+  {
+    state: 'committing, p1 acked',
+    message: msg.ack({ from: P2 }),
+    expect: { sent: [], events: ['completed'] },
+  },
+  // finished commit
+  { state: 'finished commit', message: msg.prepare({ from: P1, to: C }), expect: 'unexpected' },
+  { state: 'finished commit', message: msg.vote('yes'), expect: 'duplicate' },
+  { state: 'finished commit', message: msg.commit({ from: P1, to: C }), expect: 'unexpected' },
+  { state: 'finished commit', message: msg.abort({ from: P1, to: C }), expect: 'unexpected' },
+  { state: 'finished commit', message: msg.ack(), expect: 'duplicate' },
+  {
+    state: 'finished commit',
+    message: msg.decisionRequest(),
+    expect: { sent: [`commit ${C}→${P1}`], events: [] },
+  },
+  // finished abort
+  { state: 'finished abort', message: msg.prepare({ from: P1, to: C }), expect: 'unexpected' },
+  { state: 'finished abort', message: msg.vote('yes', { from: P2 }), expect: 'duplicate' },
+  { state: 'finished abort', message: msg.commit({ from: P1, to: C }), expect: 'unexpected' },
+  { state: 'finished abort', message: msg.abort({ from: P1, to: C }), expect: 'unexpected' },
+  { state: 'finished abort', message: msg.ack(), expect: 'duplicate' },
+  {
+    state: 'finished abort',
+    message: msg.decisionRequest({ from: P2 }),
+    expect: { sent: [`abort ${C}→${P2}`], events: [] },
+  },
+  // unknown: never seen, or forgotten after a restart
+  { state: 'unknown', message: msg.prepare({ from: P1, to: C }), expect: 'unexpected' },
+  { state: 'unknown', message: msg.vote('yes'), expect: 'unknown-transaction' },
+  { state: 'unknown', message: msg.commit({ from: P1, to: C }), expect: 'unexpected' },
+  { state: 'unknown', message: msg.abort({ from: P1, to: C }), expect: 'unexpected' },
+  { state: 'unknown', message: msg.ack(), expect: 'unknown-transaction' },
+  { state: 'unknown', message: msg.decisionRequest(), expect: { sent: [`abort ${C}→${P1}`], events: [] } },
+  { state: 'unknown', message: msg.decisionRequest({ to: P2 }), expect: 'misrouted' },
+]
+
+describe('every message in every state', () => {
+  test.each(
+    messageTable.map(
+      (row) =>
+        [
+          row.state,
+          describeMessage(row.message),
+          typeof row.expect === 'string'
+            ? `drops it as ${row.expect}`
+            : `sends [${row.expect.sent.join(', ')}] and emits [${row.expect.events.join(', ')}]`,
+          row.message,
+          row.expect,
+        ] as const,
+    ),
+  )('a coordinator in state "%s" given %s %s', (state, _name, _outcome, message, expected) => {
+    const core = coordinatorIn(state)
+    const ready = core.step(deliver(message))
+    if (typeof expected === 'string') {
+      expectDropped(ready, expected)
+      expect(ready.events).toEqual([{ type: 'message-dropped', reason: expected, message }])
+    } else {
+      expect(sent(ready)).toEqual(expected.sent)
+      expect(ready.events.map((event) => event.type)).toEqual(expected.events)
+    }
+    // Nothing in this table is a commit decision, except the two rows that decide it.
+    if (!ready.events.some((event) => event.type === 'decided' && event.decision === 'commit')) {
+      expect(ready.records.filter((record) => record.type === 'commit')).toEqual([])
+    }
+  })
+
+  test('a vote no aborts with reason vote-no and tells only those that did not vote no or read-only', () => {
+    const core = coordinatorIn('preparing')
+    core.step(deliver(msg.vote('read-only', { from: P2 })))
+    const ready = core.step(deliver(msg.vote('no', { from: P1 })))
+    expect(ready.messages).toEqual([])
+    expect(ready.events).toEqual([
+      { type: 'decided', txId: TX, decision: 'abort', reason: 'vote-no' },
+      { type: 'completed', txId: TX, decision: 'abort' },
+    ])
+    expect(timers(ready)).toEqual(['clear:prepare-timeout', 'clear:retransmit'])
+    expect(core.status(TX)).toEqual({ state: 'finished', decision: 'abort' })
+  })
+
+  test('when every participant votes read-only the transaction commits with no record and no phase 2', () => {
+    const core = coordinatorIn('preparing')
+    expectNothing(core.step(deliver(msg.vote('read-only', { from: P1 }))))
+    const ready = core.step(deliver(msg.vote('read-only', { from: P2 })))
+    expect(ready.records).toEqual([])
+    expect(ready.messages).toEqual([])
+    expect(ready.events).toEqual([
+      { type: 'decided', txId: TX, decision: 'commit' },
+      { type: 'completed', txId: TX, decision: 'commit' },
+    ])
+    expect(core.inFlight).toBe(0)
+  })
+
+  test('a read-only voter is not in the commit record and owes no ack', () => {
+    const core = coordinatorIn('preparing')
+    core.step(deliver(msg.vote('read-only', { from: P1 })))
+    const ready = core.step(deliver(msg.vote('yes', { from: P2 })))
+    expect(ready.records).toEqual([{ type: 'commit', txId: TX, participants: [P2] }])
+    expect(sent(ready)).toEqual([`commit ${C}→${P2}`])
+    expect(core.status(TX)).toEqual({ state: 'committing', pendingAcks: [P2] })
+    expectDropped(core.step(deliver(msg.ack({ from: P1 }))), 'duplicate')
+    expect(core.step(deliver(msg.ack({ from: P2 }))).records).toEqual([{ type: 'end', txId: TX }])
+  })
+
+  test('a one-phase vote is the outcome: yes commits and no aborts, with no record either way', () => {
+    const yes = coordinatorIn('one-phase').step(deliver(msg.vote('yes')))
+    expect(yes.records).toEqual([])
+    expect(yes.events).toEqual([
+      { type: 'decided', txId: TX, decision: 'commit' },
+      { type: 'completed', txId: TX, decision: 'commit' },
+    ])
+    const no = coordinatorIn('one-phase').step(deliver(msg.vote('no')))
+    expect(no.records).toEqual([])
+    expect(no.events).toEqual([
+      { type: 'decided', txId: TX, decision: 'abort', reason: 'vote-no' },
+      { type: 'completed', txId: TX, decision: 'abort' },
+    ])
+  })
+})
+
+describe('heuristic reports', () => {
+  test('an ack reporting an outcome taken by hand that contradicts commit is reported, and still counts as the ack', () => {
+    const core = coordinatorIn('committing, p1 acked')
+    const ready = core.step(deliver({ ...msg.ack({ from: P2 }), heuristic: 'abort' }))
+    expect(ready.events).toEqual([
+      { type: 'heuristic-mismatch', txId: TX, participant: P2, decision: 'commit', heuristic: 'abort' },
+      { type: 'completed', txId: TX, decision: 'commit' },
+    ])
+    expect(ready.records).toEqual([{ type: 'end', txId: TX }])
+    expect(core.status(TX)).toEqual({ state: 'finished', decision: 'commit', heuristicMismatches: [P2] })
+  })
+
+  test('a heuristic outcome that agrees with the decision is not reported', () => {
+    const ready = coordinatorIn('committing').step(deliver({ ...msg.ack(), heuristic: 'commit' }))
+    expect(ready.events).toEqual([])
+  })
+
+  test('a forgotten transaction is presumed aborted when a heuristic commit is reported for it', () => {
+    const ready = coordinatorIn('unknown').step(deliver({ ...msg.ack(), heuristic: 'commit' }))
+    expect(ready.events.map((event) => event.type)).toEqual(['heuristic-mismatch', 'message-dropped'])
+  })
+})
+
+describe('timers', () => {
+  test('the prepare timeout aborts with reason prepare-timeout and tells every participant that may have voted yes', () => {
+    const ready = coordinatorIn('preparing, p1 voted yes').step({
+      type: 'timer',
+      txId: TX,
+      timer: 'prepare-timeout',
+    })
+    expect(sent(ready)).toEqual([`abort ${C}→${P1}`, `abort ${C}→${P2}`])
+    expect(ready.records).toEqual([])
+    expect(ready.events).toEqual([
+      { type: 'decided', txId: TX, decision: 'abort', reason: 'prepare-timeout' },
+      { type: 'completed', txId: TX, decision: 'abort' },
+    ])
+  })
+
+  test('retransmission resends prepare only to participants that have not voted, with growing capped delays', () => {
+    const core = coordinatorIn('preparing, p1 voted yes')
+    const delays: number[] = []
+    for (let attempt = 1; attempt <= 6; attempt++) {
+      const ready = core.step({ type: 'timer', txId: TX, timer: 'retransmit' })
+      expect(ready.messages).toEqual([
+        {
+          v: 1,
+          type: 'prepare',
+          txId: TX,
+          from: C,
+          to: P2,
+          payload: { work: P2 },
+          participants: [P1, P2],
+          onePhase: false,
+        },
+      ])
+      expect(ready.timers).toHaveLength(1)
+      const [timer] = ready.timers
+      if (timer?.type !== 'set-timer') throw new Error('expected set-timer')
+      expect(timer.timer).toBe('retransmit')
+      delays.push(timer.delayMs)
+    }
+    // 100 ms doubling, capped at 1000 ms, scaled by the jitter factor 0.75 that random() = 0.5 gives.
+    expect(delays).toEqual([150, 300, 600, 750, 750, 750])
+  })
+
+  test('retransmission resends commit only to participants that have not acked', () => {
+    const core = coordinatorIn('committing, p1 acked')
+    const first = core.step({ type: 'timer', txId: TX, timer: 'retransmit' })
+    expect(sent(first)).toEqual([`commit ${C}→${P2}`])
+    expect(first.records).toEqual([])
+    expect(timers(first)).toEqual([`set:retransmit@${expectedDelayMs(1)}`])
+    expect(timers(core.step({ type: 'timer', txId: TX, timer: 'retransmit' }))).toEqual([
+      `set:retransmit@${expectedDelayMs(2)}`,
+    ])
+  })
+
+  test('the backoff delay follows the injected random source', () => {
+    const low = coordinator({ random: () => 0 })
+    expect(timers(low.step({ type: 'begin', txId: TX, participants: twoParticipants }))).toContain(
+      'set:retransmit@50',
+    )
+    const high = coordinator({ random: () => 0.999 })
+    expect(timers(high.step({ type: 'begin', txId: TX, participants: twoParticipants }))).toContain(
+      'set:retransmit@100',
+    )
+  })
+
+  test('a one-phase coordinator retransmits the one-phase prepare until the vote arrives', () => {
+    const ready = coordinatorIn('one-phase').step({ type: 'timer', txId: TX, timer: 'retransmit' })
+    expect(sent(ready)).toEqual([`prepare(1pc) ${C}→${P1}`])
+  })
+
+  test('a one-phase coordinator that times out sends abort and waits for the participant’s vote as the outcome', () => {
+    const core = coordinatorIn('one-phase')
+    const timeout = core.step({ type: 'timer', txId: TX, timer: 'prepare-timeout' })
+    expect(sent(timeout)).toEqual([`abort ${C}→${P1}`])
+    expect(timeout.records).toEqual([])
+    expect(timeout.events).toEqual([])
+    expect(timers(timeout)).toEqual(['clear:prepare-timeout', `set:retransmit@${expectedDelayMs(0)}`])
+    expect(core.status(TX)).toEqual({ state: 'preparing', votes: { [P1]: 'pending' } })
+    expect(sent(core.step({ type: 'timer', txId: TX, timer: 'retransmit' }))).toEqual([`abort ${C}→${P1}`])
+    const vote = core.step(deliver(msg.vote('no')))
+    expect(vote.events).toEqual([
+      { type: 'decided', txId: TX, decision: 'abort', reason: 'prepare-timeout' },
+      { type: 'completed', txId: TX, decision: 'abort' },
+    ])
+  })
+
+  test('a one-phase participant that committed before the timeout wins: its yes vote is the outcome', () => {
+    const core = coordinatorIn('one-phase, abort sent')
+    const vote = core.step(deliver(msg.vote('yes')))
+    expect(vote.events).toEqual([
+      { type: 'decided', txId: TX, decision: 'commit' },
+      { type: 'completed', txId: TX, decision: 'commit' },
+    ])
+    expect(vote.messages).toEqual([])
+  })
+
+  test.each([
+    ['committing', 'prepare-timeout'],
+    ['finished commit', 'prepare-timeout'],
+    ['finished commit', 'retransmit'],
+    ['finished abort', 'retransmit'],
+    ['unknown', 'retransmit'],
+    ['unknown', 'prepare-timeout'],
+    ['preparing', 'decision-request'],
+    ['one-phase, abort sent', 'prepare-timeout'],
+  ] as const)('a stale timer in state "%s" (%s) does nothing', (state, timer) => {
+    expectNothing(coordinatorIn(state).step({ type: 'timer', txId: TX, timer }))
+  })
+})
+
+describe('cancel', () => {
+  test('cancelling a preparing transaction aborts it with reason cancelled', () => {
+    const core = coordinatorIn('preparing, p1 voted yes')
+    const ready = core.step({ type: 'cancel', txId: TX })
+    expect(sent(ready)).toEqual([`abort ${C}→${P1}`, `abort ${C}→${P2}`])
+    expect(ready.events[0]).toEqual({ type: 'decided', txId: TX, decision: 'abort', reason: 'cancelled' })
+    expect(core.inFlight).toBe(0)
+  })
+
+  test('cancelling a one-phase transaction asks the participant to abort and reports its vote with reason cancelled', () => {
+    const core = coordinatorIn('one-phase')
+    const ready = core.step({ type: 'cancel', txId: TX })
+    expect(sent(ready)).toEqual([`abort ${C}→${P1}`])
+    expect(ready.events).toEqual([])
+    expectNothing(core.step({ type: 'cancel', txId: TX }))
+    expect(core.step(deliver(msg.vote('no'))).events[0]).toEqual({
+      type: 'decided',
+      txId: TX,
+      decision: 'abort',
+      reason: 'cancelled',
+    })
+  })
+
+  test.each(['committing', 'finished commit', 'finished abort', 'unknown'] as const)(
+    'cancelling in state "%s" changes nothing',
+    (state) => {
+      const core = coordinatorIn(state)
+      const before = core.status(TX)
+      expectNothing(core.step({ type: 'cancel', txId: TX }))
+      expect(core.status(TX)).toEqual(before)
+    },
+  )
+})
+
+describe('recovery', () => {
+  test('an empty log recovers to nothing', () => {
+    expectNothing(coordinator().recover([]))
+  })
+
+  test('a commit record without end resends commit to every participant that owes an ack', () => {
+    const core = coordinator()
+    const ready = core.recover([{ type: 'commit', txId: TX, participants: [P1, P2] }])
+    expect(sent(ready)).toEqual([`commit ${C}→${P1}`, `commit ${C}→${P2}`])
+    expect(ready.records).toEqual([])
+    expect(timers(ready)).toEqual([`set:retransmit@${expectedDelayMs(0)}`])
+    expect(core.status(TX)).toEqual({ state: 'committing', pendingAcks: [P1, P2] })
+    expect(sent(core.step(deliver(msg.decisionRequest({ from: P2 }))))).toEqual([`commit ${C}→${P2}`])
+    expect(sent(core.step({ type: 'timer', txId: TX, timer: 'retransmit' }))).toEqual([
+      `commit ${C}→${P1}`,
+      `commit ${C}→${P2}`,
+    ])
+    core.step(deliver(msg.ack({ from: P1 })))
+    const last = core.step(deliver(msg.ack({ from: P2 })))
+    expect(last.records).toEqual([{ type: 'end', txId: TX }])
+    expect(last.events).toEqual([{ type: 'completed', txId: TX, decision: 'commit' }])
+  })
+
+  test('a commit record with its end is finished: nothing is resent and questions are answered commit', () => {
+    const core = coordinator()
+    expectNothing(
+      core.recover([
+        { type: 'commit', txId: TX, participants: [P1, P2] },
+        { type: 'end', txId: TX },
+      ]),
+    )
+    expect(core.status(TX)).toEqual({ state: 'finished', decision: 'commit' })
+    expect(sent(core.step(deliver(msg.decisionRequest())))).toEqual([`commit ${C}→${P1}`])
+    expect(thrownBy(() => core.step({ type: 'begin', txId: TX, participants: twoParticipants })).code).toBe(
+      'DUPLICATE_TRANSACTION',
+    )
+  })
+
+  test('a transaction with no record after a restart is presumed aborted', () => {
+    const core = coordinator()
+    core.recover([])
+    expect(sent(core.step(deliver(msg.decisionRequest())))).toEqual([`abort ${C}→${P1}`])
+    expectDropped(core.step(deliver(msg.vote('yes'))), 'unknown-transaction')
+  })
+
+  test('only the transactions without end are resumed, each with its own participants', () => {
+    const core = coordinator()
+    const ready = core.recover([
+      { type: 'commit', txId: 'a', participants: [P1, P2] },
+      { type: 'commit', txId: 'b', participants: [P3] },
+      { type: 'end', txId: 'a' },
+    ])
+    expect(sent(ready)).toEqual([`commit ${C}→${P3}`])
+    expect(core.inFlight).toBe(1)
+    expect(core.status('a')).toEqual({ state: 'finished', decision: 'commit' })
+  })
+
+  test('recover may be called only once, before any step', () => {
+    const core = coordinator()
+    core.recover([])
+    expect(thrownBy(() => core.recover([])).code).toBe('INVALID_REQUEST')
+    const busy = coordinatorIn('preparing')
+    expect(thrownBy(() => busy.recover([])).code).toBe('INVALID_REQUEST')
+  })
+})
+
+describe('options', () => {
+  const base = { id: C, random }
+  test.each([
+    ['id', { ...base, id: '' }],
+    ['id', { ...base, id: 'bad\nid' }],
+    ['random', { ...base, random: 0.5 }],
+    ['retransmitIntervalMs', { ...base, retransmitIntervalMs: 0 }],
+    ['retransmitIntervalMs', { ...base, retransmitIntervalMs: 1.5 }],
+    ['retransmitIntervalMs', { ...base, retransmitIntervalMs: '100' }],
+    ['retransmitIntervalMsMax', { ...base, retransmitIntervalMsMax: -1 }],
+    ['retransmitIntervalMsMax', { ...base, retransmitIntervalMs: 500, retransmitIntervalMsMax: 100 }],
+    ['maxInFlightTransactions', { ...base, maxInFlightTransactions: 0 }],
+    ['rememberedTransactions', { ...base, rememberedTransactions: Number.NaN }],
+    ['prepareTimeoutMs', { ...base, prepareTimeoutMs: -1 }],
+  ])('an invalid `%s` throws INVALID_OPTIONS naming it', (name, options) => {
+    const error = thrownBy(() => new CoordinatorCore(options as never))
+    expect(error.code).toBe('INVALID_OPTIONS')
+    expect(error.message).toContain(`\`${name}\``)
+  })
+
+  test('the message says what was expected and what was found', () => {
+    expect(thrownBy(() => coordinator({ prepareTimeoutMs: -1 })).message).toBe(
+      'Expected `prepareTimeoutMs` to be a positive integer, got -1',
+    )
+  })
+
+  test('options that are not an object throw INVALID_OPTIONS', () => {
+    expect(thrownBy(() => new CoordinatorCore(null as never)).code).toBe('INVALID_OPTIONS')
+  })
+})

@@ -1,0 +1,854 @@
+import { describe, expect, test } from 'vitest'
+import type { Message } from '../../src/core/messages.js'
+import { ParticipantCore } from '../../src/core/participant.js'
+import type { DropReason, Ready } from '../../src/core/ready.js'
+import type { LogRecord } from '../../src/core/records.js'
+import {
+  C,
+  COOPERATIVE_MS,
+  deliver,
+  describeMessage,
+  drops,
+  expectDropped,
+  expectedDelayMs,
+  expectNothing,
+  msg,
+  P1,
+  P2,
+  P3,
+  type ParticipantState,
+  participant,
+  participantIn,
+  random,
+  requests,
+  sent,
+  TX,
+  thrownBy,
+  timers,
+  written,
+} from './helpers.js'
+
+const EVIL = 'another-coordinator'
+
+const prepared = (onePhase = false): LogRecord => ({
+  type: 'prepared',
+  txId: TX,
+  coordinator: C,
+  participants: onePhase ? [P1] : [P1, P2],
+  payload: { work: P1 },
+  onePhase,
+})
+const outcome = (decision: 'commit' | 'abort'): LogRecord => ({ type: 'outcome', txId: TX, decision })
+const end: LogRecord = { type: 'end', txId: TX }
+
+/** Recovers a fresh p1 from `records`, then checks the Ready of a follow-up input. */
+function recovered(records: readonly LogRecord[]) {
+  const core = participant()
+  const ready = core.recover(records)
+  return { core, ready }
+}
+
+describe('durability', () => {
+  test('a participant forces its prepared record in the same Ready as its yes vote', () => {
+    const { core } = participantIn('preparing')
+    const ready = core.step({ type: 'prepare-result', txId: TX, vote: 'yes' })
+    expect(ready.records).toEqual([prepared()])
+    expect(ready.forceRecords).toBe(true)
+    expect(ready.messages).toEqual([{ v: 1, type: 'vote', txId: TX, from: P1, to: C, vote: 'yes' }])
+    expect(timers(ready)).toEqual([`set:decision-request@${expectedDelayMs(0)}`])
+    expect(ready.events).toEqual([{ type: 'voted', txId: TX, vote: 'yes' }])
+    expect(ready.requests).toEqual([])
+    expect(core.inDoubt()).toEqual([{ txId: TX, coordinator: C, participants: [P1, P2] }])
+  })
+
+  test('a participant acks a commit only after its outcome record is forced', () => {
+    const { core } = participantIn('prepared')
+    const ready = core.step(deliver(msg.commit()))
+    expect(ready.records).toEqual([outcome('commit')])
+    expect(ready.forceRecords).toBe(true)
+    expect(sent(ready)).toEqual([`ack ${P1}→${C}`])
+    expect(requests(ready)).toEqual([`commit ${TX}`])
+    expect(ready.requests[0]?.tx).toEqual({
+      txId: TX,
+      payload: { work: P1 },
+      coordinator: C,
+      participants: [P1, P2],
+    })
+    expect(timers(ready)).toEqual(['clear:decision-request'])
+    expect(ready.events).toEqual([{ type: 'decided', txId: TX, decision: 'commit', from: C }])
+  })
+
+  test('an abort outcome is written lazily and needs no answer', () => {
+    const { core } = participantIn('prepared')
+    const ready = core.step(deliver(msg.abort()))
+    expect(ready.records).toEqual([outcome('abort')])
+    expect(ready.forceRecords).toBe(false)
+    expect(ready.messages).toEqual([])
+    expect(requests(ready)).toEqual([`abort ${TX}`])
+    expect(ready.events).toEqual([{ type: 'decided', txId: TX, decision: 'abort', from: C }])
+  })
+
+  test.each([
+    'applying commit',
+    'applying abort',
+    'one-phase applying commit',
+    'one-phase applying abort',
+  ] as const)('the end record is lazy once the resource applied the outcome (%s)', (state) => {
+    const { core } = participantIn(state)
+    const ready = core.step({ type: 'applied', txId: TX })
+    expect(ready.records).toEqual([end])
+    expect(ready.forceRecords).toBe(false)
+    expect(ready.messages).toEqual([])
+    expect(ready.events).toEqual([
+      { type: 'applied', txId: TX, decision: state.endsWith('commit') ? 'commit' : 'abort' },
+    ])
+    expect(core.inFlight).toBe(0)
+  })
+
+  test('a two-phase no vote writes nothing and undoes the prepare through the resource', () => {
+    const { core } = participantIn('preparing')
+    const ready = core.step({ type: 'prepare-result', txId: TX, vote: 'no' })
+    expect(ready.records).toEqual([])
+    expect(sent(ready)).toEqual([`vote:no ${P1}→${C}`])
+    expect(requests(ready)).toEqual([`abort ${TX}`])
+    // Nothing was logged, so nothing needs an end record either.
+    expect(core.step({ type: 'applied', txId: TX }).records).toEqual([])
+  })
+
+  test('a read-only vote writes no transaction record and gets no phase 2', () => {
+    const { core } = participantIn('preparing')
+    const ready = core.step({ type: 'prepare-result', txId: TX, vote: 'read-only' })
+    // The first read-only vote of a log also writes the `read-only-voter` marker (see records.ts).
+    expect(ready.records).toEqual([{ type: 'read-only-voter', txId: TX }])
+    expect(sent(ready)).toEqual([`vote:read-only ${P1}→${C}`])
+    expect(ready.requests).toEqual([])
+    expect(ready.timers).toEqual([])
+    expect(core.inFlight).toBe(0)
+    core.step(deliver(msg.prepare({ txId: 'second' })))
+    const second = core.step({ type: 'prepare-result', txId: 'second', vote: 'read-only' })
+    expect(second.records).toEqual([])
+    expect(second.forceRecords).toBe(false)
+  })
+})
+
+describe('one-phase commit', () => {
+  test('a one-phase participant forces prepared and outcome in one Ready, and its vote is the outcome', () => {
+    const { core } = participantIn('one-phase preparing')
+    const ready = core.step({ type: 'prepare-result', txId: TX, vote: 'yes' })
+    expect(ready.records).toEqual([prepared(true), outcome('commit')])
+    expect(ready.forceRecords).toBe(true)
+    expect(sent(ready)).toEqual([`vote:yes ${P1}→${C}`])
+    expect(requests(ready)).toEqual([`commit ${TX}`])
+    expect(ready.timers).toEqual([])
+    expect(ready.events).toEqual([
+      { type: 'voted', txId: TX, vote: 'yes' },
+      { type: 'decided', txId: TX, decision: 'commit', from: P1 },
+    ])
+  })
+
+  test('a one-phase no vote is forced, because it is the outcome', () => {
+    const { core } = participantIn('one-phase preparing')
+    const ready = core.step({ type: 'prepare-result', txId: TX, vote: 'no' })
+    expect(ready.records).toEqual([outcome('abort')])
+    expect(ready.forceRecords).toBe(true)
+    expect(sent(ready)).toEqual([`vote:no ${P1}→${C}`])
+    expect(requests(ready)).toEqual([`abort ${TX}`])
+  })
+
+  test('a one-phase participant aborted while preparing votes no at once and never votes yes afterwards', () => {
+    const { core } = participantIn('one-phase preparing')
+    const abort = core.step(deliver(msg.abort()))
+    expect(written(abort)).toEqual(['outcome:abort'])
+    expect(abort.forceRecords).toBe(true)
+    expect(sent(abort)).toEqual([`vote:no ${P1}→${C}`])
+    const result = core.step({ type: 'prepare-result', txId: TX, vote: 'yes' })
+    expect(result.messages).toEqual([])
+    expect(result.records).toEqual([])
+    expect(requests(result)).toEqual([`abort ${TX}`])
+  })
+
+  test('a one-phase participant that aborted answers a (forged) commit without claiming it committed', () => {
+    // The coordinator of a one-phase transaction never sends commit, so this commit is forged or a
+    // bug elsewhere; a `yes` vote here would make the coordinator decide commit although this
+    // participant aborted (S1).
+    for (const state of ['one-phase applying abort', 'one-phase finished abort'] as const) {
+      const { core } = participantIn(state)
+      const ready = core.step(deliver(msg.commit()))
+      expect(
+        ready.messages.filter((m) => m.type === 'vote' && m.vote !== 'no'),
+        state,
+      ).toEqual([])
+      expect(ready.requests, state).toEqual([])
+    }
+  })
+})
+
+/** What a row expects: a drop reason, or the complete effects of the Ready. */
+type Expected =
+  | DropReason
+  | {
+      readonly sent?: string[]
+      readonly written?: string[]
+      readonly force?: boolean
+      readonly requests?: string[]
+      readonly events?: string[]
+    }
+
+interface Row {
+  readonly state: ParticipantState
+  readonly message: Message
+  readonly expect: Expected
+}
+
+const fromPeer = { from: P2 }
+const prepareFromEvil = msg.prepare({ from: EVIL })
+const commitFromStranger = msg.commit({ from: P3 })
+const requestFromPeer = msg.decisionRequest({ from: P2, to: P1 })
+const requestFromStranger = msg.decisionRequest({ from: P3, to: P1 })
+const onePhasePrepare = msg.prepare({ participants: [P1], onePhase: true })
+
+const messageTable: Row[] = [
+  // unknown
+  { state: 'unknown', message: msg.prepare(), expect: { requests: [`prepare ${TX}`] } },
+  { state: 'unknown', message: onePhasePrepare, expect: { requests: [`prepare ${TX}`] } },
+  { state: 'unknown', message: msg.prepare({ participants: [P2, P3] }), expect: 'not-a-participant' },
+  { state: 'unknown', message: msg.prepare({ onePhase: true }), expect: 'not-a-participant' },
+  { state: 'unknown', message: msg.commit(), expect: { sent: [`ack ${P1}→${C}`] } },
+  {
+    // Durable and never ended, so that a late prepare is voted no even after compaction.
+    state: 'unknown',
+    message: msg.abort(),
+    expect: { written: ['outcome:abort'], force: true, sent: [`vote:no ${P1}→${C}`], events: ['decided'] },
+  },
+  {
+    // Cooperative termination: never voted, so it aborts durably and answers abort.
+    state: 'unknown',
+    message: requestFromPeer,
+    expect: { written: ['outcome:abort'], force: true, sent: [`abort ${P1}→${P2}`], events: ['decided'] },
+  },
+  { state: 'unknown', message: msg.vote('yes', { from: C, to: P1 }), expect: 'unexpected' },
+  { state: 'unknown', message: msg.ack({ from: C, to: P1 }), expect: 'unexpected' },
+  { state: 'unknown', message: msg.prepare({ to: P2 }), expect: 'misrouted' },
+  // preparing (the resource is preparing; no vote yet)
+  { state: 'preparing', message: msg.prepare(), expect: 'duplicate' },
+  { state: 'preparing', message: prepareFromEvil, expect: 'not-the-coordinator' },
+  { state: 'preparing', message: msg.commit(), expect: 'unexpected' },
+  { state: 'preparing', message: commitFromStranger, expect: 'not-a-participant' },
+  {
+    state: 'preparing',
+    message: msg.abort(),
+    expect: { written: ['outcome:abort'], force: true, events: ['decided'] },
+  },
+  {
+    state: 'preparing',
+    message: requestFromPeer,
+    expect: {
+      written: ['outcome:abort'],
+      force: true,
+      sent: [`vote:no ${P1}→${C}`, `abort ${P1}→${P2}`],
+      events: ['decided', 'voted'],
+    },
+  },
+  { state: 'preparing', message: requestFromStranger, expect: 'not-a-participant' },
+  { state: 'preparing', message: msg.vote('no', { from: P2, to: P1 }), expect: 'unexpected' },
+  { state: 'preparing', message: msg.abort({ to: P2 }), expect: 'misrouted' },
+  // preparing, aborted (an abort arrived before the resource answered)
+  {
+    state: 'preparing, aborted',
+    message: msg.prepare(),
+    expect: { sent: [`vote:no ${P1}→${C}`], events: ['voted'] },
+  },
+  { state: 'preparing, aborted', message: msg.abort(), expect: 'unexpected' },
+  { state: 'preparing, aborted', message: msg.commit(), expect: 'unexpected' },
+  { state: 'preparing, aborted', message: requestFromPeer, expect: { sent: [`abort ${P1}→${P2}`] } },
+  // prepared (voted yes, in doubt)
+  { state: 'prepared', message: msg.prepare(), expect: { sent: [`vote:yes ${P1}→${C}`], events: ['voted'] } },
+  { state: 'prepared', message: prepareFromEvil, expect: 'not-the-coordinator' },
+  {
+    state: 'prepared',
+    message: msg.commit(),
+    expect: {
+      written: ['outcome:commit'],
+      force: true,
+      sent: [`ack ${P1}→${C}`],
+      requests: [`commit ${TX}`],
+      events: ['decided'],
+    },
+  },
+  {
+    state: 'prepared',
+    message: msg.commit(fromPeer),
+    expect: {
+      written: ['outcome:commit'],
+      force: true,
+      sent: [`ack ${P1}→${C}`],
+      requests: [`commit ${TX}`],
+      events: ['decided'],
+    },
+  },
+  {
+    state: 'prepared',
+    message: msg.abort(),
+    expect: { written: ['outcome:abort'], requests: [`abort ${TX}`], events: ['decided'] },
+  },
+  {
+    state: 'prepared',
+    message: msg.abort(fromPeer),
+    expect: { written: ['outcome:abort'], requests: [`abort ${TX}`], events: ['decided'] },
+  },
+  { state: 'prepared', message: commitFromStranger, expect: 'not-a-participant' },
+  { state: 'prepared', message: msg.abort({ from: P3 }), expect: 'not-a-participant' },
+  { state: 'prepared', message: requestFromPeer, expect: 'cannot-answer' },
+  { state: 'prepared', message: requestFromStranger, expect: 'not-a-participant' },
+  { state: 'prepared', message: msg.ack({ from: C, to: P1 }), expect: 'unexpected' },
+  { state: 'prepared', message: msg.commit({ to: P2 }), expect: 'misrouted' },
+  // applying commit
+  { state: 'applying commit', message: msg.prepare(), expect: 'duplicate' },
+  { state: 'applying commit', message: prepareFromEvil, expect: 'not-the-coordinator' },
+  { state: 'applying commit', message: msg.commit(), expect: { sent: [`ack ${P1}→${C}`] } },
+  { state: 'applying commit', message: msg.abort(), expect: 'conflicts-with-outcome' },
+  { state: 'applying commit', message: requestFromPeer, expect: { sent: [`commit ${P1}→${P2}`] } },
+  { state: 'applying commit', message: requestFromStranger, expect: 'not-a-participant' },
+  // applying abort (voted yes, told abort)
+  {
+    state: 'applying abort',
+    message: msg.prepare(),
+    expect: { sent: [`vote:no ${P1}→${C}`], events: ['voted'] },
+  },
+  { state: 'applying abort', message: msg.abort(), expect: 'duplicate' },
+  { state: 'applying abort', message: msg.commit(), expect: 'conflicts-with-outcome' },
+  { state: 'applying abort', message: requestFromPeer, expect: { sent: [`abort ${P1}→${P2}`] } },
+  // applying abort after voting no (no record yet)
+  {
+    state: 'applying abort after voting no',
+    message: msg.prepare(),
+    expect: { sent: [`vote:no ${P1}→${C}`], events: ['voted'] },
+  },
+  { state: 'applying abort after voting no', message: msg.abort(), expect: 'duplicate' },
+  { state: 'applying abort after voting no', message: msg.commit(), expect: 'conflicts-with-outcome' },
+  {
+    // Telling a peer "abort" must survive a crash: see 'a participant that voted no …' below.
+    state: 'applying abort after voting no',
+    message: requestFromPeer,
+    expect: { written: ['outcome:abort'], force: true, sent: [`abort ${P1}→${P2}`] },
+  },
+  // finished commit
+  { state: 'finished commit', message: msg.prepare(), expect: 'duplicate' },
+  { state: 'finished commit', message: msg.commit(), expect: { sent: [`ack ${P1}→${C}`] } },
+  { state: 'finished commit', message: msg.abort(), expect: 'conflicts-with-outcome' },
+  { state: 'finished commit', message: requestFromPeer, expect: { sent: [`commit ${P1}→${P2}`] } },
+  // finished abort
+  {
+    state: 'finished abort',
+    message: msg.prepare(),
+    expect: { sent: [`vote:no ${P1}→${C}`], events: ['voted'] },
+  },
+  { state: 'finished abort', message: msg.abort(), expect: { sent: [`vote:no ${P1}→${C}`] } },
+  { state: 'finished abort', message: msg.commit(), expect: 'conflicts-with-outcome' },
+  { state: 'finished abort', message: requestFromPeer, expect: { sent: [`abort ${P1}→${P2}`] } },
+  // finished abort after voting no (nothing logged)
+  {
+    state: 'finished abort after voting no',
+    message: msg.prepare(),
+    expect: { sent: [`vote:no ${P1}→${C}`], events: ['voted'] },
+  },
+  { state: 'finished abort after voting no', message: msg.abort(), expect: { sent: [`vote:no ${P1}→${C}`] } },
+  { state: 'finished abort after voting no', message: msg.commit(), expect: 'conflicts-with-outcome' },
+  {
+    state: 'finished abort after voting no',
+    message: requestFromPeer,
+    expect: { written: ['outcome:abort'], force: true, sent: [`abort ${P1}→${P2}`] },
+  },
+  // finished read-only
+  {
+    state: 'finished read-only',
+    message: msg.prepare(),
+    expect: { sent: [`vote:read-only ${P1}→${C}`], events: ['voted'] },
+  },
+  { state: 'finished read-only', message: msg.commit(), expect: 'duplicate' },
+  { state: 'finished read-only', message: msg.abort(), expect: 'duplicate' },
+  { state: 'finished read-only', message: requestFromPeer, expect: 'cannot-answer' },
+  // one-phase preparing
+  { state: 'one-phase preparing', message: onePhasePrepare, expect: 'duplicate' },
+  {
+    state: 'one-phase preparing',
+    message: msg.abort(),
+    expect: {
+      written: ['outcome:abort'],
+      force: true,
+      sent: [`vote:no ${P1}→${C}`],
+      events: ['voted', 'decided'],
+    },
+  },
+  { state: 'one-phase preparing', message: msg.commit(), expect: 'unexpected' },
+  { state: 'one-phase preparing', message: requestFromPeer, expect: 'not-a-participant' },
+  // one-phase applying commit: whatever the coordinator asks, the answer is the outcome
+  {
+    state: 'one-phase applying commit',
+    message: onePhasePrepare,
+    expect: { sent: [`vote:yes ${P1}→${C}`], events: ['voted'] },
+  },
+  {
+    state: 'one-phase applying commit',
+    message: msg.abort(),
+    expect: { sent: [`vote:yes ${P1}→${C}`], events: ['voted'] },
+  },
+  {
+    state: 'one-phase applying commit',
+    message: msg.commit(),
+    expect: { sent: [`vote:yes ${P1}→${C}`], events: ['voted'] },
+  },
+  // one-phase applying abort
+  {
+    state: 'one-phase applying abort',
+    message: onePhasePrepare,
+    expect: { sent: [`vote:no ${P1}→${C}`], events: ['voted'] },
+  },
+  {
+    state: 'one-phase applying abort',
+    message: msg.abort(),
+    expect: { sent: [`vote:no ${P1}→${C}`], events: ['voted'] },
+  },
+  { state: 'one-phase applying abort', message: msg.commit(), expect: 'conflicts-with-outcome' },
+  // one-phase finished commit
+  {
+    state: 'one-phase finished commit',
+    message: onePhasePrepare,
+    expect: { sent: [`vote:yes ${P1}→${C}`], events: ['voted'] },
+  },
+  { state: 'one-phase finished commit', message: msg.abort(), expect: { sent: [`vote:yes ${P1}→${C}`] } },
+  { state: 'one-phase finished commit', message: msg.commit(), expect: { sent: [`vote:yes ${P1}→${C}`] } },
+  // one-phase finished read-only: read-only is the outcome (nothing to commit), so it is the answer
+  {
+    state: 'one-phase finished read-only',
+    message: onePhasePrepare,
+    expect: { sent: [`vote:read-only ${P1}→${C}`], events: ['voted'] },
+  },
+  {
+    // A one-phase coordinator that lost the vote and timed out waits for a vote: dropping its abort
+    // would make it retransmit forever (L1).
+    state: 'one-phase finished read-only',
+    message: msg.abort(),
+    expect: { sent: [`vote:read-only ${P1}→${C}`] },
+  },
+  {
+    state: 'one-phase finished read-only',
+    message: msg.commit(),
+    expect: { sent: [`vote:read-only ${P1}→${C}`] },
+  },
+  // one-phase finished abort
+  {
+    state: 'one-phase finished abort',
+    message: onePhasePrepare,
+    expect: { sent: [`vote:no ${P1}→${C}`], events: ['voted'] },
+  },
+  { state: 'one-phase finished abort', message: msg.abort(), expect: { sent: [`vote:no ${P1}→${C}`] } },
+  { state: 'one-phase finished abort', message: msg.commit(), expect: 'conflicts-with-outcome' },
+]
+
+function describeExpected(expected: Expected): string {
+  if (typeof expected === 'string') return `drops it as ${expected}`
+  const parts = [
+    expected.written?.length
+      ? `writes [${expected.written.join(', ')}]${expected.force ? ' forced' : ''}`
+      : '',
+    expected.sent?.length ? `sends [${expected.sent.join(', ')}]` : '',
+    expected.requests?.length ? `requests [${expected.requests.join(', ')}]` : '',
+  ].filter(Boolean)
+  return parts.length === 0 ? 'does nothing' : parts.join(', ')
+}
+
+function check(ready: Ready<{ readonly type: string }>, expected: Expected): void {
+  if (typeof expected === 'string') return expectDropped(ready, expected)
+  expect({
+    written: written(ready),
+    force: ready.forceRecords,
+    sent: sent(ready),
+    requests: requests(ready),
+    events: ready.events.map((event) => event.type),
+  }).toEqual({
+    written: expected.written ?? [],
+    force: expected.force ?? false,
+    sent: expected.sent ?? [],
+    requests: expected.requests ?? [],
+    events: expected.events ?? [],
+  })
+}
+
+describe('every message in every state', () => {
+  test.each(
+    messageTable.map(
+      (row) =>
+        [
+          row.state,
+          describeMessage(row.message),
+          describeExpected(row.expect),
+          row.message,
+          row.expect,
+        ] as const,
+    ),
+  )('a participant in state "%s" given %s %s', (state, _name, _outcome, message, expected) => {
+    const { core } = participantIn(state)
+    check(core.step(deliver(message)), expected)
+  })
+
+  test('every state of the table is covered with a prepare, a commit, an abort and a decision-request', () => {
+    const states = new Set(messageTable.map((row) => row.state))
+    for (const state of states) {
+      const types = new Set(messageTable.filter((row) => row.state === state).map((row) => row.message.type))
+      expect([...types].sort(), state).toEqual(expect.arrayContaining(['abort', 'commit', 'prepare']))
+      if (!state.startsWith('one-phase ') || state === 'one-phase preparing')
+        expect([...types], state).toContain('decision-request')
+    }
+  })
+
+  test('a drop never changes state: the same input afterwards gives the same Ready', () => {
+    for (const row of messageTable.filter((r) => typeof r.expect === 'string')) {
+      const { core } = participantIn(row.state)
+      const first = core.step(deliver(row.message))
+      expect(core.step(deliver(row.message)), `${row.state}: ${describeMessage(row.message)}`).toEqual(first)
+    }
+  })
+})
+
+describe('cooperative termination', () => {
+  test('a participant that has not voted aborts unilaterally and durably before answering a peer, and never votes yes', () => {
+    const { core } = participantIn('preparing')
+    const answer = core.step(deliver(requestFromPeer))
+    expect(answer.records).toEqual([outcome('abort')])
+    expect(answer.forceRecords).toBe(true)
+    expect(answer.events).toContainEqual({ type: 'decided', txId: TX, decision: 'abort', from: P1 })
+    const result = core.step({ type: 'prepare-result', txId: TX, vote: 'yes' })
+    expect(result.messages).toEqual([])
+    expect(result.records).toEqual([])
+    expect(requests(result)).toEqual([`abort ${TX}`])
+    // A retransmitted prepare is answered with the same no.
+    expect(sent(core.step(deliver(msg.prepare())))).toEqual([`vote:no ${P1}→${C}`])
+  })
+
+  test('a participant that voted no forces its abort outcome before telling a peer, so a restart cannot turn it into a yes', () => {
+    // p1 votes no (the vote is lost), then answers p2's decision-request with abort; p2 aborts.
+    // If p1 then restarts without a record, the coordinator's retransmitted prepare would be
+    // prepared afresh, p1 could vote yes, and with p2's earlier yes the coordinator would commit
+    // what p2 aborted (S1).
+    for (const state of ['applying abort after voting no', 'finished abort after voting no'] as const) {
+      const { core, log } = participantIn(state)
+      const answer = core.step(deliver(requestFromPeer))
+      expect(sent(answer), state).toEqual([`abort ${P1}→${P2}`])
+      expect(answer.forceRecords, state).toBe(true)
+      const restarted = participant()
+      restarted.recover([...log, ...answer.records])
+      const again = restarted.step(deliver(msg.prepare()))
+      expect(requests(again), state).toEqual([])
+      expect(sent(again), state).toEqual([`vote:no ${P1}→${C}`])
+    }
+  })
+
+  test('a participant that may have forgotten a read-only vote does not abort unilaterally when asked while preparing', () => {
+    // It voted read-only on TX, restarted (only the read-only-voter marker survives), and now
+    // prepares TX again because of a retransmitted prepare. The coordinator may already have
+    // committed on its read-only vote, so answering abort to an in-doubt peer would split them (S1).
+    const core = participant()
+    core.recover([{ type: 'read-only-voter', txId: 'earlier' }])
+    core.step(deliver(msg.prepare()))
+    const answer = core.step(deliver(requestFromPeer))
+    expect(answer.messages).toEqual([])
+    expect(answer.records).toEqual([])
+    expect(drops(answer)).toEqual(['cannot-answer'])
+  })
+
+  test('a participant that may have forgotten a read-only vote does not tell peers about its own no vote', () => {
+    // Same restart, but the second prepare fails (a resource error is reported as `no`).
+    const core = participant()
+    core.recover([{ type: 'read-only-voter', txId: 'earlier' }])
+    core.step(deliver(msg.prepare()))
+    core.step({ type: 'prepare-result', txId: TX, vote: 'no' })
+    expect(drops(core.step(deliver(requestFromPeer)))).toEqual(['cannot-answer'])
+    core.step({ type: 'applied', txId: TX })
+    expect(drops(core.step(deliver(requestFromPeer)))).toEqual(['cannot-answer'])
+  })
+
+  test('an abort learned from the coordinator is still passed on by a participant with the read-only-voter marker', () => {
+    const core = participant()
+    core.recover([{ type: 'read-only-voter', txId: 'earlier' }])
+    core.step(deliver(msg.prepare()))
+    core.step(deliver(msg.abort()))
+    expect(sent(core.step(deliver(requestFromPeer)))).toEqual([`abort ${P1}→${P2}`])
+  })
+
+  test('an in-doubt participant asks the coordinator with growing capped delays, and its peers too once the coordinator was silent for cooperativeTerminationAfterMs', () => {
+    const { core } = participantIn('prepared')
+    const asked: string[][] = []
+    const delays: number[] = []
+    const events: string[] = []
+    for (let attempt = 1; attempt <= 7; attempt++) {
+      const ready = core.step({ type: 'timer', txId: TX, timer: 'decision-request' })
+      asked.push(ready.messages.map((m) => m.to))
+      events.push(...ready.events.map((e) => e.type))
+      expect(ready.records).toEqual([])
+      expect(ready.requests).toEqual([])
+      const [timer] = ready.timers
+      if (timer?.type !== 'set-timer') throw new Error('expected set-timer')
+      delays.push(timer.delayMs)
+    }
+    // 100 ms doubling, capped at 1000 ms, times 0.75; asking started 75 ms after the vote.
+    expect(delays).toEqual([150, 300, 600, 750, 750, 750, 750])
+    // Waited 75, 225, 525, then 1125 ≥ COOPERATIVE_MS (1000): from then on the peers are asked too.
+    expect(asked).toEqual([[C], [C], [C], [P2, C], [P2, C], [P2, C], [P2, C]])
+    expect(events).toEqual(['in-doubt'])
+    expect(COOPERATIVE_MS).toBe(1000)
+  })
+
+  test('an in-doubt participant asks every peer of a larger transaction, never itself', () => {
+    const core = participant(P2, { cooperativeTerminationAfterMs: 1 })
+    core.step(deliver(msg.prepare({ to: P2, participants: [P1, P2, P3] })))
+    core.step({ type: 'prepare-result', txId: TX, vote: 'yes' })
+    const ready = core.step({ type: 'timer', txId: TX, timer: 'decision-request' })
+    expect(sent(ready).sort()).toEqual(
+      [`decision-request ${P2}→${C}`, `decision-request ${P2}→${P1}`, `decision-request ${P2}→${P3}`].sort(),
+    )
+    expect(ready.events).toEqual([{ type: 'in-doubt', txId: TX, coordinator: C }])
+  })
+
+  test.each([
+    'unknown',
+    'preparing',
+    'applying commit',
+    'finished commit',
+    'finished read-only',
+    'one-phase applying commit',
+  ] as const)('a decision-request timer in state "%s" does nothing', (state) => {
+    expectNothing(participantIn(state).core.step({ type: 'timer', txId: TX, timer: 'decision-request' }))
+  })
+
+  test('coordinator timer kinds do nothing to a participant', () => {
+    const { core } = participantIn('prepared')
+    expectNothing(core.step({ type: 'timer', txId: TX, timer: 'retransmit' }))
+    expectNothing(core.step({ type: 'timer', txId: TX, timer: 'prepare-timeout' }))
+  })
+})
+
+describe('resource results', () => {
+  test.each(['unknown', 'prepared', 'applying commit', 'finished commit'] as const)(
+    'a stale prepare-result in state "%s" does nothing',
+    (state) => {
+      expectNothing(participantIn(state).core.step({ type: 'prepare-result', txId: TX, vote: 'yes' }))
+    },
+  )
+
+  test.each(['unknown', 'preparing', 'prepared', 'finished commit'] as const)(
+    'a stale applied in state "%s" does nothing',
+    (state) => {
+      expectNothing(participantIn(state).core.step({ type: 'applied', txId: TX }))
+    },
+  )
+
+  test('a two-phase abort received while preparing is forced, and the resource then undoes the prepare without a vote', () => {
+    const { core } = participantIn('preparing, aborted')
+    const ready = core.step({ type: 'prepare-result', txId: TX, vote: 'yes' })
+    expect(ready.messages).toEqual([])
+    expect(requests(ready)).toEqual([`abort ${TX}`])
+    expect(core.step({ type: 'applied', txId: TX }).records).toEqual([end])
+  })
+})
+
+describe('maxInFlightTransactions', () => {
+  test('a participant at its limit votes no without preparing, until a transaction finishes', () => {
+    const core = participant(P1, { maxInFlightTransactions: 1 })
+    core.step(deliver(msg.prepare({ txId: 'a' })))
+    const refused = core.step(deliver(msg.prepare({ txId: 'b' })))
+    expect(sent(refused)).toEqual([`vote:no ${P1}→${C}`])
+    expect(refused.requests).toEqual([])
+    expect(refused.records).toEqual([])
+    expect(sent(core.step(deliver(msg.prepare({ txId: 'b' }))))).toEqual([`vote:no ${P1}→${C}`])
+    core.step({ type: 'prepare-result', txId: 'a', vote: 'read-only' })
+    expect(requests(core.step(deliver(msg.prepare({ txId: 'c' }))))).toEqual(['prepare c'])
+  })
+
+  test('a one-phase refusal is the outcome, so it is forced', () => {
+    const core = participant(P1, { maxInFlightTransactions: 1 })
+    core.step(deliver(msg.prepare({ txId: 'a' })))
+    const refused = core.step(deliver(msg.prepare({ txId: 'b', participants: [P1], onePhase: true })))
+    expect(refused.records).toEqual([{ type: 'outcome', txId: 'b', decision: 'abort' }])
+    expect(refused.forceRecords).toBe(true)
+    expect(sent(refused)).toEqual([`vote:no ${P1}→${C}`])
+  })
+
+  test('a refused two-phase participant forces its abort before telling a peer', () => {
+    const core = participant(P1, { maxInFlightTransactions: 1 })
+    core.step(deliver(msg.prepare({ txId: 'a' })))
+    core.step(deliver(msg.prepare({ txId: 'b' })))
+    const answer = core.step(deliver(msg.decisionRequest({ txId: 'b', from: P2, to: P1 })))
+    expect(sent(answer)).toEqual([`abort ${P1}→${P2}`])
+    expect(answer.forceRecords).toBe(true)
+    expect(answer.records).toContainEqual({ type: 'outcome', txId: 'b', decision: 'abort' })
+  })
+})
+
+describe('recovery', () => {
+  test('an empty log recovers to nothing', () => {
+    expectNothing(participant().recover([]))
+  })
+
+  test('prepared without outcome is in doubt and asks the coordinator immediately', () => {
+    const { core, ready } = recovered([prepared()])
+    // Peers are asked only once the coordinator has been silent for cooperativeTerminationAfterMs.
+    expect(sent(ready)).toEqual([`decision-request ${P1}→${C}`])
+    expect(ready.events).toEqual([{ type: 'in-doubt', txId: TX, coordinator: C }])
+    expect(timers(ready)).toEqual([`set:decision-request@${expectedDelayMs(1)}`])
+    expect(ready.records).toEqual([])
+    expect(ready.requests).toEqual([])
+    expect(core.inDoubt()).toEqual([{ txId: TX, coordinator: C, participants: [P1, P2] }])
+    // S5: it never decides alone, whatever its timers do.
+    for (let i = 0; i < 5; i++) {
+      const again = core.step({ type: 'timer', txId: TX, timer: 'decision-request' })
+      expect(again.records).toEqual([])
+      expect(again.requests).toEqual([])
+    }
+    expect(sent(core.step(deliver(msg.prepare())))).toEqual([`vote:yes ${P1}→${C}`])
+    expect(written(core.step(deliver(msg.commit())))).toEqual(['outcome:commit'])
+  })
+
+  test.each([
+    ['commit', [prepared(), outcome('commit')]],
+    ['abort', [prepared(), outcome('abort')]],
+    ['commit', [prepared(true), outcome('commit')]],
+    ['abort', [prepared(true), outcome('abort')]],
+  ] as const)('an outcome (%s) without end is re-applied through the resource', (decision, records) => {
+    const { core, ready } = recovered(records)
+    expect(requests(ready)).toEqual([`${decision} ${TX}`])
+    expect(ready.requests[0]?.tx).toEqual({
+      txId: TX,
+      payload: { work: P1 },
+      coordinator: C,
+      participants: records[0]?.type === 'prepared' ? records[0].participants : [],
+    })
+    expect(ready.messages).toEqual([])
+    expect(ready.records).toEqual([])
+    expect(core.inDoubt()).toEqual([])
+    const applied = core.step({ type: 'applied', txId: TX })
+    expect(applied.records).toEqual([end])
+    expect(applied.events).toEqual([{ type: 'applied', txId: TX, decision }])
+  })
+
+  test('a recovered commit outcome acks a retransmitted commit', () => {
+    const { core } = recovered([prepared(), outcome('commit')])
+    expect(sent(core.step(deliver(msg.commit())))).toEqual([`ack ${P1}→${C}`])
+  })
+
+  test('a one-phase prepared record without its outcome is aborted: the crash came before the vote', () => {
+    const { ready } = recovered([prepared(true)])
+    expect(ready.records).toEqual([outcome('abort')])
+    expect(ready.messages).toEqual([])
+    expect(requests(ready)).toEqual([`abort ${TX}`])
+  })
+
+  test.each([
+    ['two-phase commit', [prepared(), outcome('commit'), end], msg.prepare(), 'duplicate'],
+    ['two-phase abort', [prepared(), outcome('abort'), end], msg.prepare(), `vote:no ${P1}→${C}`],
+    ['one-phase commit', [prepared(true), outcome('commit'), end], onePhasePrepare, `vote:yes ${P1}→${C}`],
+    ['one-phase abort', [outcome('abort'), end], onePhasePrepare, `vote:no ${P1}→${C}`],
+    ['abort before voting', [outcome('abort')], msg.prepare(), `vote:no ${P1}→${C}`],
+    ['abort before voting, ended', [outcome('abort'), end], msg.prepare(), `vote:no ${P1}→${C}`],
+  ] as const)(
+    'after end (%s) the transaction is finished and a duplicate prepare gets the remembered answer',
+    (_name, records, prepare, answer) => {
+      const { core, ready } = recovered(records)
+      expectNothing(ready)
+      expect(core.inFlight).toBe(0)
+      const again = core.step(deliver(prepare))
+      expect(again.requests).toEqual([])
+      if (answer === 'duplicate') expectDropped(again, 'duplicate')
+      else expect(sent(again)).toEqual([answer])
+    },
+  )
+
+  test('a finished commit answers peers and the coordinator after a restart', () => {
+    const { core } = recovered([prepared(), outcome('commit'), end])
+    expect(sent(core.step(deliver(requestFromPeer)))).toEqual([`commit ${P1}→${P2}`])
+    expect(sent(core.step(deliver(msg.commit())))).toEqual([`ack ${P1}→${C}`])
+    expectDropped(core.step(deliver(msg.abort())), 'conflicts-with-outcome')
+  })
+
+  test('a log with the read-only-voter marker makes a participant refuse to answer for transactions it does not know', () => {
+    const { core, ready } = recovered([{ type: 'read-only-voter', txId: 'earlier' }])
+    expectNothing(ready)
+    // It may have voted read-only on TX and forgotten it: answering abort could contradict a commit.
+    expectDropped(core.step(deliver(requestFromPeer)), 'cannot-answer')
+    // A participant without the marker has never forgotten a vote, so it aborts and answers.
+    const fresh = recovered([]).core
+    expect(sent(fresh.step(deliver(requestFromPeer)))).toEqual([`abort ${P1}→${P2}`])
+  })
+
+  test('a coordinator record in a participant log throws INVALID_RECORD', () => {
+    expect(
+      thrownBy(() => participant().recover([{ type: 'commit', txId: TX, participants: [P1] }])).code,
+    ).toBe('INVALID_RECORD')
+  })
+
+  test('recover may be called only once, before any step', () => {
+    const core = participant()
+    core.recover([])
+    expect(thrownBy(() => core.recover([])).code).toBe('INVALID_REQUEST')
+    expect(thrownBy(() => participantIn('preparing').core.recover([])).code).toBe('INVALID_REQUEST')
+  })
+
+  test('recovering the log a participant wrote puts it back in the same state', () => {
+    for (const [state, follow] of [
+      ['prepared', msg.prepare()],
+      ['applying commit', msg.commit()],
+      ['finished commit', msg.commit()],
+      ['finished abort', msg.prepare()],
+      ['one-phase finished commit', msg.abort()],
+    ] as const) {
+      const { core, log } = participantIn(state)
+      const restarted = participant()
+      restarted.recover(log)
+      expect(sent(restarted.step(deliver(follow))), state).toEqual(sent(core.step(deliver(follow))))
+    }
+  })
+})
+
+describe('options', () => {
+  const base = { id: P1, random }
+  test.each([
+    ['id', { ...base, id: 'x'.repeat(129) }],
+    ['id', { ...base, id: 42 }],
+    ['random', { ...base, random: undefined }],
+    ['retransmitIntervalMs', { ...base, retransmitIntervalMs: -5 }],
+    ['retransmitIntervalMsMax', { ...base, retransmitIntervalMsMax: 0 }],
+    ['maxInFlightTransactions', { ...base, maxInFlightTransactions: 2.5 }],
+    ['rememberedTransactions', { ...base, rememberedTransactions: 0 }],
+    ['cooperativeTerminationAfterMs', { ...base, cooperativeTerminationAfterMs: -1 }],
+  ])('an invalid `%s` throws INVALID_OPTIONS naming it', (name, options) => {
+    const error = thrownBy(() => new ParticipantCore(options as never))
+    expect(error.code).toBe('INVALID_OPTIONS')
+    expect(error.message).toContain(`\`${name}\``)
+  })
+
+  test('a participant that forgot a committed transaction (rememberedTransactions) never answers abort for it', () => {
+    // p1 committed `a`, then finished `b`, which evicted `a` from memory. p2, in doubt about `a`
+    // while the coordinator is down, asks p1: answering abort would contradict the commit (S1).
+    const core = participant(P1, { rememberedTransactions: 1 })
+    for (const txId of ['a', 'b']) {
+      core.step(deliver(msg.prepare({ txId })))
+      core.step({ type: 'prepare-result', txId, vote: 'yes' })
+      core.step(deliver(msg.commit({ txId })))
+      core.step({ type: 'applied', txId })
+    }
+    const answer = core.step(deliver(msg.decisionRequest({ txId: 'a', from: P2, to: P1 })))
+    expect(answer.messages.filter((m) => m.type === 'abort')).toEqual([])
+    expect(answer.records).toEqual([])
+    expect(drops(answer)).toEqual(['cannot-answer'])
+  })
+
+  test('rememberedTransactions bounds what a participant remembers: older ones fall back to presumptions', () => {
+    const core = participant(P1, { rememberedTransactions: 1 })
+    for (const txId of ['a', 'b']) {
+      core.step(deliver(msg.prepare({ txId })))
+      core.step({ type: 'prepare-result', txId, vote: 'read-only' })
+    }
+    expect(sent(core.step(deliver(msg.prepare({ txId: 'b' }))))).toEqual([`vote:read-only ${P1}→${C}`])
+    expect(requests(core.step(deliver(msg.prepare({ txId: 'a' }))))).toEqual(['prepare a'])
+  })
+})
