@@ -19,6 +19,7 @@ export {
   type Json,
   type LogRecord,
   type Message,
+  type MessageType,
   type NodeId,
   parseMessage,
   parseRecord,

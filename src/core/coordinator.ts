@@ -18,7 +18,7 @@ import {
 } from './ready.js'
 import type { LogRecord } from './records.js'
 import type { AbortReason, Decision, Json, NodeId, TxId, Vote } from './types.js'
-import { isId } from './validate.js'
+import { isId, isTxId } from './validate.js'
 
 /** Options of a {@link CoordinatorCore}. */
 export interface CoordinatorCoreOptions extends CommonCoreOptions {
@@ -195,10 +195,10 @@ export class CoordinatorCore {
   }
 
   private begin(ready: Builder, txId: TxId, participants: ReadonlyMap<NodeId, Json>): void {
-    if (!isId(txId)) {
+    if (!isTxId(txId)) {
       throw new TwopcError(
         'INVALID_REQUEST',
-        `Expected \`txId\` to be a non-empty printable string, got ${txId}`,
+        `Expected \`txId\` to be a non-empty printable string of at most 128 characters, not starting with ~, got ${JSON.stringify(txId)}`,
       )
     }
     if (this.transactions.has(txId) || this.finished.get(txId) !== undefined) {

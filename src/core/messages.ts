@@ -107,7 +107,7 @@ export function parseMessage(value: unknown): Message {
   const type = read.oneOf('type', MESSAGE_TYPES)
   const header = {
     v: PROTOCOL_VERSION,
-    txId: read.id('txId'),
+    txId: read.txId('txId'),
     from: read.id('from'),
     to: read.id('to'),
   } as const

@@ -16,7 +16,7 @@ import {
   ReadyBuilder,
   type TimerKind,
 } from './ready.js'
-import type { LogRecord } from './records.js'
+import { CREATED_RECORD_TX_ID, type LogRecord } from './records.js'
 import type { Decision, NodeId, TransactionInfo, TxId, Vote } from './types.js'
 
 /** Options of a {@link ParticipantCore}. */
@@ -130,10 +130,12 @@ export class ParticipantCore {
   private readonly transactions = new Map<TxId, TxState>()
   private readonly finished: BoundedMap<TxId, Finished>
   private readonly heuristics = new Map<TxId, Unconfirmed>()
-  /** False once this node may have forgotten a read-only vote: it then cannot answer for unknown transactions. */
+  /**
+   * Whether this node remembers every transaction it ever voted on, so that "unknown" means
+   * "never saw it": true only on the log it created (see `CreatedRecord`), until it forgets an
+   * outcome other than abort from memory. Then it cannot answer for transactions it does not know.
+   */
   private answersUnknown = true
-  /** Whether the log holds a `read-only-voter` record. */
-  private readOnlyMarked = false
   private recovered = false
 
   /** @throws TwopcError `INVALID_OPTIONS` naming the option at fault. */
@@ -195,9 +197,7 @@ export class ParticipantCore {
         case 'end':
           ended.add(record.txId)
           break
-        case 'read-only-voter':
-          this.readOnlyMarked = true
-          this.answersUnknown = false
+        case 'created':
           break
         case 'commit':
           throw new TwopcError(
@@ -209,6 +209,14 @@ export class ParticipantCore {
       }
     }
     const ready: Builder = new ReadyBuilder()
+    if (records.length === 0) {
+      // A brand-new log: mark it, durably before any vote, so that a later start knows it is not new.
+      ready.persist({ type: 'created', txId: CREATED_RECORD_TX_ID }, true)
+    } else {
+      // A restart: finished transactions may have been compacted away and read-only votes leave
+      // no trace, so "unknown" no longer means "never saw it".
+      this.answersUnknown = false
+    }
     for (const txId of new Set([...prepared.keys(), ...outcomes.keys()])) {
       const entry = prepared.get(txId)
       const outcome = outcomes.get(txId)
@@ -342,11 +350,6 @@ export class ParticipantCore {
         return this.armDecisionRequest(ready, txId, prepared)
       }
       case 'read-only':
-        if (!this.readOnlyMarked) {
-          // Once per log: after a restart this node must know it may have forgotten read-only votes.
-          this.readOnlyMarked = true
-          ready.persist({ type: 'read-only-voter', txId }, true)
-        }
         this.transactions.delete(txId)
         this.remember(txId, { outcome: 'read-only', onePhase })
         return this.vote(ready, info, 'read-only')
@@ -471,9 +474,9 @@ export class ParticipantCore {
       case 'applying':
         if (!tx.logged) {
           // Fix (S1): an unlogged abort (after a two-phase `no`) must be durable before a peer
-          // hears it, as in the finished case above; from now on it is logged (and gets an `end`).
+          // hears it, as in the finished case above, and it gets no `end` (like abortUnknown): it
+          // must outlive compaction, or a retransmitted prepare could be voted yes after a restart.
           if (!this.answersUnknown) return this.drop(ready, message, 'cannot-answer')
-          this.transactions.set(txId, { ...tx, logged: true })
           ready.persist({ type: 'outcome', txId, decision: tx.decision }, true)
         }
         return ready.send(this.message(tx.decision, txId, from))

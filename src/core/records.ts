@@ -47,28 +47,32 @@ export interface OutcomeRecord {
   readonly heuristic?: string
 }
 
+/** The reserved `txId` of a {@link CreatedRecord}; transaction ids may not start with `~`. */
+export const CREATED_RECORD_TX_ID = '~log'
+
 /**
- * Participant: written (forced) with its first `read-only` vote. A read-only vote leaves no
- * other trace, so after a restart this participant cannot tell a transaction it never saw from
- * one it voted read-only on; with this record present it no longer answers cooperative-termination
- * requests about transactions it does not know. Never dropped by compaction (it has no `end`).
+ * Participant: the first record of its log, forced when it starts on an empty log. It is never
+ * compacted (no transaction can have its reserved id), so a participant that later finds an
+ * empty log knows it is brand new. Only a participant running on the log it created remembers
+ * every transaction it ever voted on; after a restart it may have finished and compacted some, or
+ * voted read-only (which leaves no trace), so it stops answering cooperative-termination requests
+ * about transactions it does not know.
  */
-export interface ReadOnlyVoterRecord {
-  readonly type: 'read-only-voter'
-  /** The first transaction this participant voted read-only on. */
-  readonly txId: TxId
+export interface CreatedRecord {
+  readonly type: 'created'
+  readonly txId: typeof CREATED_RECORD_TX_ID
 }
 
 /** Records a coordinator writes. */
 export type CoordinatorRecord = CommitRecord | EndRecord
 
 /** Records a participant writes. */
-export type ParticipantRecord = PreparedRecord | OutcomeRecord | ReadOnlyVoterRecord | EndRecord
+export type ParticipantRecord = PreparedRecord | OutcomeRecord | CreatedRecord | EndRecord
 
 /** Every durable record, tagged by `type`. JSON-compatible. */
 export type LogRecord = CoordinatorRecord | ParticipantRecord
 
-const RECORD_TYPES: readonly LogRecord['type'][] = ['commit', 'end', 'prepared', 'outcome', 'read-only-voter']
+const RECORD_TYPES: readonly LogRecord['type'][] = ['commit', 'end', 'prepared', 'outcome', 'created']
 const DECISIONS: readonly Decision[] = ['commit', 'abort']
 
 /**
@@ -81,7 +85,12 @@ export function parseRecord(value: unknown): LogRecord {
   const fields = asFields(value, 'log record', 'INVALID_RECORD')
   const read = new FieldReader(fields, 'log record', 'INVALID_RECORD')
   const type = read.oneOf('type', RECORD_TYPES)
-  const txId = read.id('txId')
+  if (type === 'created') {
+    if (fields.txId !== CREATED_RECORD_TX_ID)
+      read.fail('txId', `'${CREATED_RECORD_TX_ID}' in a created record`)
+    return { type, txId: CREATED_RECORD_TX_ID }
+  }
+  const txId = read.txId('txId')
   switch (type) {
     case 'commit':
       return { type, txId, participants: read.idList('participants') }
@@ -104,7 +113,5 @@ export function parseRecord(value: unknown): LogRecord {
         return { type, txId, decision, heuristic }
       return read.fail('heuristic', 'a string of at most 1000 characters')
     }
-    case 'read-only-voter':
-      return { type, txId }
   }
 }

@@ -27,6 +27,14 @@ export function isId(value: unknown): value is string {
 }
 
 /**
+ * True for a valid transaction id: a valid id that does not start with `~` (reserved for the
+ * records twopc writes about itself).
+ */
+export function isTxId(value: unknown): value is string {
+  return isId(value) && !value.startsWith('~')
+}
+
+/**
  * Reads and checks fields of an untrusted object, throwing one `TwopcError` with the given code
  * that names the field, the value found and what was expected.
  */
@@ -49,6 +57,18 @@ export class FieldReader {
   id(field: string): string {
     const value = this.fields[field]
     if (!isId(value)) this.fail(field, `a non-empty string of at most ${MAX_ID_LENGTH} printable characters`)
+    return value
+  }
+
+  /** A transaction id. */
+  txId(field: string): string {
+    const value = this.fields[field]
+    if (!isTxId(value)) {
+      this.fail(
+        field,
+        `a non-empty string of at most ${MAX_ID_LENGTH} printable characters, not starting with ~`,
+      )
+    }
     return value
   }
 

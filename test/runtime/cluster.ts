@@ -6,6 +6,8 @@ import {
   MemoryLog,
   MemoryNetwork,
   type MemoryNetworkOptions,
+  type MessageType,
+  type NodeStats,
   Participant,
   type ParticipantOptions,
   type Resource,
@@ -52,6 +54,15 @@ export class RecordingResource implements Resource {
   }
 }
 
+/** Counters of one node since the cluster started. */
+export interface Cost {
+  readonly messagesSent: Record<MessageType, number>
+  /** Messages sent, all types. */
+  readonly messages: number
+  readonly recordsAppended: number
+  readonly forcedAppends: number
+}
+
 /** Fast timings so that retransmission-driven tests finish quickly. */
 export const FAST = { retransmitIntervalMs: 5, retransmitIntervalMsMax: 40, prepareTimeoutMs: 2000 } as const
 
@@ -67,6 +78,7 @@ export class Cluster {
   private readonly coordinatorSlot: NodeSlot<Coordinator>
   private readonly participantSlots = new Map<string, NodeSlot<Participant>>()
   private seed: number
+  private readonly baselines = new Map<string, NodeStats>()
 
   constructor(
     participantIds: readonly string[],
@@ -120,6 +132,30 @@ export class Cluster {
       this.coordinator.start(),
       ...[...this.participantSlots.values()].map((s) => s.node.start()),
     ])
+    for (const id of ['coord', ...this.participantIds]) this.baselines.set(id, this.node(id).stats())
+  }
+
+  /**
+   * A node's counters since `start()` returned, so that the one forced `created` record each
+   * participant writes on a new log is not counted as a cost of the transactions that follow.
+   */
+  cost(id: string): Cost {
+    const now = this.node(id).stats()
+    const base = this.baselines.get(id)
+    if (base === undefined) throw new Error('call start() first')
+    const messagesSent = { ...now.messagesSent }
+    for (const type of Object.keys(messagesSent) as MessageType[])
+      messagesSent[type] -= base.messagesSent[type]
+    return {
+      messagesSent,
+      messages: Object.values(messagesSent).reduce((a, b) => a + b, 0),
+      recordsAppended: now.recordsAppended - base.recordsAppended,
+      forcedAppends: now.forcedAppends - base.forcedAppends,
+    }
+  }
+
+  private node(id: string): Coordinator | Participant {
+    return id === 'coord' ? this.coordinator : this.participant(id)
   }
 
   async close(): Promise<void> {
