@@ -106,6 +106,22 @@ describe('begin', () => {
     expect(core.inFlight).toBe(0)
   })
 
+  test.each(['~', '~log', '~tx-1'])(
+    'a begin with a txId starting with ~ (%j, reserved for the records twopc writes about itself) throws INVALID_REQUEST',
+    (txId) => {
+      const core = coordinator()
+      const error = thrownBy(() => core.step({ type: 'begin', txId, participants: twoParticipants }))
+      expect(error.code).toBe('INVALID_REQUEST')
+      expect(error.message).toContain('`txId`')
+      expect(core.inFlight).toBe(0)
+      expect(core.status(txId)).toEqual(core.status('never-begun'))
+      // A ~ further in is an ordinary character.
+      expect(
+        sent(core.step({ type: 'begin', txId: `t${txId}`, participants: twoParticipants })),
+      ).toHaveLength(2)
+    },
+  )
+
   test('a coordinator at maxInFlightTransactions throws TOO_MANY_TRANSACTIONS until one completes', () => {
     const core = coordinator({ maxInFlightTransactions: 2 })
     core.step({ type: 'begin', txId: 'a', participants: twoParticipants })

@@ -1,4 +1,5 @@
 import { describe, expect, test } from 'vitest'
+import { CREATED_RECORD_TX_ID, type LogRecord } from '../../src/core/records.js'
 import type { NodeId, Vote } from '../../src/core/types.js'
 import { C, describeMessage, TX } from './helpers.js'
 import { Pump } from './pump.js'
@@ -19,6 +20,43 @@ function run(participants: readonly NodeId[], vote: (node: NodeId) => Vote = () 
   return pump
 }
 
+/** A participant's log after its start: the `created` record forced by `recover([])`. */
+const CREATED = { type: 'created', txId: '~log' } as const
+
+/** The records a node appended after its start (a participant's log minus the leading `created` record). */
+function transactionRecords(pump: Pump, id: NodeId): LogRecord[] {
+  const records = pump.records(id)
+  if (id === C) return records
+  expect(records[0], id).toEqual(CREATED)
+  return records.slice(1)
+}
+
+describe('the cost of starting, counted apart from the transactions', () => {
+  test.each([1, 2, 5])(
+    'starting %i participants on empty logs costs one forced created record each, and no message',
+    (n) => {
+      const participants = ids(n)
+      const pump = new Pump({ participants })
+      expect(
+        pump.started.map(({ node, ready }) => ({
+          node,
+          records: ready.records,
+          forced: ready.forceRecords,
+          messages: ready.messages.length,
+        })),
+      ).toEqual([
+        { node: C, records: [], forced: false, messages: 0 },
+        ...participants.map((node) => ({ node, records: [CREATED], forced: true, messages: 0 })),
+      ])
+      expect(CREATED.txId).toBe(CREATED_RECORD_TX_ID)
+      // Nothing of the start is counted as the cost of a transaction.
+      expect(pump.executed).toEqual([])
+      expect(pump.messages).toEqual([])
+      expect(pump.forcedReadys).toBe(0)
+    },
+  )
+})
+
 describe('exact cost of a transaction, driven purely through the cores', () => {
   test.each([2, 3, 5])(
     'a committed transaction with %i participants costs exactly 4N messages and 2N+1 forced writes',
@@ -29,13 +67,18 @@ describe('exact cost of a transaction, driven purely through the cores', () => {
       expect(pump.messages).toHaveLength(4 * n)
       expect(countByType(pump)).toEqual({ prepare: n, vote: n, commit: n, ack: n })
       expect(pump.forcedReadys).toBe(2 * n + 1)
+      // One record per forced Ready on the participants, and the commit record: 2N+1 forced appends.
+      const forcedAppends = pump.executed
+        .filter(({ ready }) => ready.forceRecords)
+        .reduce((sum, { ready }) => sum + ready.records.length, 0)
+      expect(forcedAppends).toBe(2 * n + 1)
       expect(pump.records(C)).toEqual([
         { type: 'commit', txId: TX, participants },
         { type: 'end', txId: TX },
       ])
       for (const id of participants) {
         expect(
-          pump.records(id).map((record) => record.type),
+          transactionRecords(pump, id).map((record) => record.type),
           id,
         ).toEqual(['prepared', 'outcome', 'end'])
         expect(pump.applied.get(`${id}/${TX}`), id).toEqual(new Set(['commit']))
@@ -56,7 +99,11 @@ describe('exact cost of a transaction, driven purely through the cores', () => {
     expect(pump.messages.map(describeMessage)).toEqual(['prepare(1pc) coord→p1', 'vote:yes p1→coord'])
     expect(pump.forcedReadys).toBe(1)
     expect(pump.records(C)).toEqual([])
-    expect(pump.records('p1').map((record) => record.type)).toEqual(['prepared', 'outcome', 'end'])
+    expect(transactionRecords(pump, 'p1').map((record) => record.type)).toEqual([
+      'prepared',
+      'outcome',
+      'end',
+    ])
     expect(pump.coordinator.status(TX)).toEqual({ state: 'finished', decision: 'commit' })
   })
 
@@ -94,36 +141,39 @@ describe('exact cost of a transaction, driven purely through the cores', () => {
       { type: 'commit', txId: TX, participants: ['p1', 'p2'] },
       { type: 'end', txId: TX },
     ])
+    expect(transactionRecords(pump, 'p3')).toEqual([])
+    expect(pump.executed.filter(({ node, ready }) => node === 'p3' && ready.forceRecords)).toEqual([])
     expect(pump.applied.get(`p3/${TX}`)).toBeUndefined()
   })
 
-  test('a read-only participant writes no transaction record; at most the once-per-log read-only-voter marker', () => {
-    // DESIGN.md: "Read-only vote: the participant logs nothing". The core also writes, once per
-    // log, a `read-only-voter` marker (so that after a restart it knows it may have forgotten a
-    // read-only vote); from the second read-only vote on, nothing at all is written.
+  test('a read-only participant writes no record at all, from its first read-only vote on', () => {
+    // DESIGN.md: "Read-only vote: the participant logs nothing". The only record in its log is the
+    // `created` record of its start, which is not a cost of any transaction.
     const pump = new Pump({
       participants: ['p1', 'p2'],
       vote: (node) => (node === 'p2' ? 'read-only' : 'yes'),
     })
-    pump.begin('first', ['p1', 'p2'])
-    pump.runInOrder()
-    expect(pump.records('p2').filter((record) => record.type !== 'read-only-voter')).toEqual([])
-    expect(pump.records('p2').length).toBeLessThanOrEqual(1)
-    const before = pump.records('p2').length
-    const readiesBefore = pump.executed.length
-    pump.begin('second', ['p1', 'p2'])
-    pump.runInOrder()
-    expect(pump.records('p2')).toHaveLength(before)
-    const p2Forced = pump.executed
-      .slice(readiesBefore)
-      .filter(({ node, ready }) => node === 'p2' && ready.forceRecords)
-    expect(p2Forced).toEqual([])
+    for (const txId of ['first', 'second']) {
+      pump.begin(txId, ['p1', 'p2'])
+      pump.runInOrder()
+    }
+    expect(pump.records('p2')).toEqual([CREATED])
+    const p2 = pump.executed.filter(({ node }) => node === 'p2')
+    expect(p2.length).toBeGreaterThan(0)
+    expect(p2.flatMap(({ ready }) => ready.records)).toEqual([])
+    expect(p2.filter(({ ready }) => ready.forceRecords)).toEqual([])
+    expect(p2.flatMap(({ ready }) => ready.messages).map(describeMessage)).toEqual([
+      'vote:read-only p2→coord',
+      'vote:read-only p2→coord',
+    ])
   })
 
   test('when every participant votes read-only, the transaction costs 2N messages and no coordinator record', () => {
     const pump = run(ids(3), () => 'read-only')
     expect(countByType(pump)).toEqual({ prepare: 3, vote: 3 })
     expect(pump.records(C)).toEqual([])
+    for (const id of ids(3)) expect(transactionRecords(pump, id), id).toEqual([])
+    expect(pump.forcedReadys).toBe(0)
     expect(pump.coordinator.status(TX)).toEqual({ state: 'finished', decision: 'commit' })
   })
 })

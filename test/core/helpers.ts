@@ -17,7 +17,7 @@ import {
 } from '../../src/core/messages.js'
 import { ParticipantCore, type ParticipantCoreOptions } from '../../src/core/participant.js'
 import type { DropReason, Ready, TimerEffect } from '../../src/core/ready.js'
-import type { LogRecord } from '../../src/core/records.js'
+import { CREATED_RECORD_TX_ID, type LogRecord } from '../../src/core/records.js'
 import type { Json, NodeId, TxId, Vote } from '../../src/core/types.js'
 
 /** The coordinator's id in every unit test. */
@@ -282,17 +282,29 @@ export type ParticipantState =
   | 'one-phase finished abort'
   | 'one-phase finished read-only'
 
+/** The record a participant forces when it starts on an empty log. */
+export const CREATED: LogRecord = { type: 'created', txId: CREATED_RECORD_TX_ID }
+
 /**
  * Participant p1 with {@link TX} in `state`, coordinator {@link C}, peers p1 and p2 (one-phase:
- * p1 alone). Returns the core and every record it asked to append (its log, all durable).
+ * p1 alone). It starts as the runtime starts it, on an empty log (`recover([])`, which forces the
+ * {@link CREATED} record), so it runs on the log it created and answers for transactions it does
+ * not know. With `restarted`, it starts instead on a log holding only that record, as after a
+ * restart whose log was compacted. Returns the core and every record it asked to append (its log,
+ * all durable).
  */
-export function participantIn(state: ParticipantState, options: Partial<ParticipantCoreOptions> = {}) {
+export function participantIn(
+  state: ParticipantState,
+  options: Partial<ParticipantCoreOptions> = {},
+  { restarted = false }: { readonly restarted?: boolean } = {},
+) {
   const core = participant(P1, options)
-  const log: LogRecord[] = []
+  const log: LogRecord[] = restarted ? [CREATED] : []
   const run = (ready: Ready<unknown>) => {
     log.push(...ready.records)
     return ready
   }
+  run(core.recover(restarted ? [CREATED] : []))
   const onePhase = state.startsWith('one-phase')
   const prepare = onePhase ? msg.prepare({ participants: [P1], onePhase: true }) : msg.prepare()
   const prepareWith = (vote: Vote) => {

@@ -2,9 +2,9 @@ import { fc, test } from '@fast-check/vitest'
 import { describe, expect } from 'vitest'
 import { TwopcError } from '../../src/core/errors.js'
 import { type Message, parseMessage } from '../../src/core/messages.js'
-import { type LogRecord, parseRecord } from '../../src/core/records.js'
+import { CREATED_RECORD_TX_ID, type LogRecord, parseRecord } from '../../src/core/records.js'
 import { MAX_ID_LENGTH, type NodeId } from '../../src/core/types.js'
-import { isId } from '../../src/core/validate.js'
+import { isId, isTxId } from '../../src/core/validate.js'
 import { C, coordinator, P1, P2, P3, participant } from './helpers.js'
 
 // -----------------------------------------------------------------------------------------------
@@ -17,10 +17,19 @@ const idArbitrary = fc
     maxLength: MAX_ID_LENGTH,
   })
   .filter(isId)
+/** A transaction id: an id that does not start with `~` (reserved for the `created` record), though it may contain one. */
+const txIdArbitrary = fc
+  .oneof(
+    idArbitrary,
+    idArbitrary.map((id) => `t~${id}`.slice(0, MAX_ID_LENGTH)),
+  )
+  .filter(isTxId)
+/** An id starting with `~`: a valid node id, but never a valid transaction id. */
+const reservedTxIdArbitrary = idArbitrary.map((id) => `~${id}`.slice(0, MAX_ID_LENGTH)).filter(isId)
 const idsArbitrary = fc.uniqueArray(idArbitrary, { minLength: 1, maxLength: 5 })
 const decisionArbitrary = fc.constantFrom('commit' as const, 'abort' as const)
 
-const header = { v: fc.constant(1 as const), txId: idArbitrary, from: idArbitrary, to: idArbitrary }
+const header = { v: fc.constant(1 as const), txId: txIdArbitrary, from: idArbitrary, to: idArbitrary }
 
 const messageArbitrary: fc.Arbitrary<Message> = fc.oneof(
   fc.record({
@@ -43,24 +52,24 @@ const messageArbitrary: fc.Arbitrary<Message> = fc.oneof(
 ) as fc.Arbitrary<Message>
 
 const recordArbitrary: fc.Arbitrary<LogRecord> = fc.oneof(
-  fc.record({ type: fc.constant('commit' as const), txId: idArbitrary, participants: idsArbitrary }),
-  fc.record({ type: fc.constant('end' as const), txId: idArbitrary }),
+  fc.record({ type: fc.constant('commit' as const), txId: txIdArbitrary, participants: idsArbitrary }),
+  fc.record({ type: fc.constant('end' as const), txId: txIdArbitrary }),
   fc.record({
     type: fc.constant('prepared' as const),
-    txId: idArbitrary,
+    txId: txIdArbitrary,
     coordinator: idArbitrary,
     participants: idsArbitrary,
     payload: fc.jsonValue(),
     onePhase: fc.boolean(),
   }),
-  fc.record({ type: fc.constant('outcome' as const), txId: idArbitrary, decision: decisionArbitrary }),
+  fc.record({ type: fc.constant('outcome' as const), txId: txIdArbitrary, decision: decisionArbitrary }),
   fc.record({
     type: fc.constant('outcome' as const),
-    txId: idArbitrary,
+    txId: txIdArbitrary,
     decision: decisionArbitrary,
     heuristic: fc.string({ minLength: 1, maxLength: 50 }),
   }),
-  fc.record({ type: fc.constant('read-only-voter' as const), txId: idArbitrary }),
+  fc.record({ type: fc.constant('created' as const), txId: fc.constant(CREATED_RECORD_TX_ID) }),
 ) as fc.Arbitrary<LogRecord>
 
 /** A field name that no message or record has. */
@@ -213,6 +222,35 @@ describe('parseMessage', () => {
     expect(expectOnlyCode(() => parseMessage(value), 'INVALID_MESSAGE')?.message).toContain(`\`${field}\``)
   })
 
+  test.prop([messageArbitrary, reservedTxIdArbitrary])(
+    'a transaction id starting with ~ is rejected with INVALID_MESSAGE naming `txId`',
+    (message, txId) => {
+      const error = expectOnlyCode(() => parseMessage({ ...message, txId }), 'INVALID_MESSAGE')
+      expect(error?.message).toContain('`txId`')
+    },
+  )
+
+  test.each(['~', '~log', '~a'])(
+    'the transaction id %j is rejected, even the one of the created record',
+    (txId) => {
+      const error = expectOnlyCode(
+        () => parseMessage({ v: 1, type: 'ack', txId, from: 'a', to: 'b' }),
+        'INVALID_MESSAGE',
+      )
+      expect(error?.message).toContain('`txId`')
+      // Node ids may start with ~: the reservation is for transaction ids only.
+      expect(parseMessage({ v: 1, type: 'ack', txId: 't', from: txId, to: txId })).toEqual({
+        v: 1,
+        type: 'ack',
+        txId: 't',
+        from: txId,
+        to: txId,
+      })
+      // A ~ further in is fine.
+      expect(parseMessage({ v: 1, type: 'ack', txId: `t${txId}`, from: 'a', to: 'b' }).txId).toBe(`t${txId}`)
+    },
+  )
+
   test('a null payload is present', () => {
     const message = {
       v: 1,
@@ -287,6 +325,52 @@ describe('parseRecord', () => {
         ?.message,
     ).toBe("Invalid log record: expected `decision` to be one of 'commit', 'abort', got \"maybe\"")
   })
+
+  test('the created record parses, with exactly its reserved transaction id', () => {
+    expect(CREATED_RECORD_TX_ID).toBe('~log')
+    expect(parseRecord({ type: 'created', txId: '~log' })).toEqual({ type: 'created', txId: '~log' })
+    expect(parseRecord({ type: 'created', txId: '~log', extra: 1 })).toEqual({
+      type: 'created',
+      txId: '~log',
+    })
+    for (const txId of ['t', '~', '~log2', '~LOG', ' ~log', undefined, 42]) {
+      const error = expectOnlyCode(() => parseRecord({ type: 'created', txId }), 'INVALID_RECORD')
+      expect(error?.message, String(txId)).toContain('`txId`')
+    }
+  })
+
+  test('the read-only-voter record of earlier versions is no longer a record type', () => {
+    const error = expectOnlyCode(() => parseRecord({ type: 'read-only-voter', txId: 't' }), 'INVALID_RECORD')
+    expect(error?.message).toContain('`type`')
+  })
+
+  test.prop([recordArbitrary.filter((record) => record.type !== 'created'), reservedTxIdArbitrary])(
+    'a transaction record whose txId starts with ~ is rejected with INVALID_RECORD naming `txId`',
+    (record, txId) => {
+      const error = expectOnlyCode(() => parseRecord({ ...record, txId }), 'INVALID_RECORD')
+      expect(error?.message).toContain('`txId`')
+    },
+  )
+
+  test.each(['commit', 'end', 'prepared', 'outcome'])(
+    'a %s record cannot take the created record’s transaction id',
+    (type) => {
+      const error = expectOnlyCode(
+        () =>
+          parseRecord({
+            type,
+            txId: CREATED_RECORD_TX_ID,
+            participants: ['a'],
+            coordinator: 'c',
+            payload: null,
+            onePhase: false,
+            decision: 'abort',
+          }),
+        'INVALID_RECORD',
+      )
+      expect(error?.message).toContain('`txId`')
+    },
+  )
 })
 
 describe('feeding parsed messages to the cores', () => {
@@ -366,10 +450,12 @@ describe('feeding parsed messages to the cores', () => {
     },
   )
 
-  test.prop([fc.array(inputArbitrary, { maxLength: 60 })], { numRuns: 300 })(
+  test.prop([fc.boolean(), fc.array(inputArbitrary, { maxLength: 60 })], { numRuns: 300 })(
     'a participant never throws on any sequence of messages, timers and resource results',
-    (inputs) => {
+    (restarted, inputs) => {
       const core = participant(P1, { cooperativeTerminationAfterMs: 1 })
+      // On the log it created, or restarted on it: the two ways `answersUnknown` can be set.
+      core.recover(restarted ? [{ type: 'created', txId: CREATED_RECORD_TX_ID }] : [])
       for (const input of inputs) {
         if (input.kind === 'message') core.step({ type: 'message', message: input.message })
         else if (input.kind === 'timer') core.step({ type: 'timer', txId: input.txId, timer: input.timer })

@@ -2,10 +2,11 @@ import { describe, expect, test } from 'vitest'
 import type { Message } from '../../src/core/messages.js'
 import { ParticipantCore } from '../../src/core/participant.js'
 import type { DropReason, Ready } from '../../src/core/ready.js'
-import type { LogRecord } from '../../src/core/records.js'
+import { CREATED_RECORD_TX_ID, type LogRecord } from '../../src/core/records.js'
 import {
   C,
   COOPERATIVE_MS,
+  CREATED,
   deliver,
   describeMessage,
   drops,
@@ -30,9 +31,9 @@ import {
 
 const EVIL = 'another-coordinator'
 
-const prepared = (onePhase = false): LogRecord => ({
+const prepared = (onePhase = false, txId = TX): LogRecord => ({
   type: 'prepared',
-  txId: TX,
+  txId,
   coordinator: C,
   participants: onePhase ? [P1] : [P1, P2],
   payload: { work: P1 },
@@ -115,19 +116,23 @@ describe('durability', () => {
     expect(core.step({ type: 'applied', txId: TX }).records).toEqual([])
   })
 
-  test('a read-only vote writes no transaction record and gets no phase 2', () => {
-    const { core } = participantIn('preparing')
-    const ready = core.step({ type: 'prepare-result', txId: TX, vote: 'read-only' })
-    // The first read-only vote of a log also writes the `read-only-voter` marker (see records.ts).
-    expect(ready.records).toEqual([{ type: 'read-only-voter', txId: TX }])
-    expect(sent(ready)).toEqual([`vote:read-only ${P1}→${C}`])
-    expect(ready.requests).toEqual([])
-    expect(ready.timers).toEqual([])
-    expect(core.inFlight).toBe(0)
-    core.step(deliver(msg.prepare({ txId: 'second' })))
-    const second = core.step({ type: 'prepare-result', txId: 'second', vote: 'read-only' })
-    expect(second.records).toEqual([])
-    expect(second.forceRecords).toBe(false)
+  test('a read-only vote writes no record at all and gets no phase 2, not even the first one of a log', () => {
+    for (const restarted of [false, true]) {
+      const { core, log } = participantIn('preparing', {}, { restarted })
+      const ready = core.step({ type: 'prepare-result', txId: TX, vote: 'read-only' })
+      expect(ready.records).toEqual([])
+      expect(ready.forceRecords).toBe(false)
+      expect(sent(ready)).toEqual([`vote:read-only ${P1}→${C}`])
+      expect(ready.requests).toEqual([])
+      expect(ready.timers).toEqual([])
+      expect(core.inFlight).toBe(0)
+      core.step(deliver(msg.prepare({ txId: 'second' })))
+      const second = core.step({ type: 'prepare-result', txId: 'second', vote: 'read-only' })
+      expect(second.records).toEqual([])
+      expect(second.forceRecords).toBe(false)
+      // The log holds nothing but the record of its start.
+      expect(log).toEqual([CREATED])
+    }
   })
 })
 
@@ -544,12 +549,39 @@ describe('cooperative termination', () => {
     }
   })
 
-  test('a participant that may have forgotten a read-only vote does not abort unilaterally when asked while preparing', () => {
-    // It voted read-only on TX, restarted (only the read-only-voter marker survives), and now
-    // prepares TX again because of a retransmitted prepare. The coordinator may already have
-    // committed on its read-only vote, so answering abort to an in-doubt peer would split them (S1).
+  test('an unlogged abort told to a peer while the resource applies it is forced and never ended, so it outlives compaction', () => {
+    // p1 voted no (nothing logged) and the resource is still undoing the prepare when p2 asks. The
+    // forced abort outcome is the tombstone that makes a retransmitted prepare be voted no after a
+    // restart; an `end` would let compaction drop it, so none follows.
+    const { core, log } = participantIn('applying abort after voting no')
+    const answer = core.step(deliver(requestFromPeer))
+    expect(answer.records).toEqual([outcome('abort')])
+    expect(answer.forceRecords).toBe(true)
+    expect(sent(answer)).toEqual([`abort ${P1}→${P2}`])
+    const applied = core.step({ type: 'applied', txId: TX })
+    expect(applied.records).toEqual([])
+    expect(applied.events).toEqual([{ type: 'applied', txId: TX, decision: 'abort' }])
+    // Asked again, it answers again (forcing the same record once more is harmless).
+    expect(sent(core.step(deliver(requestFromPeer)))).toEqual([`abort ${P1}→${P2}`])
+    // Compaction drops what has an `end`: nothing here, so the tombstone survives the restart.
+    const durable = [...log, ...answer.records, ...applied.records]
+    const ended = new Set(durable.filter((r) => r.type === 'end').map((r) => r.txId))
+    const compacted = durable.filter((r) => !ended.has(r.txId))
+    expect(compacted).toEqual([CREATED, outcome('abort')])
+    const restarted = participant()
+    restarted.recover(compacted)
+    const again = restarted.step(deliver(msg.prepare()))
+    expect(requests(again)).toEqual([])
+    expect(sent(again)).toEqual([`vote:no ${P1}→${C}`])
+  })
+
+  test('a restarted participant does not abort unilaterally when asked while preparing', () => {
+    // It voted read-only on TX (which leaves no record), restarted (only the created record is in
+    // its log), and now prepares TX again because of a retransmitted prepare. The coordinator may
+    // already have committed on its read-only vote, so answering abort to an in-doubt peer would
+    // split them (S1).
     const core = participant()
-    core.recover([{ type: 'read-only-voter', txId: 'earlier' }])
+    expectNothing(core.recover([CREATED]))
     core.step(deliver(msg.prepare()))
     const answer = core.step(deliver(requestFromPeer))
     expect(answer.messages).toEqual([])
@@ -557,10 +589,10 @@ describe('cooperative termination', () => {
     expect(drops(answer)).toEqual(['cannot-answer'])
   })
 
-  test('a participant that may have forgotten a read-only vote does not tell peers about its own no vote', () => {
+  test('a restarted participant does not tell peers about its own unlogged no vote', () => {
     // Same restart, but the second prepare fails (a resource error is reported as `no`).
     const core = participant()
-    core.recover([{ type: 'read-only-voter', txId: 'earlier' }])
+    core.recover([CREATED])
     core.step(deliver(msg.prepare()))
     core.step({ type: 'prepare-result', txId: TX, vote: 'no' })
     expect(drops(core.step(deliver(requestFromPeer)))).toEqual(['cannot-answer'])
@@ -568,13 +600,40 @@ describe('cooperative termination', () => {
     expect(drops(core.step(deliver(requestFromPeer)))).toEqual(['cannot-answer'])
   })
 
-  test('an abort learned from the coordinator is still passed on by a participant with the read-only-voter marker', () => {
+  test('an abort learned from the coordinator is still passed on by a restarted participant', () => {
     const core = participant()
-    core.recover([{ type: 'read-only-voter', txId: 'earlier' }])
+    core.recover([CREATED])
     core.step(deliver(msg.prepare()))
     core.step(deliver(msg.abort()))
     expect(sent(core.step(deliver(requestFromPeer)))).toEqual([`abort ${P1}→${P2}`])
   })
+
+  test.each([
+    ['unknown', 'cannot-answer'],
+    ['preparing', 'cannot-answer'],
+    ['preparing, aborted', `abort ${P1}→${P2}`],
+    ['prepared', 'cannot-answer'],
+    ['applying commit', `commit ${P1}→${P2}`],
+    ['applying abort', `abort ${P1}→${P2}`],
+    ['applying abort after voting no', 'cannot-answer'],
+    ['finished commit', `commit ${P1}→${P2}`],
+    ['finished abort', `abort ${P1}→${P2}`],
+    ['finished abort after voting no', 'cannot-answer'],
+    ['finished read-only', 'cannot-answer'],
+  ] as const)(
+    'a restarted participant in state "%s" answers a peer’s decision-request: %s',
+    (state, expected) => {
+      // Restarted on a log holding only the created record: it passes on only what it learned or
+      // logged since, never a presumption about a transaction it may have forgotten.
+      const { core } = participantIn(state, {}, { restarted: true })
+      const ready = core.step(deliver(requestFromPeer))
+      if (expected === 'cannot-answer') expectDropped(ready, expected)
+      else {
+        expect(sent(ready)).toEqual([expected])
+        expect(ready.records).toEqual([])
+      }
+    },
+  )
 
   test('an in-doubt participant asks the coordinator with growing capped delays, and its peers too once the coordinator was silent for cooperativeTerminationAfterMs', () => {
     const { core } = participantIn('prepared')
@@ -686,8 +745,24 @@ describe('maxInFlightTransactions', () => {
 })
 
 describe('recovery', () => {
-  test('an empty log recovers to nothing', () => {
-    expectNothing(participant().recover([]))
+  test('an empty log recovers to a forced created record and nothing else', () => {
+    const ready = participant().recover([])
+    expect(ready).toEqual({
+      records: [{ type: 'created', txId: CREATED_RECORD_TX_ID }],
+      forceRecords: true,
+      messages: [],
+      timers: [],
+      requests: [],
+      events: [],
+    })
+    expect(CREATED_RECORD_TX_ID).toBe('~log')
+  })
+
+  test('a log holding only the created record recovers to nothing', () => {
+    const { core, ready } = recovered([CREATED])
+    expectNothing(ready)
+    expect(core.inFlight).toBe(0)
+    expect(core.inDoubt()).toEqual([])
   })
 
   test('prepared without outcome is in doubt and asks the coordinator immediately', () => {
@@ -770,14 +845,56 @@ describe('recovery', () => {
     expectDropped(core.step(deliver(msg.abort())), 'conflicts-with-outcome')
   })
 
-  test('a log with the read-only-voter marker makes a participant refuse to answer for transactions it does not know', () => {
-    const { core, ready } = recovered([{ type: 'read-only-voter', txId: 'earlier' }])
-    expectNothing(ready)
-    // It may have voted read-only on TX and forgotten it: answering abort could contradict a commit.
+  const preparedOther = prepared(false, 'other')
+  const restartLogs: [string, LogRecord[]][] = [
+    ['only the created record', [CREATED]],
+    [
+      'the created record and a finished transaction',
+      [
+        CREATED,
+        preparedOther,
+        { type: 'outcome', txId: 'other', decision: 'commit' },
+        { type: 'end', txId: 'other' },
+      ],
+    ],
+    ['a transaction in doubt', [CREATED, preparedOther]],
+    ['an abort tombstone', [CREATED, { type: 'outcome', txId: 'other', decision: 'abort' }]],
+    // A log written before the created record existed: any non-empty log is a restart.
+    ['no created record', [{ type: 'outcome', txId: 'other', decision: 'abort' }]],
+  ]
+  test.each(restartLogs)(
+    'a restarted participant (log: %s) refuses to answer for transactions it does not know',
+    (_name, records) => {
+      const { core, ready } = recovered(records)
+      expect(ready.records.filter((record) => record.type === 'created')).toEqual([])
+      // It may have voted on TX (read-only, or committed and compacted) and forgotten it: answering
+      // abort could contradict a commit (S1).
+      expectDropped(core.step(deliver(requestFromPeer)), 'cannot-answer')
+    },
+  )
+
+  test('a participant on the log it created answers abort for an unknown transaction, durably', () => {
+    const { core, ready } = recovered([])
+    expect(ready.records).toEqual([CREATED])
+    const answer = core.step(deliver(requestFromPeer))
+    expect(sent(answer)).toEqual([`abort ${P1}→${P2}`])
+    expect(answer.records).toEqual([outcome('abort')])
+    expect(answer.forceRecords).toBe(true)
+    expect(answer.events).toEqual([{ type: 'decided', txId: TX, decision: 'abort', from: P1 }])
+  })
+
+  test('a participant on the log it created, restarted on that log, no longer answers for unknown transactions', () => {
+    const first = participant()
+    const log = [...first.recover([]).records]
+    const answer = first.step(deliver(msg.decisionRequest({ txId: 'a', from: P2, to: P1 })))
+    expect(sent(answer)).toEqual([`abort ${P1}→${P2}`])
+    log.push(...answer.records)
+    const { core } = recovered(log)
     expectDropped(core.step(deliver(requestFromPeer)), 'cannot-answer')
-    // A participant without the marker has never forgotten a vote, so it aborts and answers.
-    const fresh = recovered([]).core
-    expect(sent(fresh.step(deliver(requestFromPeer)))).toEqual([`abort ${P1}→${P2}`])
+    // What it logged it still answers.
+    expect(sent(core.step(deliver(msg.decisionRequest({ txId: 'a', from: P2, to: P1 }))))).toEqual([
+      `abort ${P1}→${P2}`,
+    ])
   })
 
   test('a coordinator record in a participant log throws INVALID_RECORD', () => {
@@ -791,6 +908,10 @@ describe('recovery', () => {
     core.recover([])
     expect(thrownBy(() => core.recover([])).code).toBe('INVALID_REQUEST')
     expect(thrownBy(() => participantIn('preparing').core.recover([])).code).toBe('INVALID_REQUEST')
+    // Stepping first is a caller bug too.
+    const busy = participant()
+    busy.step(deliver(msg.prepare()))
+    expect(thrownBy(() => busy.recover([])).code).toBe('INVALID_REQUEST')
   })
 
   test('recovering the log a participant wrote puts it back in the same state', () => {

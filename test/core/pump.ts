@@ -74,7 +74,12 @@ const recordKey = (record: LogRecord): string =>
 
 export class Pump {
   readonly nodes = new Map<NodeId, Node>()
-  /** Every Ready executed, in order. */
+  /**
+   * The Readys of each node's first start (`recover([])`), in node order: a participant's forces
+   * its `created` record. Kept apart from {@link executed} so that costs count transactions only.
+   */
+  readonly started: Executed[] = []
+  /** Every Ready executed after the first start, in order. */
   readonly executed: Executed[] = []
   /** Messages sent and not yet delivered or dropped. */
   readonly inFlight: Message[] = []
@@ -95,6 +100,13 @@ export class Pump {
     this.vote = options.vote ?? (() => 'yes')
     this.nodes.set(C, this.fresh(C))
     for (const id of options.participants) this.nodes.set(id, this.fresh(id))
+    // Every node starts the way the runtime starts it: by recovering from its (empty) log. A
+    // participant forces its `created` record then, so that a later restart knows it is one.
+    for (const node of this.nodes.values()) {
+      this.trace.push(`start ${node.id}`)
+      this.execute(node.id, node.core.recover([]))
+    }
+    this.started.push(...this.executed.splice(0))
   }
 
   private fresh(id: NodeId): Node {
