@@ -276,10 +276,14 @@ export class CoordinatorCore {
   private onVote(ready: Builder, message: VoteMessage): void {
     const { txId, from, vote } = message
     const tx = this.transactions.get(txId)
-    // A vote for a transaction no longer in flight needs no answer: a participant that voted
-    // yes asks with `decision-request` and learns the outcome (or presumed abort) there.
-    if (tx === undefined)
+    if (tx === undefined) {
+      // A one-phase vote is the participant's outcome: confirm it even when finished or forgotten
+      // (after a restart), so that the participant may forget it too.
+      if (message.onePhase && vote !== 'read-only') return this.confirmOnePhase(ready, txId, from, vote)
+      // Any other vote for a transaction no longer in flight needs no answer: a participant that
+      // voted yes asks with `decision-request` and learns the outcome (or presumed abort) there.
       return this.drop(ready, message, this.finished.get(txId) ? 'duplicate' : 'unknown-transaction')
+    }
     if (!this.participantsOf.get(txId)?.includes(from)) return this.drop(ready, message, 'not-a-participant')
     switch (tx.phase) {
       case 'preparing':
@@ -290,6 +294,7 @@ export class CoordinatorCore {
         return
       case 'one-phase':
         // The single participant decided: `yes`/`read-only` means it committed, `no` that it aborted.
+        if (vote !== 'read-only') this.confirmOnePhase(ready, txId, from, vote)
         if (vote === 'no') return this.decideAbort(ready, txId, tx.abortReason ?? 'vote-no')
         return this.decideCommit(ready, txId, new Map())
       case 'committing':
@@ -371,7 +376,7 @@ export class CoordinatorCore {
       tx.abortReason = reason
       tx.attempt = 0
       ready.clearTimer(txId, 'prepare-timeout')
-      ready.send(this.message('abort', txId, tx.participant))
+      ready.send(this.abortRequest(txId, tx.participant))
       this.armRetransmit(ready, txId, 0)
     }
   }
@@ -390,7 +395,7 @@ export class CoordinatorCore {
         ready.send(
           tx.abortReason === undefined
             ? this.prepare(txId, tx.participant, tx.payload, [tx.participant], true)
-            : this.message('abort', txId, tx.participant),
+            : this.abortRequest(txId, tx.participant),
         )
         break
       case 'committing':
@@ -451,6 +456,16 @@ export class CoordinatorCore {
 
   private drop(ready: Builder, message: Message, reason: DropReason): void {
     ready.emit({ type: 'message-dropped', reason, message })
+  }
+
+  /** Confirms a one-phase participant's outcome (its vote), so that it may forget the transaction. */
+  private confirmOnePhase(ready: Builder, txId: TxId, to: NodeId, vote: 'yes' | 'no'): void {
+    ready.send(this.message(vote === 'yes' ? 'commit' : 'abort', txId, to))
+  }
+
+  /** Asks a one-phase participant to abort; it answers with its vote, which decides. */
+  private abortRequest(txId: TxId, to: NodeId): Message {
+    return { v: PROTOCOL_VERSION, type: 'abort', txId, from: this.id, to, onePhase: true }
   }
 
   private prepare(

@@ -34,6 +34,12 @@ export interface PrepareMessage extends MessageHeader {
 export interface VoteMessage extends MessageHeader {
   readonly type: 'vote'
   readonly vote: Vote
+  /**
+   * Set on a one-phase participant's vote, which is the outcome itself: the coordinator confirms
+   * it with `commit` or `abort` (even after forgetting the transaction), and only then may the
+   * participant forget it.
+   */
+  readonly onePhase?: true
 }
 
 /** The commit decision: coordinator → participant in phase 2, or anyone's answer to a `decision-request`. */
@@ -47,6 +53,11 @@ export interface CommitMessage extends MessageHeader {
  */
 export interface AbortMessage extends MessageHeader {
   readonly type: 'abort'
+  /**
+   * Set when a one-phase coordinator that timed out (or was cancelled) asks its participant to
+   * abort. The participant decides: it answers with its vote, which may still be `yes`.
+   */
+  readonly onePhase?: true
 }
 
 /** Participant → coordinator: the commit outcome is durable here; the coordinator may forget it once all are in. */
@@ -120,8 +131,12 @@ export function parseMessage(value: unknown): Message {
         participants: read.idList('participants'),
         onePhase: read.boolean('onePhase'),
       }
-    case 'vote':
-      return { ...header, type, vote: read.oneOf('vote', VOTES) }
+    case 'vote': {
+      const vote = read.oneOf('vote', VOTES)
+      return read.flag('onePhase') ? { ...header, type, vote, onePhase: true } : { ...header, type, vote }
+    }
+    case 'abort':
+      return read.flag('onePhase') ? { ...header, type, onePhase: true } : { ...header, type }
     case 'ack':
       return fields.heuristic === undefined
         ? { ...header, type }

@@ -1,7 +1,7 @@
 import { backoffDelayMs } from './backoff.js'
 import { BoundedMap } from './bounded-map.js'
 import { TwopcError, unreachable } from './errors.js'
-import type { Message, MessageType, PrepareMessage } from './messages.js'
+import type { Message, MessageType, PrepareMessage, VoteMessage } from './messages.js'
 import { PROTOCOL_VERSION } from './messages.js'
 import {
   type CommonCoreOptions,
@@ -85,9 +85,26 @@ type TxState =
       readonly decision: Decision
       /** Whether this transaction has records in the log (and so needs an `end` record). */
       readonly logged: boolean
+      /** The resource finished applying the outcome. */
+      applied: boolean
+      /**
+       * Whether the coordinator confirmed a one-phase outcome (always true for two-phase). Until
+       * then the participant resends its vote and keeps its records: forgetting a one-phase
+       * outcome the coordinator never received would let a timed-out coordinator's abort request
+       * find nothing, and record abort against a resource that committed.
+       */
+      confirmed: boolean
+      attempt: number
+      waitedMs: number
     }
 
 type PreparedTx = Extract<TxState, { phase: 'prepared' }>
+type ApplyingTx = Extract<TxState, { phase: 'applying' }>
+
+/** A one-phase coordinator's request to abort (it timed out or was cancelled); the participant answers with its vote. */
+function isAbortRequest(message: Message): boolean {
+  return message.type === 'abort' && message.onePhase === true
+}
 
 /** How often and how long a transaction's decision-request timer has run. */
 interface Asking {
@@ -232,16 +249,16 @@ export class ParticipantCore {
         this.askForDecision(ready, txId)
       }
       if (decision === undefined && onePhase) {
-        // The crash came between the two records of a one-phase commit: no vote left, so abort is safe.
+        // The crash came between the two records of a one-phase commit: no vote left, so abort is
+        // safe. Forced: this `no` is the outcome, and it will be told to the coordinator.
         decision = 'abort'
-        ready.persist({ type: 'outcome', txId, decision }, false)
+        ready.persist({ type: 'outcome', txId, decision }, true)
       }
       if (decision === undefined) {
         this.transactions.set(txId, { phase: 'prepared', info: entry.info, attempt: 0, waitedMs: 0 })
         this.askForDecision(ready, txId)
       } else {
-        this.transactions.set(txId, { phase: 'applying', info: entry.info, onePhase, decision, logged: true })
-        ready.request(decision, entry.info)
+        this.startApplying(ready, entry.info, onePhase, decision, true)
       }
     }
     return ready.build()
@@ -297,18 +314,20 @@ export class ParticipantCore {
       if (tx.info.coordinator !== from) return this.drop(ready, message, 'not-the-coordinator')
       if (tx.phase === 'prepared') return this.vote(ready, tx.info, 'yes') // our vote may have been lost
       // Our vote may have been lost: a `no` (or a one-phase outcome) is still wanted by a coordinator retransmitting prepare.
-      if (tx.phase === 'applying' && tx.decision === 'abort') return this.vote(ready, tx.info, 'no')
-      if (tx.phase === 'applying' && tx.onePhase) return this.vote(ready, tx.info, 'yes')
-      if (tx.phase === 'preparing' && tx.abortedBy !== undefined) return this.vote(ready, tx.info, 'no')
+      if (tx.phase === 'applying' && tx.decision === 'abort')
+        return this.vote(ready, tx.info, 'no', tx.onePhase)
+      if (tx.phase === 'applying' && tx.onePhase) return this.vote(ready, tx.info, 'yes', true)
+      if (tx.phase === 'preparing' && tx.abortedBy !== undefined)
+        return this.vote(ready, tx.info, 'no', tx.onePhase)
       return this.drop(ready, message, 'duplicate')
     }
     const info: TransactionInfo = { txId, payload, coordinator: from, participants }
     const finished = this.finished.get(txId)
     if (finished !== undefined) {
       // Answer a repeated prepare with the vote that still holds; a two-phase commit needs no more votes.
-      if (finished.outcome === 'read-only') return this.vote(ready, info, 'read-only')
-      if (finished.outcome === 'abort') return this.vote(ready, info, 'no')
-      if (finished.onePhase) return this.vote(ready, info, 'yes')
+      if (finished.outcome === 'read-only') return this.vote(ready, info, 'read-only', onePhase)
+      if (finished.outcome === 'abort') return this.vote(ready, info, 'no', onePhase)
+      if (finished.onePhase) return this.vote(ready, info, 'yes', true)
       return this.drop(ready, message, 'duplicate')
     }
     if (!participants.includes(this.id) || (onePhase && participants.length !== 1)) {
@@ -318,7 +337,7 @@ export class ParticipantCore {
       // Over the limit: refuse rather than queue without bound. A one-phase `no` is the outcome, so it is logged.
       if (onePhase) ready.persist({ type: 'outcome', txId, decision: 'abort' }, true)
       this.remember(txId, { outcome: 'abort', onePhase, unlogged: !onePhase })
-      return this.vote(ready, info, 'no')
+      return this.vote(ready, info, 'no', onePhase)
     }
     this.transactions.set(txId, { phase: 'preparing', info, onePhase, abortedBy: undefined })
     ready.request('prepare', info)
@@ -340,7 +359,7 @@ export class ParticipantCore {
         if (onePhase) {
           // One-phase commit: this participant decides, in the same forced append.
           ready.persist({ type: 'outcome', txId, decision: 'commit' }, true)
-          this.vote(ready, info, 'yes')
+          this.vote(ready, info, 'yes', true)
           ready.emit({ type: 'decided', txId, decision: 'commit', from: this.id })
           return this.startApplying(ready, info, true, 'commit', true)
         }
@@ -352,12 +371,12 @@ export class ParticipantCore {
       case 'read-only':
         this.transactions.delete(txId)
         this.remember(txId, { outcome: 'read-only', onePhase })
-        return this.vote(ready, info, 'read-only')
+        return this.vote(ready, info, 'read-only', onePhase)
       case 'no':
         // A two-phase `no` needs no record: the coordinator aborts, and a later yes would be
         // answered by presumed abort. A one-phase `no` is the outcome itself, so it is forced.
         if (onePhase) ready.persist({ type: 'outcome', txId, decision: 'abort' }, true)
-        this.vote(ready, info, 'no')
+        this.vote(ready, info, 'no', onePhase)
         return this.startApplying(ready, info, onePhase, 'abort', onePhase)
       default:
         return unreachable(vote)
@@ -388,24 +407,19 @@ export class ParticipantCore {
       case 'preparing':
         if (decision === 'commit' || tx.abortedBy !== undefined)
           return this.drop(ready, message, 'unexpected')
+        // A one-phase participant has not voted, so only an abort request is expected.
+        if (tx.onePhase && !isAbortRequest(message)) return this.drop(ready, message, 'unexpected')
         // Aborted before voting. Forced, because the vote will be `no` from now on, and a
         // one-phase coordinator waits for that vote as the outcome.
         tx.abortedBy = from
         ready.persist({ type: 'outcome', txId, decision: 'abort' }, true)
-        if (tx.onePhase) this.vote(ready, tx.info, 'no')
+        if (tx.onePhase) this.vote(ready, tx.info, 'no', true)
         ready.emit({ type: 'decided', txId, decision: 'abort', from })
         return
       case 'applying':
-        if (tx.decision !== decision) {
-          // A one-phase coordinator that timed out asks to abort; our vote tells it what happened.
-          // Fix (S1): only when we committed. A one-phase participant that aborted must never vote
-          // `yes` (the coordinator would decide commit); a `commit` here is forged, so it is dropped.
-          if (tx.onePhase && tx.decision === 'commit') return this.vote(ready, tx.info, 'yes')
-          return this.drop(ready, message, 'conflicts-with-outcome')
-        }
-        if (decision === 'commit' && !tx.onePhase)
-          return ready.send(this.message('ack', txId, tx.info.coordinator))
-        if (tx.onePhase) return this.vote(ready, tx.info, decision === 'commit' ? 'yes' : 'no')
+        if (tx.onePhase) return this.onOnePhaseOutcomeMessage(ready, tx, message, decision)
+        if (tx.decision !== decision) return this.drop(ready, message, 'conflicts-with-outcome')
+        if (decision === 'commit') return ready.send(this.message('ack', txId, tx.info.coordinator))
         return this.drop(ready, message, 'duplicate')
       default:
         return unreachable(tx)
@@ -415,36 +429,58 @@ export class ParticipantCore {
   private onDecisionForFinished(ready: Builder, message: Message, decision: Decision): void {
     const { txId, from } = message
     const finished = this.finished.get(txId)
-    const reply = (vote: Vote): void =>
-      ready.send({ v: PROTOCOL_VERSION, type: 'vote', txId, from: this.id, to: from, vote })
+    const request = isAbortRequest(message)
+    const reply = (vote: Vote): void => this.vote(ready, { txId, coordinator: from }, vote, true)
     if (finished === undefined) {
       // Finished and forgotten: the coordinator resends commit until acked, so ack it.
       if (decision === 'commit') return ready.send(this.message('ack', txId, from))
-      // Abort before any prepare arrived: record it durably so that a late prepare is voted `no`,
-      // and answer with that vote (a one-phase coordinator waits for it as the outcome).
-      // No `end`: the record must outlive any late prepare, so compaction keeps it.
+      // A two-phase abort for a transaction this node does not know needs nothing: a prepare that
+      // arrives later is answered by presumed abort when this node asks.
+      if (!request) return this.drop(ready, message, 'unknown-transaction')
+      // A one-phase coordinator asks to abort a transaction this node does not know. It did not
+      // commit it and forget: a one-phase outcome is forgotten only after the coordinator confirmed
+      // it, and then the coordinator no longer asks. So abort it, durably and with no `end`, so
+      // that a late prepare is voted `no`, and answer with that vote: it is the outcome.
       ready.persist({ type: 'outcome', txId, decision: 'abort' }, true)
-      this.remember(txId, { outcome: 'abort', onePhase: false })
+      this.remember(txId, { outcome: 'abort', onePhase: true })
       ready.emit({ type: 'decided', txId, decision: 'abort', from })
       return reply('no')
     }
     switch (finished.outcome) {
       case 'read-only':
-        // Fix (L1): a one-phase coordinator that lost our read-only vote and timed out resends
-        // abort until it gets a vote; it is the outcome (nothing to commit), so repeat it.
-        if (finished.onePhase) return reply('read-only')
-        return this.drop(ready, message, 'duplicate')
+        return request ? reply('read-only') : this.drop(ready, message, 'duplicate')
       case 'commit':
         // A one-phase coordinator that asks to abort learns from our vote that we committed.
-        if (finished.onePhase) return reply('yes')
+        if (request) return reply('yes')
+        if (finished.onePhase) return this.drop(ready, message, 'duplicate')
         if (decision === 'commit') return ready.send(this.message('ack', txId, from))
         return this.drop(ready, message, 'conflicts-with-outcome')
       case 'abort':
-        if (decision === 'abort') return reply('no') // a one-phase coordinator may be waiting for it
-        return this.drop(ready, message, 'conflicts-with-outcome')
+        if (request) return reply('no')
+        return this.drop(ready, message, decision === 'abort' ? 'duplicate' : 'conflicts-with-outcome')
       default:
         return unreachable(finished.outcome)
     }
+  }
+
+  /**
+   * A message about a one-phase transaction whose outcome this participant holds: an abort
+   * request from a coordinator that timed out is answered with the outcome (our vote); a
+   * `commit`/`abort` matching it is the coordinator's confirmation, after which it may be forgotten.
+   */
+  private onOnePhaseOutcomeMessage(
+    ready: Builder,
+    tx: ApplyingTx,
+    message: Message,
+    decision: Decision,
+  ): void {
+    if (isAbortRequest(message))
+      return this.vote(ready, tx.info, tx.decision === 'commit' ? 'yes' : 'no', true)
+    if (decision !== tx.decision) return this.drop(ready, message, 'conflicts-with-outcome')
+    if (tx.confirmed) return this.drop(ready, message, 'duplicate')
+    tx.confirmed = true
+    ready.clearTimer(tx.info.txId, 'decision-request')
+    if (tx.applied) this.finish(ready, tx)
   }
 
   private onDecisionRequest(ready: Builder, message: Message): void {
@@ -501,14 +537,22 @@ export class ParticipantCore {
 
   private onApplied(ready: Builder, txId: TxId): void {
     const tx = this.transactions.get(txId)
-    if (tx?.phase !== 'applying') return
+    if (tx?.phase !== 'applying' || tx.applied) return
+    tx.applied = true
+    ready.emit({ type: 'applied', txId, decision: tx.decision })
+    if (tx.confirmed) this.finish(ready, tx)
+  }
+
+  /** Applied (and, for one-phase, confirmed): the transaction is over here. */
+  private finish(ready: Builder, tx: ApplyingTx): void {
+    const { txId } = tx.info
     // An outcome taken by hand keeps its records until the real decision confirms or contradicts it.
     if (tx.logged && !this.heuristics.has(txId)) ready.persist({ type: 'end', txId }, false)
     this.transactions.delete(txId)
     this.remember(txId, { outcome: tx.decision, onePhase: tx.onePhase, unlogged: !tx.logged })
-    ready.emit({ type: 'applied', txId, decision: tx.decision })
   }
 
+  /** Starts applying an outcome; a one-phase participant also resends its vote until it is confirmed. */
   private startApplying(
     ready: Builder,
     info: TransactionInfo,
@@ -516,8 +560,20 @@ export class ParticipantCore {
     decision: Decision,
     logged: boolean,
   ): void {
-    this.transactions.set(info.txId, { phase: 'applying', info, onePhase, decision, logged })
+    const tx: ApplyingTx = {
+      phase: 'applying',
+      info,
+      onePhase,
+      decision,
+      logged,
+      applied: false,
+      confirmed: !onePhase,
+      attempt: 0,
+      waitedMs: 0,
+    }
+    this.transactions.set(info.txId, tx)
     ready.request(decision, info)
+    if (onePhase) this.armDecisionRequest(ready, info.txId, tx)
   }
 
   /**
@@ -527,6 +583,12 @@ export class ParticipantCore {
    */
   private askForDecision(ready: Builder, txId: TxId): void {
     const tx = this.transactions.get(txId)
+    if (tx?.phase === 'applying' && tx.onePhase && !tx.confirmed) {
+      // The one-phase vote (the outcome) may have been lost: resend it until it is confirmed.
+      this.vote(ready, tx.info, tx.decision === 'commit' ? 'yes' : 'no', true)
+      tx.attempt += 1
+      return this.armDecisionRequest(ready, txId, tx)
+    }
     const asking = tx?.phase === 'prepared' ? tx : this.heuristics.get(txId)
     if (asking === undefined) return
     const { coordinator, participants } = asking.info
@@ -617,15 +679,22 @@ export class ParticipantCore {
     if (evicted !== undefined && evicted.outcome !== 'abort') this.answersUnknown = false
   }
 
-  private vote(ready: Builder, info: TransactionInfo, vote: Vote): void {
-    ready.send({
+  /** Sends a vote to the coordinator; a one-phase vote is flagged, because it is the outcome. */
+  private vote(
+    ready: Builder,
+    info: Pick<TransactionInfo, 'txId' | 'coordinator'>,
+    vote: Vote,
+    onePhase = false,
+  ): void {
+    const message: VoteMessage = {
       v: PROTOCOL_VERSION,
       type: 'vote',
       txId: info.txId,
       from: this.id,
       to: info.coordinator,
       vote,
-    })
+    }
+    ready.send(onePhase ? { ...message, onePhase: true } : message)
     ready.emit({ type: 'voted', txId: info.txId, vote })
   }
 

@@ -81,6 +81,14 @@ export class FieldReader {
     return value as T
   }
 
+  /** An optional flag: absent or `false` reads as false, `true` as true. */
+  flag(field: string): boolean {
+    const value = this.fields[field]
+    if (value === undefined || value === false) return false
+    if (value !== true) this.fail(field, 'true, false or absent')
+    return true
+  }
+
   /** A boolean. */
   boolean(field: string): boolean {
     const value = this.fields[field]
