@@ -96,7 +96,7 @@ describe('a transaction over MemoryNetwork', () => {
     await cluster.close()
   })
 
-  it('commits in one phase with a single participant: 2 messages, 1 forced append, no coordinator record', async () => {
+  it('commits in one phase with a single participant: 3 messages, 1 forced append, no coordinator record', async () => {
     const cluster = new Cluster(['solo'], { coordinator: QUIET, participant: QUIET })
     await cluster.start()
     const outcome = await cluster.coordinator.commit({ participants: { solo: { x: 1 } } })
@@ -105,8 +105,17 @@ describe('a transaction over MemoryNetwork', () => {
     const coordinator = cluster.cost('coord')
     const solo = cluster.cost('solo')
     expect(coordinator.recordsAppended).toBe(0)
-    expect(coordinator.messagesSent.prepare + solo.messagesSent.vote).toBe(2)
+    // prepare, the vote (which is the outcome), and the coordinator's confirmation of it.
+    expect({ coordinator: coordinator.messagesSent, solo: solo.messagesSent }).toMatchObject({
+      coordinator: { prepare: 1, commit: 1 },
+      solo: { vote: 1 },
+    })
+    expect(coordinator.messages + solo.messages).toBe(3)
     expect(coordinator.forcedAppends + solo.forcedAppends).toBe(1)
+    // Confirmed, so the participant may forget it: its log is back to the created record alone.
+    await expect
+      .poll(() => cluster.participantLog('solo').records)
+      .toEqual([{ type: 'created', txId: '~log' }])
     expect(cluster.resource('solo').applied.get(outcome.txId)).toBe('commit')
     await cluster.close()
   })

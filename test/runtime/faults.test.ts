@@ -121,4 +121,38 @@ describe('faults', () => {
     expect(cluster.coordinator.stats().messagesDropped).toBeGreaterThan(0)
     await cluster.close()
   })
+
+  it('a one-phase participant whose vote is lost keeps its outcome across a restart until the coordinator confirms it', async () => {
+    const cluster = new Cluster(['solo'], { coordinator: { prepareTimeoutMs: 60_000 } })
+    await cluster.start()
+    cluster.net.block('solo', 'coord')
+    const pending = cluster.coordinator.commit({ participants: { solo: 1 }, txId: 't' })
+    await expect.poll(() => cluster.resource('solo').applied.get('t')).toBe('commit')
+    await cluster.crashParticipant('solo')
+    // Unconfirmed, so nothing was forgotten: the prepared and outcome records are still there.
+    expect(cluster.participantLog('solo').records.map((r) => r.type)).toEqual([
+      'created',
+      'prepared',
+      'outcome',
+    ])
+    cluster.net.heal()
+    await cluster.startParticipant('solo')
+    await expect(pending).resolves.toEqual({ txId: 't', decision: 'commit' })
+    await cluster.settle()
+    await expect.poll(() => cluster.participantLog('solo').records.map((r) => r.type)).toEqual(['created'])
+    await cluster.close()
+  })
+
+  it('a one-phase coordinator that times out asks its participant, whose vote decides', async () => {
+    const cluster = new Cluster(['solo'], { coordinator: { prepareTimeoutMs: 30 } })
+    cluster.net.block('coord', 'solo') // the prepare never arrives
+    await cluster.start()
+    const pending = cluster.coordinator.commit({ participants: { solo: 1 }, txId: 't' })
+    await new Promise((resolve) => setTimeout(resolve, 60))
+    cluster.net.heal() // now the abort request (and a late prepare) get through
+    await expect(pending).resolves.toEqual({ txId: 't', decision: 'abort', reason: 'prepare-timeout' })
+    await cluster.settle()
+    expect(cluster.resource('solo').applied.get('t')).not.toBe('commit')
+    await cluster.close()
+  })
 })
