@@ -22,6 +22,12 @@ export type ErrorCode =
   | 'LOG_LOCKED'
   | 'LOG_IO'
   | 'UNKNOWN_TRANSACTION'
+  /** A resource's backing system is set up so that it cannot work (e.g. prepared transactions disabled). */
+  | 'RESOURCE_MISCONFIGURED'
+  /** A resource's backing system cannot be reached or failed. */
+  | 'RESOURCE_UNAVAILABLE'
+  /** A resource found an outcome that contradicts the one requested (a protocol violation). */
+  | 'RESOURCE_CONFLICT'
 
 /** Base class of every error twopc raises. `code` is stable; `message` says what was wrong and what was expected. */
 export class TwopcError extends Error {

@@ -35,7 +35,11 @@ export interface DurableLog {
    * dropped the data).
    */
   append(records: readonly LogRecord[]): Promise<void>
-  /** Reads back every durable record in append order (minus forgotten ones). Called once, at start. */
+  /**
+   * Reads back every durable record in append order (minus forgotten ones). The node calls it at
+   * start, before any append; a resource may read the same records before that (see
+   * `PostgresResource.start`), so a second call must return the same records.
+   */
   load(): Promise<LogRecord[]>
   /**
    * Hints that every record of these finished transactions may be dropped (after an `end`
@@ -59,7 +63,11 @@ export interface Resource {
   prepare(tx: TransactionInfo): Vote | Promise<Vote>
   /** Makes the prepared work permanent. Must be idempotent; retried until it succeeds. */
   commit(tx: TransactionInfo): void | Promise<void>
-  /** Undoes the work (prepared or not). Must be idempotent; retried until it succeeds. */
+  /**
+   * Undoes the work (prepared or not). Must be idempotent; retried until it succeeds. It may be
+   * called while `prepare` for the same transaction is still running (after `prepareTimeoutMs`),
+   * so it must wait for, or make void, whatever that prepare is still doing.
+   */
   abort(tx: TransactionInfo): void | Promise<void>
 }
 
