@@ -78,7 +78,10 @@ describeWithPostgres(
   () => {
     it('rejects with problem `prepared-transactions-disabled` and says how to enable them', async () => {
       const error = await start(databaseUrl('postgres', PG_URL_NO_PREPARED)).catch((e: unknown) => e)
-      expect(error).toMatchObject({ problem: 'prepared-transactions-disabled', code: 'RESOURCE_MISCONFIGURED' })
+      expect(error).toMatchObject({
+        problem: 'prepared-transactions-disabled',
+        code: 'RESOURCE_MISCONFIGURED',
+      })
       expect((error as Error).message).toContain('ALTER SYSTEM SET max_prepared_transactions = 64')
       expect((error as Error).message).toContain('restart the server')
     })
