@@ -4,6 +4,8 @@
  *
  * - {@link FileLog}: a crash-safe append-only file log with group commit, torn-tail repair,
  *   compaction and an exclusive lock.
+ * - {@link TcpTransport}: framed, authenticated TCP with reconnect and bounded per-peer queues.
+ * - {@link HttpTransport}: a request handler for any `node:http` server plus a batching fetch client.
  *
  * @packageDocumentation
  */
@@ -15,3 +17,16 @@ export {
   type FileLogStats,
   type FileLogStep,
 } from './adapters/file-log.js'
+export type { AuthOptions } from './adapters/hmac-auth.js'
+export { HttpTransport, type HttpTransportOptions } from './adapters/http-transport.js'
+export { TcpTransport, type TcpTransportOptions, type TcpTransportStats } from './adapters/tcp-transport.js'
+export {
+  INBOUND_REJECTION_REASONS,
+  type InboundRejection,
+  type InboundRejectionReason,
+  type NetworkTransportEvents,
+  type NetworkTransportStats,
+  type OutboundDrop,
+  type OutboundDropReason,
+} from './adapters/transport-events.js'
+export type { OutboundOptions } from './adapters/transport-options.js'

@@ -127,7 +127,7 @@ export function parseMessage(value: unknown): Message {
       return {
         ...header,
         type,
-        payload: read.present('payload') as Json,
+        payload: read.payload('payload') as Json,
         participants: read.idList('participants'),
         onePhase: read.boolean('onePhase'),
       }

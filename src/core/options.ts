@@ -8,7 +8,9 @@ export interface CommonCoreOptions {
   /**
    * First retransmission interval: of `prepare` and `commit` by a coordinator, of
    * `decision-request` by an in-doubt participant. Doubles on each attempt up to `retransmitIntervalMsMax`.
-   * @default 200
+   * Lower it on a fast, lossy network; raise it when many transactions are in flight over a slow
+   * one, or retransmissions will add to the load.
+   * @default 1000
    */
   readonly retransmitIntervalMs?: number
   /**
@@ -64,7 +66,7 @@ export function validateCommonOptions(options: CommonCoreOptions): ResolvedCommo
   if (typeof options !== 'object' || options === null) invalidOption('options', 'an object', options)
   if (!isId(options.id)) invalidOption('id', 'a non-empty string of printable characters', options.id)
   if (typeof options.random !== 'function') invalidOption('random', 'a function', options.random)
-  const retransmitIntervalMs = positiveInteger('retransmitIntervalMs', options.retransmitIntervalMs, 200)
+  const retransmitIntervalMs = positiveInteger('retransmitIntervalMs', options.retransmitIntervalMs, 1000)
   const retransmitIntervalMsMax = positiveInteger(
     'retransmitIntervalMsMax',
     options.retransmitIntervalMsMax,

@@ -102,7 +102,7 @@ export function parseRecord(value: unknown): LogRecord {
         txId,
         coordinator: read.id('coordinator'),
         participants: read.idList('participants'),
-        payload: read.present('payload') as Json,
+        payload: read.payload('payload') as Json,
         onePhase: read.boolean('onePhase'),
       }
     case 'outcome': {

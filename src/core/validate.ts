@@ -111,11 +111,33 @@ export class FieldReader {
     return [...value]
   }
 
-  /** A value that is present (payloads may be any JSON value, `null` included). */
-  present(field: string): unknown {
-    if (!(field in this.fields) || this.fields[field] === undefined) this.fail(field, 'present')
-    return this.fields[field]
+  /**
+   * A payload: present (any JSON value, `null` included) and nested at most
+   * {@link MAX_PAYLOAD_DEPTH} levels deep. `JSON.parse` accepts deeper values, but serializing them
+   * again (to the log, to the wire) would overflow the stack and halt the node.
+   */
+  payload(field: string): unknown {
+    const value = this.fields[field]
+    if (!(field in this.fields) || value === undefined) this.fail(field, 'present')
+    if (!withinDepth(value, MAX_PAYLOAD_DEPTH))
+      this.fail(field, `nested at most ${MAX_PAYLOAD_DEPTH} levels deep`)
+    return value
   }
+}
+
+/** Deepest nesting of arrays and objects accepted in a payload. */
+export const MAX_PAYLOAD_DEPTH = 100
+
+/** True if `value` nests arrays/objects at most `limit` levels deep; iterative, so it cannot overflow. */
+function withinDepth(value: unknown, limit: number): boolean {
+  const stack: [unknown, number][] = [[value, 0]]
+  while (stack.length > 0) {
+    const [current, depth] = stack.pop() as [unknown, number]
+    if (typeof current !== 'object' || current === null) continue
+    if (depth >= limit) return false
+    for (const child of Object.values(current)) stack.push([child, depth + 1])
+  }
+  return true
 }
 
 /** Returns `value` as an object to read fields from, or throws with `code` if it is not a plain object. */

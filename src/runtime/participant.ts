@@ -78,7 +78,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
     this.core = new ParticipantCore({ ...options, random: edges.random })
     this.prepareTimeoutMs = positiveInteger('prepareTimeoutMs', options.prepareTimeoutMs, 5000)
     this.retry = {
-      minTimeout: positiveInteger('retransmitIntervalMs', options.retransmitIntervalMs, 200),
+      minTimeout: positiveInteger('retransmitIntervalMs', options.retransmitIntervalMs, 1000),
       maxTimeout: positiveInteger('retransmitIntervalMsMax', options.retransmitIntervalMsMax, 5000),
     }
     const core = this.core

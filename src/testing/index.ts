@@ -11,3 +11,9 @@ export {
   runDurableLogConformance,
 } from './durable-log-conformance.js'
 export { sequenceDiagram, type TraceEntry } from './sequence-diagram.js'
+export {
+  CONFORMANCE_NODES,
+  runTransportConformance,
+  type TransportConformanceFactory,
+  type TransportConformanceHarness,
+} from './transport-conformance.js'

@@ -15,8 +15,15 @@ const root = resolve(import.meta.dirname, '../..')
 const subpaths = Object.keys(packageJson.exports)
   .filter((key) => key !== './package.json')
   .map((key) => (key === '.' ? 'twopc' : `twopc/${key.slice(2)}`))
-const run = (command: string, args: string[], cwd: string) =>
-  execFileSync(command, args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })
+/** Runs a command; on failure, the error carries what it printed, so the test report shows why. */
+const run = (command: string, args: string[], cwd: string): string => {
+  try {
+    return execFileSync(command, args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })
+  } catch (error) {
+    const { stdout, stderr } = error as { stdout?: string; stderr?: string }
+    throw new Error(`${command} ${args.join(' ')} failed:\n${stdout ?? ''}${stderr ?? ''}`)
+  }
+}
 
 describe('the packed package, installed into a fresh project', () => {
   const project = mkdtempSync(join(tmpdir(), 'twopc-consumer-'))
@@ -88,13 +95,13 @@ describe('the packed package, installed into a fresh project', () => {
             module,
             moduleResolution: resolution,
             target: 'es2022',
-            types: [],
+            types: ['node'],
           },
           files: ['consumer.ts'],
         }),
       )
       writeFileSync(join(dir, 'package.json'), JSON.stringify({ type: 'module' }))
-      expect(() => run(join(root, 'node_modules', '.bin', 'tsc'), ['-p', 'tsconfig.json'], dir)).not.toThrow()
+      run(join(root, 'node_modules', '.bin', 'tsc'), ['-p', 'tsconfig.json'], dir)
     },
   )
 

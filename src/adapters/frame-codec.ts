@@ -1,0 +1,105 @@
+/**
+ * The TCP transport's wire format. A connection carries frames `[u32 big-endian length][body]`;
+ * a body is an envelope line, `\n`, then one message as UTF-8 JSON:
+ *
+ * ```
+ * {"from":"bank-a","ts":1718000000000,"sig":"<64 hex digits>"}\n{"v":1,"type":"vote",...}
+ * ```
+ *
+ * `ts` and `sig` are present when the sender has a secret (see `hmac-auth.ts`); `sig` covers the
+ * message bytes after the newline. JSON never contains a raw newline, so the first one splits the body.
+ */
+
+/** Bytes of the length prefix. */
+const LENGTH_BYTES = 4
+const NEWLINE = 0x0a
+
+/**
+ * Longest envelope line accepted. An envelope holds a node id (at most 128 characters, so at most
+ * about 1 KiB of escaped UTF-8), a timestamp and a signature.
+ */
+export const MAX_ENVELOPE_BYTES = 2048
+
+/** One frame to encode: its envelope line (without the newline) and the message's JSON bytes. */
+export interface OutboundFrame {
+  readonly envelope: string
+  readonly message: Buffer
+}
+
+/** Encodes frames into one buffer, ready for a single socket write. */
+export function encodeFrames(frames: readonly OutboundFrame[]): Buffer {
+  const envelopeBytes = frames.map((frame) => Buffer.byteLength(frame.envelope))
+  let total = 0
+  for (const [i, frame] of frames.entries())
+    total += LENGTH_BYTES + (envelopeBytes[i] as number) + 1 + frame.message.length
+  const buffer = Buffer.allocUnsafe(total)
+  let offset = 0
+  for (const [i, frame] of frames.entries()) {
+    const envelopeLength = envelopeBytes[i] as number
+    offset = buffer.writeUInt32BE(envelopeLength + 1 + frame.message.length, offset)
+    offset += buffer.write(frame.envelope, offset, 'utf8')
+    buffer[offset] = NEWLINE
+    offset += 1 + frame.message.copy(buffer, offset + 1)
+  }
+  return buffer
+}
+
+/** Splits a frame body into its envelope line and message bytes; `undefined` if it has no envelope line. */
+export function splitFrame(
+  body: Buffer,
+): { readonly envelope: Buffer; readonly message: Buffer } | undefined {
+  const newline = body.subarray(0, MAX_ENVELOPE_BYTES + 1).indexOf(NEWLINE)
+  if (newline < 0) return undefined
+  return { envelope: body.subarray(0, newline), message: body.subarray(newline + 1) }
+}
+
+/**
+ * Cuts a byte stream into frame bodies. Holds at most one incomplete frame, and refuses to wait for
+ * a frame that declares more than `maxFrameBytes`, so a peer cannot make it buffer without limit.
+ */
+export class FrameDecoder {
+  private chunks: Buffer[] = []
+  private buffered = 0
+  /** Body length of the frame being read, once its prefix is in. */
+  private expected: number | undefined
+
+  constructor(private readonly maxFrameBytes: number) {}
+
+  /**
+   * Adds received bytes; returns the frame bodies they completed, and `oversizedBytes` (the declared
+   * length) if the next frame is over the limit — after which the decoder must not be used again.
+   */
+  push(chunk: Buffer): { readonly frames: Buffer[]; readonly oversizedBytes?: number } {
+    this.chunks.push(chunk)
+    this.buffered += chunk.length
+    const frames: Buffer[] = []
+    for (;;) {
+      if (this.expected === undefined) {
+        if (this.buffered < LENGTH_BYTES) break
+        const length = this.take(LENGTH_BYTES).readUInt32BE(0)
+        if (length > this.maxFrameBytes) return { frames, oversizedBytes: length }
+        this.expected = length
+      }
+      if (this.buffered < this.expected) break
+      frames.push(this.take(this.expected))
+      this.expected = undefined
+    }
+    return { frames }
+  }
+
+  /** Removes the first `count` buffered bytes, copying only when they span chunks. */
+  private take(count: number): Buffer {
+    if (count === 0) return Buffer.alloc(0)
+    this.buffered -= count
+    const first = this.chunks[0] as Buffer
+    if (first.length >= count) {
+      if (first.length === count) this.chunks.shift()
+      else this.chunks[0] = first.subarray(count)
+      return first.subarray(0, count)
+    }
+    const joined = Buffer.concat(this.chunks)
+    const rest = joined.subarray(count)
+    this.chunks = rest.length > 0 ? [rest] : []
+    return joined.subarray(0, count)
+  }
+}

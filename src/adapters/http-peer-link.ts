@@ -1,0 +1,167 @@
+import pRetry, { AbortError } from 'p-retry'
+import type { NodeId } from '../core/types.js'
+import type { Authenticator } from './hmac-auth.js'
+import { PeerQueue } from './peer-queue.js'
+import type { OutboundDrop, TransportCounters } from './transport-events.js'
+import type { ResolvedOutbound } from './transport-options.js'
+
+/** Request headers of the HTTP transport. The signature covers the exact body bytes. */
+export const HEADERS = {
+  from: 'x-twopc-from',
+  timestamp: 'x-twopc-timestamp',
+  signature: 'x-twopc-signature',
+} as const
+
+/** What an {@link HttpPeerLink} needs from its transport. */
+export interface HttpLinkConfig {
+  readonly self: NodeId
+  readonly auth: Authenticator | undefined
+  readonly outbound: ResolvedOutbound
+  /** Largest request body: batches are cut to fit. */
+  readonly maxBodyBytes: number
+  readonly requestTimeoutMs: number
+  readonly counters: TransportCounters
+  /** Counts and reports discarded messages. */
+  readonly drop: (drop: OutboundDrop) => void
+}
+
+/**
+ * The client side of an `HttpTransport` towards one peer: a bounded queue drained by one request
+ * at a time, each a `POST` of every queued message that fits in `maxBodyBytes` as a JSON array.
+ * `fetch` (undici in Node) keeps the connection alive between requests.
+ *
+ * - Messages queued in one event-loop turn, or while a request is in flight, share a request.
+ * - A network error, a timeout, a 5xx, 408 or 429 is retried with capped exponential backoff (a
+ *   fresh signature each time) while new messages queue behind it; any other 4xx means the peer
+ *   will never take the batch, which is dropped and reported (`rejected-by-peer`).
+ */
+export class HttpPeerLink {
+  private readonly queue: PeerQueue
+  private readonly stop = new AbortController()
+  private pumping: Promise<void> | undefined
+  private closed = false
+
+  constructor(
+    private readonly peer: NodeId,
+    readonly url: string,
+    private readonly config: HttpLinkConfig,
+  ) {
+    this.queue = new PeerQueue(config.outbound.maxQueuedMessages, config.outbound.maxQueuedBytes)
+  }
+
+  /** Queues a message's JSON bytes for the peer; a request leaves at the end of this turn. Never throws. */
+  enqueue(message: Buffer): void {
+    if (this.closed) return
+    const dropped = this.queue.push(message)
+    if (dropped > 0) {
+      this.config.drop({
+        reason: 'queue-full',
+        to: this.peer,
+        count: dropped,
+        detail: `the queue for ${this.peer} holds its limit of messages or bytes; dropped the oldest`,
+      })
+    }
+    this.pumping ??= this.pump().finally(() => {
+      this.pumping = undefined
+    })
+  }
+
+  /** Aborts the request in flight and any retry wait, and drops what is queued. Idempotent. */
+  async close(): Promise<void> {
+    if (!this.closed) {
+      this.closed = true
+      this.stop.abort()
+      const left = this.queue.clear()
+      if (left > 0) {
+        this.config.drop({
+          reason: 'closed',
+          to: this.peer,
+          count: left,
+          detail: 'the transport closed first',
+        })
+      }
+    }
+    await this.pumping
+  }
+
+  private async pump(): Promise<void> {
+    await new Promise((resolve) => setImmediate(resolve)) // gather this turn's messages
+    while (!this.closed && this.queue.size > 0) {
+      // Each message costs its bytes plus a comma; the brackets take 2 more.
+      const messages = this.queue.take(this.config.maxBodyBytes - 2, 1)
+      const body = jsonArray(messages)
+      try {
+        await pRetry(() => this.post(body), {
+          retries: Number.POSITIVE_INFINITY,
+          factor: 2,
+          minTimeout: this.config.outbound.retryDelayMs,
+          maxTimeout: this.config.outbound.retryDelayMsMax,
+          randomize: true,
+          unref: true,
+          signal: this.stop.signal,
+        })
+        this.config.counters.writes += 1
+        this.config.counters.messagesSent += messages.length
+      } catch (error) {
+        if (this.closed) {
+          this.config.drop({
+            reason: 'closed',
+            to: this.peer,
+            count: messages.length,
+            detail: 'request aborted',
+          })
+          return
+        }
+        this.config.drop({
+          reason: 'rejected-by-peer',
+          to: this.peer,
+          count: messages.length,
+          detail: (error as Error).message,
+        })
+      }
+    }
+  }
+
+  private async post(body: Buffer<ArrayBuffer>): Promise<void> {
+    const headers: Record<string, string> = {
+      'content-type': 'application/json',
+      [HEADERS.from]: this.config.self,
+    }
+    if (this.config.auth !== undefined) {
+      const { timestamp, signature } = this.config.auth.sign(this.peer, body)
+      headers[HEADERS.timestamp] = String(timestamp)
+      headers[HEADERS.signature] = signature
+    }
+    let response: Response
+    try {
+      response = await fetch(this.url, {
+        method: 'POST',
+        headers,
+        body,
+        signal: AbortSignal.any([this.stop.signal, AbortSignal.timeout(this.config.requestTimeoutMs)]),
+      })
+    } catch (error) {
+      // fetch rejects with a TypeError, which p-retry would not retry: wrap it.
+      throw new Error(`POST to ${this.peer} at ${this.url} failed: ${(error as Error).message}`, {
+        cause: error,
+      })
+    }
+    const text = await response.text().catch(() => '') // read it all, so the connection can be reused
+    if (response.ok) return
+    const failure = `${this.peer} answered ${response.status} ${text.slice(0, 200)}`
+    const transient = response.status >= 500 || response.status === 408 || response.status === 429
+    throw transient ? new Error(failure) : new AbortError(failure)
+  }
+}
+
+const OPEN = Buffer.from('[')
+const COMMA = Buffer.from(',')
+const CLOSE = Buffer.from(']')
+
+/** Joins JSON values' bytes into the bytes of a JSON array. */
+function jsonArray(values: readonly Buffer[]): Buffer<ArrayBuffer> {
+  const parts: Uint8Array[] = [OPEN]
+  for (const [i, value] of values.entries()) parts.push(...(i === 0 ? [value] : [COMMA, value]))
+  parts.push(CLOSE)
+  return Buffer.concat(parts)
+}

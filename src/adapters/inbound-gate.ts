@@ -1,0 +1,84 @@
+import { TwopcError } from '../core/errors.js'
+import { type Message, parseMessage } from '../core/messages.js'
+import type { NodeId } from '../core/types.js'
+import type { InboundRejectionReason } from './transport-events.js'
+
+/**
+ * Deepest JSON nesting accepted in inbound bytes. `JSON.parse` copes with any depth, but a payload
+ * nested a few thousand levels deep makes every later `JSON.stringify` (a log append, a copy)
+ * overflow the stack, which would halt the node: so it is refused at the edge.
+ */
+const MAX_JSON_DEPTH = 100
+
+/** The outcome of {@link admitMessages}. */
+export type Admission =
+  | { readonly ok: true; readonly messages: readonly Message[] }
+  | { readonly ok: false; readonly reason: InboundRejectionReason; readonly detail: string }
+
+const utf8 = new TextDecoder('utf-8', { fatal: true })
+
+/** What the bytes must be, besides valid messages. */
+export interface AdmissionRules {
+  /** This node: every message must be addressed to it. */
+  readonly self: NodeId
+  /** The authenticated (or, without a secret, declared) sender every `from` must equal; `undefined` to skip. */
+  readonly sender: NodeId | undefined
+  /** A non-empty JSON array of messages (HTTP) rather than one message (TCP); the size limit bounds its length. */
+  readonly batch: boolean
+}
+
+function tooDeep(value: unknown): boolean {
+  const stack: { value: unknown; depth: number }[] = [{ value, depth: 1 }]
+  for (let item = stack.pop(); item !== undefined; item = stack.pop()) {
+    if (typeof item.value !== 'object' || item.value === null) continue
+    if (item.depth > MAX_JSON_DEPTH) return true
+    for (const child of Object.values(item.value)) stack.push({ value: child, depth: item.depth + 1 })
+  }
+  return false
+}
+
+/**
+ * The last gate inbound bytes pass, after size and authentication checks: decodes UTF-8 JSON,
+ * validates every message with `parseMessage`, and checks that each comes from `rules.sender` and
+ * goes to `rules.self`. Called by the network transports for each frame or request body; never
+ * throws, whatever `body` holds.
+ */
+export function admitMessages(body: Uint8Array, rules: AdmissionRules): Admission {
+  let value: unknown
+  try {
+    value = JSON.parse(utf8.decode(body))
+  } catch (error) {
+    return { ok: false, reason: 'malformed', detail: `not UTF-8 JSON: ${(error as Error).message}` }
+  }
+  if (tooDeep(value))
+    return { ok: false, reason: 'malformed', detail: `JSON nested over ${MAX_JSON_DEPTH} levels` }
+  if (rules.batch && (!Array.isArray(value) || value.length === 0)) {
+    return { ok: false, reason: 'malformed', detail: 'expected a non-empty JSON array of messages' }
+  }
+  const messages: Message[] = []
+  for (const raw of rules.batch ? (value as unknown[]) : [value]) {
+    let message: Message
+    try {
+      message = parseMessage(raw)
+    } catch (error) {
+      const detail = error instanceof TwopcError ? error.message : String(error)
+      return { ok: false, reason: 'invalid-message', detail }
+    }
+    if (rules.sender !== undefined && message.from !== rules.sender) {
+      return {
+        ok: false,
+        reason: 'misattributed',
+        detail: `message from ${JSON.stringify(message.from)} sent by ${JSON.stringify(rules.sender)}`,
+      }
+    }
+    if (message.to !== rules.self) {
+      return {
+        ok: false,
+        reason: 'misaddressed',
+        detail: `message to ${JSON.stringify(message.to)} received here`,
+      }
+    }
+    messages.push(message)
+  }
+  return { ok: true, messages }
+}

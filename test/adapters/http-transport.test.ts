@@ -1,0 +1,263 @@
+import { createServer, request, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { afterEach, beforeEach, describe, expect, it, type MockInstance, vi } from 'vitest'
+import { HttpTransport, type HttpTransportOptions } from '../../src/adapters/http-transport.js'
+import type { InboundRejection, OutboundDrop } from '../../src/adapters/transport-events.js'
+import { TwopcError } from '../../src/core/errors.js'
+import type { Message } from '../../src/core/messages.js'
+
+const transports: HttpTransport[] = []
+const servers: Server[] = []
+let warn: MockInstance<typeof console.warn>
+
+beforeEach(() => {
+  warn = vi.spyOn(console, 'warn').mockImplementation(() => {})
+})
+
+afterEach(async () => {
+  await Promise.all(transports.splice(0).map((transport) => transport.close()))
+  await Promise.all(
+    servers.splice(0).map((server) => {
+      server.closeAllConnections()
+      return new Promise((resolve) => server.close(resolve))
+    }),
+  )
+  vi.restoreAllMocks()
+})
+
+function transport(options: Partial<HttpTransportOptions> & { id: string }): HttpTransport {
+  const created = new HttpTransport({ retryDelayMs: 10, retryDelayMsMax: 100, ...options })
+  transports.push(created)
+  return created
+}
+
+/** Node b listening on a free port, recording what it receives and refuses. */
+async function receiver(options: Partial<HttpTransportOptions> = {}) {
+  const b = transport({ id: 'b', ...options })
+  const url = await b.listen('127.0.0.1:0')
+  const received: Message[] = []
+  b.onMessage((message) => received.push(message as Message))
+  const rejected: InboundRejection[] = []
+  b.on('rejected', (rejection) => rejected.push(rejection))
+  return { b, url, received, rejected }
+}
+
+/** A server on a free port answering with `listener`. */
+async function serve(listener: Parameters<typeof createServer>[1]): Promise<string> {
+  const server = createServer(listener)
+  servers.push(server)
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}/twopc`
+}
+
+function commit(txId: string, from = 'a', to = 'b'): Message {
+  return { v: 1, type: 'commit', txId, from, to }
+}
+
+async function post(url: string, body: string, headers: Record<string, string> = {}) {
+  const response = await fetch(url, { method: 'POST', body, headers })
+  return { status: response.status, body: await response.text() }
+}
+
+describe('HttpTransport options', () => {
+  it.each([
+    [{ id: 'a b\n' }, 'Expected `id` to be a non-empty string of printable characters, got "a b\\n"'],
+    [{ peers: { b: 'ftp://x/' } }, 'Expected `peers.b` to be an http:// or https:// URL, got "ftp://x/"'],
+    [{ peers: { b: 'not a url' } }, 'Expected `peers.b` to be an http:// or https:// URL, got "not a url"'],
+    [{ maxBodyBytes: 1.5 }, 'Expected `maxBodyBytes` to be an integer from 1024 to 1073741824, got 1.5'],
+    [{ requestTimeoutMs: -1 }, 'Expected `requestTimeoutMs` to be an integer from 1 to 600000, got -1'],
+    [
+      { maxClockSkewMs: 0, secret: 'a-long-enough-secret' },
+      'Expected `maxClockSkewMs` to be an integer from 1 to 86400000, got 0',
+    ],
+    [
+      { secrets: { b: 42 } as never },
+      'Expected `secrets.b` to be a string of at least 16 characters, got 42',
+    ],
+  ])('rejects %j with a message naming the option', (options, message) => {
+    expect(() => new HttpTransport({ id: 'a', ...options })).toThrow(
+      expect.objectContaining({ code: 'INVALID_OPTIONS', message }),
+    )
+  })
+
+  it('warns once, loudly, when it has no secret', () => {
+    transport({ id: 'a' })
+    expect(warn).toHaveBeenCalledTimes(1)
+    expect(warn.mock.calls[0]?.[0]).toMatch(/HttpTransport of node "a" is UNAUTHENTICATED/)
+  })
+})
+
+describe('HttpTransport receiving', () => {
+  it('answers 204 and delivers every message of a valid batch', async () => {
+    const { url, received } = await receiver()
+    const batch = [commit('tx-1'), commit('tx-2')]
+    expect(await post(url, JSON.stringify(batch), { 'x-twopc-from': 'a' })).toEqual({ status: 204, body: '' })
+    expect(received).toEqual(batch)
+  })
+
+  const deep = `${'['.repeat(101)}${']'.repeat(101)}`
+  it.each([
+    ['not JSON', '{"v":', 400, 'malformed'],
+    ['not an array', JSON.stringify(commit('tx-1')), 400, 'malformed'],
+    ['an empty array', '[]', 400, 'malformed'],
+    ['JSON nested over 100 levels', deep, 400, 'malformed'],
+    [
+      'an unknown message type',
+      JSON.stringify([{ ...commit('tx-1'), type: 'rollback' }]),
+      400,
+      'invalid-message',
+    ],
+    [
+      'one bad message among good ones',
+      JSON.stringify([commit('tx-1'), { ...commit('tx-2'), v: 2 }]),
+      400,
+      'invalid-message',
+    ],
+    ['a message for another node', JSON.stringify([commit('tx-1', 'a', 'c')]), 400, 'misaddressed'],
+    [
+      'a message whose `from` is not the declared sender',
+      JSON.stringify([commit('tx-1', 'c')]),
+      403,
+      'misattributed',
+    ],
+  ])('answers a body of %s with %i, counts it and delivers nothing', async (_, body, status, reason) => {
+    const { b, url, received, rejected } = await receiver()
+    const response = await post(url, body, { 'x-twopc-from': 'a' })
+    expect(response.status).toBe(status)
+    expect(JSON.parse(response.body)).toMatchObject({ error: reason })
+    expect(received).toEqual([])
+    expect(rejected).toEqual([expect.objectContaining({ reason })])
+    expect(b.stats().rejected[reason as InboundRejection['reason']]).toBe(1)
+  })
+
+  it('answers 413 to a body over the limit, whether declared or streamed', async () => {
+    const { url, received, rejected } = await receiver({ maxBodyBytes: 1024 })
+    expect((await post(url, JSON.stringify([commit('x'.repeat(1100))]))).status).toBe(413)
+    const streamed = await new Promise<number | string>((resolve) => {
+      const req = request(url, { method: 'POST', headers: { 'transfer-encoding': 'chunked' } }, (res) => {
+        res.resume()
+        resolve(res.statusCode ?? 0)
+      })
+      req.on('error', (error) => resolve(error.message))
+      for (let i = 0; i < 10; i++) req.write('x'.repeat(200))
+      req.end()
+    })
+    expect(streamed).toBe(413)
+    expect(rejected.map((r) => r.reason)).toEqual(['oversized', 'oversized'])
+    expect(received).toEqual([])
+  })
+
+  it('answers 405 to anything but POST', async () => {
+    const { url } = await receiver()
+    const response = await fetch(url)
+    expect(response.status).toBe(405)
+    expect(response.headers.get('allow')).toBe('POST')
+  })
+
+  it('mounts in an existing node:http server', async () => {
+    const b = transport({ id: 'b' })
+    const received: Message[] = []
+    b.onMessage((message) => received.push(message as Message))
+    const url = await serve((req, res) => {
+      if (req.url === '/twopc') b.handler(req, res)
+      else res.writeHead(404).end()
+    })
+    const a = transport({ id: 'a', peers: { b: url } })
+    a.send(commit('tx-1'))
+    await vi.waitFor(() => expect(received.map((m) => m.txId)).toEqual(['tx-1']))
+  })
+
+  it('answers 500, naming the mistake, when a body parser mounted ahead of it already read the body', async () => {
+    const b = transport({ id: 'b' })
+    const url = await serve((req, res) => {
+      req.resume()
+      req.on('end', () => b.handler(req, res))
+    })
+    const response = await post(url, JSON.stringify([commit('tx-1')]))
+    expect(response.status).toBe(500)
+    expect(JSON.parse(response.body)).toEqual({
+      error: 'body-consumed',
+      detail: 'mount the twopc handler before any body parser',
+    })
+  })
+
+  it('answers 503 and delivers nothing once closed', async () => {
+    const b = transport({ id: 'b' })
+    const received: Message[] = []
+    b.onMessage((message) => received.push(message as Message))
+    const url = await serve(b.handler)
+    await b.close()
+    expect((await post(url, JSON.stringify([commit('tx-1')]))).status).toBe(503)
+    expect(received).toEqual([])
+  })
+})
+
+describe('HttpTransport sending', () => {
+  it('sends everything queued for a peer in one event-loop turn as one request', async () => {
+    const { url, received } = await receiver()
+    const a = transport({ id: 'a', peers: { b: url } })
+    for (let i = 0; i < 500; i++) a.send(commit(`tx-${i}`))
+    await vi.waitFor(() => expect(received).toHaveLength(500))
+    await vi.waitFor(() => expect(a.stats()).toMatchObject({ messagesSent: 500, writes: 1 })) // counted on the answer
+  })
+
+  it('cuts batches to fit the body limit', async () => {
+    const { url, received } = await receiver({ maxBodyBytes: 4096 })
+    const a = transport({ id: 'a', peers: { b: url }, maxBodyBytes: 4096 })
+    for (let i = 0; i < 500; i++) a.send(commit(`tx-${i}`))
+    await vi.waitFor(() => expect(received).toHaveLength(500))
+    await vi.waitFor(() => expect(a.stats().messagesSent).toBe(500))
+    expect(a.stats().writes).toBeGreaterThanOrEqual(Math.ceil((500 * 60) / 4096))
+  })
+
+  it('retries a request that failed with 503 until the peer takes it', async () => {
+    const { b, received } = await receiver()
+    let refusals = 2
+    const url = await serve((req, res) => {
+      if (refusals-- > 0) res.writeHead(503).end()
+      else b.handler(req, res)
+    })
+    const a = transport({ id: 'a', peers: { b: url } })
+    a.send(commit('tx-1'))
+    await vi.waitFor(() => expect(received.map((m) => m.txId)).toEqual(['tx-1']))
+    await vi.waitFor(() => expect(a.stats()).toMatchObject({ messagesSent: 1, writes: 1 })) // counted on the answer
+  })
+
+  it('drops a batch the peer refuses with a 4xx and reports it', async () => {
+    const url = await serve((_, res) => res.writeHead(400).end('no'))
+    const a = transport({ id: 'a', peers: { b: url } })
+    const drops: OutboundDrop[] = []
+    a.on('dropped', (drop) => drops.push(drop))
+    a.send(commit('tx-1'))
+    a.send(commit('tx-2'))
+    await vi.waitFor(() => expect(drops).toHaveLength(1))
+    expect(drops[0]).toMatchObject({ reason: 'rejected-by-peer', to: 'b', count: 2 })
+    expect(drops[0]?.detail).toMatch(/b answered 400 no/)
+    expect(a.stats().dropped['rejected-by-peer']).toBe(2)
+  })
+
+  it('keeps only the newest messages for a peer that is down', async () => {
+    const a = transport({ id: 'a', peers: { b: 'http://127.0.0.1:9/' }, maxQueuedMessages: 5 })
+    for (let i = 0; i < 20; i++) a.send(commit(`tx-${i}`))
+    expect(a.stats().dropped['queue-full']).toBe(15)
+  })
+
+  it('throws for a peer without a URL, a message over the limit, and after close()', async () => {
+    const a = transport({ id: 'a', peers: { b: 'http://127.0.0.1:9/' }, maxBodyBytes: 1024 })
+    expect(() => a.send(commit('tx', 'a', 'c'))).toThrow(/No URL for node "c": add it to `peers`/)
+    expect(() => a.send(commit('x'.repeat(1100)))).toThrow(/exceeds this transport's limit of 1022/)
+    await a.close()
+    await a.close()
+    expect(() => a.send(commit('tx'))).toThrow(TwopcError)
+    expect(a.stats().dropped.closed).toBe(0)
+  })
+
+  it('close() aborts a request in flight and drops its messages', async () => {
+    const url = await serve(() => {}) // never answers
+    const a = transport({ id: 'a', peers: { b: url } })
+    a.send(commit('tx-1'))
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    await a.close()
+    expect(a.stats().dropped.closed).toBe(1)
+  })
+})
