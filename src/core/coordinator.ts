@@ -279,7 +279,14 @@ export class CoordinatorCore {
     if (tx === undefined) {
       // A one-phase vote is the participant's outcome: confirm it even when finished or forgotten
       // (after a restart), so that the participant may forget it too.
-      if (message.onePhase && vote !== 'read-only') return this.confirmOnePhase(ready, txId, from, vote)
+      if (message.onePhase && vote !== 'read-only') {
+        const known = this.finished.get(txId)
+        // A vote that contradicts a decision still remembered is stale (or forged): never confirm it.
+        if (known !== undefined && known !== (vote === 'yes' ? 'commit' : 'abort')) {
+          return this.drop(ready, message, 'conflicts-with-outcome')
+        }
+        return this.confirmOnePhase(ready, txId, from, vote)
+      }
       // Any other vote for a transaction no longer in flight needs no answer: a participant that
       // voted yes asks with `decision-request` and learns the outcome (or presumed abort) there.
       return this.drop(ready, message, this.finished.get(txId) ? 'duplicate' : 'unknown-transaction')

@@ -175,6 +175,9 @@ interface Row {
 }
 
 const nothing = { sent: [], events: [] }
+/** A one-phase participant's votes: flagged, because each is the outcome. */
+const yes1pc = msg.vote('yes', { onePhase: true })
+const no1pc = msg.vote('no', { onePhase: true })
 
 const messageTable: Row[] = [
   // preparing (p1 and p2 asked, neither voted)
@@ -212,21 +215,76 @@ const messageTable: Row[] = [
     message: msg.vote('no', { from: P2 }),
     expect: { sent: [`abort ${C}→${P1}`], events: ['decided', 'completed'] },
   },
-  // one-phase (p1 alone decides; its vote is the outcome)
+  // one-phase (p1 alone decides; its flagged vote is the outcome, confirmed by commit or abort)
   { state: 'one-phase', message: msg.prepare({ from: P1, to: C }), expect: 'unexpected' },
-  { state: 'one-phase', message: msg.vote('yes'), expect: { sent: [], events: ['decided', 'completed'] } },
   {
     state: 'one-phase',
-    message: msg.vote('read-only'),
+    message: yes1pc,
+    expect: { sent: [`commit ${C}→${P1}`], events: ['decided', 'completed'] },
+  },
+  {
+    // Nothing to confirm: a read-only participant has nothing to forget.
+    state: 'one-phase',
+    message: msg.vote('read-only', { onePhase: true }),
     expect: { sent: [], events: ['decided', 'completed'] },
   },
-  { state: 'one-phase', message: msg.vote('no'), expect: { sent: [], events: ['decided', 'completed'] } },
-  { state: 'one-phase', message: msg.vote('yes', { from: P2 }), expect: 'not-a-participant' },
+  {
+    state: 'one-phase',
+    message: no1pc,
+    expect: { sent: [`abort ${C}→${P1}`], events: ['decided', 'completed'] },
+  },
+  { state: 'one-phase', message: msg.vote('yes', { from: P2, onePhase: true }), expect: 'not-a-participant' },
   { state: 'one-phase', message: msg.commit({ from: P1, to: C }), expect: 'unexpected' },
   { state: 'one-phase', message: msg.abort({ from: P1, to: C }), expect: 'unexpected' },
+  { state: 'one-phase', message: msg.abortRequest({ from: P1, to: C }), expect: 'unexpected' },
   { state: 'one-phase', message: msg.ack(), expect: 'unexpected' },
   { state: 'one-phase', message: msg.decisionRequest(), expect: 'undecided' },
-  { state: 'one-phase', message: msg.vote('yes', { to: P2 }), expect: 'misrouted' },
+  { state: 'one-phase', message: msg.vote('yes', { to: P2, onePhase: true }), expect: 'misrouted' },
+  // one-phase, abort sent (timed out: the participant was asked to abort; its vote still decides)
+  {
+    state: 'one-phase, abort sent',
+    message: yes1pc,
+    expect: { sent: [`commit ${C}→${P1}`], events: ['decided', 'completed'] },
+  },
+  {
+    state: 'one-phase, abort sent',
+    message: no1pc,
+    expect: { sent: [`abort ${C}→${P1}`], events: ['decided', 'completed'] },
+  },
+  {
+    state: 'one-phase, abort sent',
+    message: msg.vote('read-only', { onePhase: true }),
+    expect: { sent: [], events: ['decided', 'completed'] },
+  },
+  { state: 'one-phase, abort sent', message: msg.decisionRequest(), expect: 'undecided' },
+  // one-phase finished: a flagged vote (resent because the confirmation was lost) is confirmed again
+  {
+    state: 'one-phase finished commit',
+    message: yes1pc,
+    expect: { sent: [`commit ${C}→${P1}`], events: [] },
+  },
+  { state: 'one-phase finished commit', message: msg.vote('yes'), expect: 'duplicate' },
+  {
+    state: 'one-phase finished commit',
+    message: msg.vote('read-only', { onePhase: true }),
+    expect: 'duplicate',
+  },
+  {
+    state: 'one-phase finished commit',
+    message: msg.decisionRequest(),
+    expect: { sent: [`commit ${C}→${P1}`], events: [] },
+  },
+  {
+    state: 'one-phase finished abort',
+    message: no1pc,
+    expect: { sent: [`abort ${C}→${P1}`], events: [] },
+  },
+  { state: 'one-phase finished abort', message: msg.vote('no'), expect: 'duplicate' },
+  {
+    state: 'one-phase finished abort',
+    message: msg.decisionRequest(),
+    expect: { sent: [`abort ${C}→${P1}`], events: [] },
+  },
   // committing (p1 and p2 voted yes, neither acked)
   { state: 'committing', message: msg.prepare({ from: P1, to: C }), expect: 'unexpected' },
   { state: 'committing', message: msg.vote('yes'), expect: 'duplicate' },
@@ -275,6 +333,15 @@ const messageTable: Row[] = [
   // unknown: never seen, or forgotten after a restart
   { state: 'unknown', message: msg.prepare({ from: P1, to: C }), expect: 'unexpected' },
   { state: 'unknown', message: msg.vote('yes'), expect: 'unknown-transaction' },
+  { state: 'unknown', message: msg.vote('no'), expect: 'unknown-transaction' },
+  // A flagged vote is a one-phase participant's outcome: confirmed even when forgotten (after a restart).
+  { state: 'unknown', message: yes1pc, expect: { sent: [`commit ${C}→${P1}`], events: [] } },
+  { state: 'unknown', message: no1pc, expect: { sent: [`abort ${C}→${P1}`], events: [] } },
+  {
+    state: 'unknown',
+    message: msg.vote('read-only', { onePhase: true }),
+    expect: 'unknown-transaction',
+  },
   { state: 'unknown', message: msg.commit({ from: P1, to: C }), expect: 'unexpected' },
   { state: 'unknown', message: msg.abort({ from: P1, to: C }), expect: 'unexpected' },
   { state: 'unknown', message: msg.ack(), expect: 'unknown-transaction' },
@@ -349,19 +416,36 @@ describe('every message in every state', () => {
     expect(core.step(deliver(msg.ack({ from: P2 }))).records).toEqual([{ type: 'end', txId: TX }])
   })
 
-  test('a one-phase vote is the outcome: yes commits and no aborts, with no record either way', () => {
-    const yes = coordinatorIn('one-phase').step(deliver(msg.vote('yes')))
+  test('a one-phase vote is the outcome: yes commits and no aborts, with no record either way, and is confirmed', () => {
+    const yes = coordinatorIn('one-phase').step(deliver(yes1pc))
     expect(yes.records).toEqual([])
+    expect(yes.forceRecords).toBe(false)
+    expect(yes.messages).toEqual([{ v: 1, type: 'commit', txId: TX, from: C, to: P1 }])
     expect(yes.events).toEqual([
       { type: 'decided', txId: TX, decision: 'commit' },
       { type: 'completed', txId: TX, decision: 'commit' },
     ])
-    const no = coordinatorIn('one-phase').step(deliver(msg.vote('no')))
+    const no = coordinatorIn('one-phase').step(deliver(no1pc))
     expect(no.records).toEqual([])
+    // The confirmation is a plain abort, not an abort request.
+    expect(no.messages).toEqual([{ v: 1, type: 'abort', txId: TX, from: C, to: P1 }])
     expect(no.events).toEqual([
       { type: 'decided', txId: TX, decision: 'abort', reason: 'vote-no' },
       { type: 'completed', txId: TX, decision: 'abort' },
     ])
+  })
+
+  test('a confirmed one-phase transaction is confirmed again each time the participant resends its vote', () => {
+    const core = coordinatorIn('one-phase')
+    core.step(deliver(yes1pc))
+    for (let i = 0; i < 3; i++) {
+      const again = core.step(deliver(yes1pc))
+      expect(sent(again)).toEqual([`commit ${C}→${P1}`])
+      expect(again.records).toEqual([])
+      expect(again.events).toEqual([])
+      expect(again.timers).toEqual([])
+    }
+    expect(core.status(TX)).toEqual({ state: 'finished', decision: 'commit' })
   })
 })
 
@@ -457,30 +541,42 @@ describe('timers', () => {
     expect(sent(ready)).toEqual([`prepare(1pc) ${C}→${P1}`])
   })
 
-  test('a one-phase coordinator that times out sends abort and waits for the participant’s vote as the outcome', () => {
+  test('a one-phase coordinator that times out sends an abort request and waits for the participant’s vote as the outcome', () => {
     const core = coordinatorIn('one-phase')
     const timeout = core.step({ type: 'timer', txId: TX, timer: 'prepare-timeout' })
-    expect(sent(timeout)).toEqual([`abort ${C}→${P1}`])
+    expect(timeout.messages).toEqual([{ v: 1, type: 'abort', txId: TX, from: C, to: P1, onePhase: true }])
     expect(timeout.records).toEqual([])
     expect(timeout.events).toEqual([])
     expect(timers(timeout)).toEqual(['clear:prepare-timeout', `set:retransmit@${expectedDelayMs(0)}`])
     expect(core.status(TX)).toEqual({ state: 'preparing', votes: { [P1]: 'pending' } })
-    expect(sent(core.step({ type: 'timer', txId: TX, timer: 'retransmit' }))).toEqual([`abort ${C}→${P1}`])
-    const vote = core.step(deliver(msg.vote('no')))
+    // Retransmitted with backoff until the vote arrives.
+    const delays: number[] = []
+    for (let attempt = 1; attempt <= 4; attempt++) {
+      const retransmit = core.step({ type: 'timer', txId: TX, timer: 'retransmit' })
+      expect(sent(retransmit)).toEqual([`abort(1pc) ${C}→${P1}`])
+      const [timer] = retransmit.timers
+      if (timer?.type !== 'set-timer') throw new Error('expected set-timer')
+      delays.push(timer.delayMs)
+    }
+    expect(delays).toEqual([150, 300, 600, 750])
+    const vote = core.step(deliver(no1pc))
+    expect(sent(vote)).toEqual([`abort ${C}→${P1}`])
     expect(vote.events).toEqual([
       { type: 'decided', txId: TX, decision: 'abort', reason: 'prepare-timeout' },
       { type: 'completed', txId: TX, decision: 'abort' },
     ])
+    expect(timers(vote)).toEqual(['clear:prepare-timeout', 'clear:retransmit'])
   })
 
-  test('a one-phase participant that committed before the timeout wins: its yes vote is the outcome', () => {
+  test('a one-phase participant that committed before the timeout wins: its yes vote is the outcome, and is confirmed', () => {
     const core = coordinatorIn('one-phase, abort sent')
-    const vote = core.step(deliver(msg.vote('yes')))
+    const vote = core.step(deliver(yes1pc))
     expect(vote.events).toEqual([
       { type: 'decided', txId: TX, decision: 'commit' },
       { type: 'completed', txId: TX, decision: 'commit' },
     ])
-    expect(vote.messages).toEqual([])
+    expect(vote.messages).toEqual([{ v: 1, type: 'commit', txId: TX, from: C, to: P1 }])
+    expect(vote.records).toEqual([])
   })
 
   test.each([
@@ -509,10 +605,13 @@ describe('cancel', () => {
   test('cancelling a one-phase transaction asks the participant to abort and reports its vote with reason cancelled', () => {
     const core = coordinatorIn('one-phase')
     const ready = core.step({ type: 'cancel', txId: TX })
-    expect(sent(ready)).toEqual([`abort ${C}→${P1}`])
+    expect(sent(ready)).toEqual([`abort(1pc) ${C}→${P1}`])
     expect(ready.events).toEqual([])
     expectNothing(core.step({ type: 'cancel', txId: TX }))
-    expect(core.step(deliver(msg.vote('no'))).events[0]).toEqual({
+    expect(sent(core.step({ type: 'timer', txId: TX, timer: 'retransmit' }))).toEqual([
+      `abort(1pc) ${C}→${P1}`,
+    ])
+    expect(core.step(deliver(no1pc)).events[0]).toEqual({
       type: 'decided',
       txId: TX,
       decision: 'abort',
@@ -574,6 +673,25 @@ describe('recovery', () => {
     core.recover([])
     expect(sent(core.step(deliver(msg.decisionRequest())))).toEqual([`abort ${C}→${P1}`])
     expectDropped(core.step(deliver(msg.vote('yes'))), 'unknown-transaction')
+  })
+
+  test('after a restart, a one-phase participant’s resent vote is confirmed as it is, with no record and no decision', () => {
+    // The coordinator wrote nothing for the one-phase transaction and forgot it; the participant's
+    // vote is its forced outcome, so confirming it lets the participant forget it too.
+    const core = coordinator()
+    expectNothing(core.recover([]))
+    for (const [vote, confirmation] of [
+      ['yes', 'commit'],
+      ['no', 'abort'],
+    ] as const) {
+      const ready = core.step(deliver(msg.vote(vote, { txId: `t-${vote}`, onePhase: true })))
+      expect(ready.messages).toEqual([{ v: 1, type: confirmation, txId: `t-${vote}`, from: C, to: P1 }])
+      expect(ready.records).toEqual([])
+      expect(ready.events).toEqual([])
+      expect(ready.timers).toEqual([])
+      expect(core.inFlight).toBe(0)
+      expect(core.status(`t-${vote}`)).toEqual({ state: 'unknown' })
+    }
   })
 
   test('only the transactions without end are resumed, each with its own participants', () => {

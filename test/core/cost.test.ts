@@ -94,10 +94,19 @@ describe('exact cost of a transaction, driven purely through the cores', () => {
     expect(forced).toEqual(['p1: prepared', 'p2: prepared', 'coord: commit', 'p1: outcome', 'p2: outcome'])
   })
 
-  test('a single participant commits in one phase: 2 messages, 1 forced Ready, no coordinator record', () => {
+  test('a single participant commits in one phase: 3 messages (prepare, flagged vote, confirming commit), 1 forced append, no coordinator record', () => {
     const pump = run(['p1'])
-    expect(pump.messages.map(describeMessage)).toEqual(['prepare(1pc) coord→p1', 'vote:yes p1→coord'])
+    expect(pump.messages.map(describeMessage)).toEqual([
+      'prepare(1pc) coord→p1',
+      'vote:yes(1pc) p1→coord',
+      'commit coord→p1',
+    ])
     expect(pump.forcedReadys).toBe(1)
+    // The participant's prepared and outcome records, in one forced Ready: one forced append.
+    const forced = pump.executed.filter(({ ready }) => ready.forceRecords)
+    expect(forced.map(({ node, ready }) => `${node}: ${ready.records.map((r) => r.type).join('+')}`)).toEqual(
+      ['p1: prepared+outcome'],
+    )
     expect(pump.records(C)).toEqual([])
     expect(transactionRecords(pump, 'p1').map((record) => record.type)).toEqual([
       'prepared',
@@ -105,13 +114,33 @@ describe('exact cost of a transaction, driven purely through the cores', () => {
       'end',
     ])
     expect(pump.coordinator.status(TX)).toEqual({ state: 'finished', decision: 'commit' })
+    expect(pump.participant('p1').inFlight).toBe(0)
   })
 
-  test('a single participant that votes no aborts in one phase: 2 messages, no coordinator record', () => {
+  test('a single participant that votes no aborts in one phase: 3 messages (prepare, flagged no, confirming abort), no coordinator record', () => {
     const pump = run(['p1'], () => 'no')
-    expect(pump.messages.map(describeMessage)).toEqual(['prepare(1pc) coord→p1', 'vote:no p1→coord'])
+    expect(pump.messages.map(describeMessage)).toEqual([
+      'prepare(1pc) coord→p1',
+      'vote:no(1pc) p1→coord',
+      'abort coord→p1',
+    ])
+    expect(pump.forcedReadys).toBe(1) // the outcome: the no is the outcome
     expect(pump.records(C)).toEqual([])
+    expect(transactionRecords(pump, 'p1').map((record) => record.type)).toEqual(['outcome', 'end'])
     expect(pump.coordinator.status(TX)).toEqual({ state: 'finished', decision: 'abort' })
+    expect(pump.participant('p1').inFlight).toBe(0)
+  })
+
+  test('a single participant that votes read-only costs 2 messages and nothing else: there is nothing to confirm', () => {
+    const pump = run(['p1'], () => 'read-only')
+    expect(pump.messages.map(describeMessage)).toEqual([
+      'prepare(1pc) coord→p1',
+      'vote:read-only(1pc) p1→coord',
+    ])
+    expect(pump.forcedReadys).toBe(0)
+    expect(pump.records(C)).toEqual([])
+    expect(transactionRecords(pump, 'p1')).toEqual([])
+    expect(pump.coordinator.status(TX)).toEqual({ state: 'finished', decision: 'commit' })
   })
 
   test.each([2, 3, 5])(

@@ -94,14 +94,32 @@ export const msg = {
       onePhase: options.onePhase ?? false,
     }
   },
-  vote(vote: Vote, options: { txId?: TxId; from?: NodeId; to?: NodeId } = {}): VoteMessage {
-    return { ...header(options.txId ?? TX, options.from ?? P1, options.to ?? C), type: 'vote', vote }
+  /** A vote; `onePhase: true` flags it as a one-phase participant's vote (its outcome). */
+  vote(
+    vote: Vote,
+    options: { txId?: TxId; from?: NodeId; to?: NodeId; onePhase?: boolean } = {},
+  ): VoteMessage {
+    const message: VoteMessage = {
+      ...header(options.txId ?? TX, options.from ?? P1, options.to ?? C),
+      type: 'vote',
+      vote,
+    }
+    return options.onePhase ? { ...message, onePhase: true } : message
   },
   commit(options: { txId?: TxId; from?: NodeId; to?: NodeId } = {}): CommitMessage {
     return { ...header(options.txId ?? TX, options.from ?? C, options.to ?? P1), type: 'commit' }
   },
-  abort(options: { txId?: TxId; from?: NodeId; to?: NodeId } = {}): AbortMessage {
-    return { ...header(options.txId ?? TX, options.from ?? C, options.to ?? P1), type: 'abort' }
+  /** An abort; `onePhase: true` makes it a one-phase coordinator's abort request (see {@link msg.abortRequest}). */
+  abort(options: { txId?: TxId; from?: NodeId; to?: NodeId; onePhase?: boolean } = {}): AbortMessage {
+    const message: AbortMessage = {
+      ...header(options.txId ?? TX, options.from ?? C, options.to ?? P1),
+      type: 'abort',
+    }
+    return options.onePhase ? { ...message, onePhase: true } : message
+  },
+  /** A one-phase coordinator's request to abort (it timed out or was cancelled): a flagged abort. */
+  abortRequest(options: { txId?: TxId; from?: NodeId; to?: NodeId } = {}): AbortMessage {
+    return msg.abort({ ...options, onePhase: true })
   },
   ack(options: { txId?: TxId; from?: NodeId; to?: NodeId } = {}): AckMessage {
     return { ...header(options.txId ?? TX, options.from ?? P1, options.to ?? C), type: 'ack' }
@@ -122,15 +140,19 @@ export function sent(ready: Ready<unknown>): string[] {
   return ready.messages.map(describeMessage)
 }
 
-/** A message as `type from→to`, `vote:yes from→to`, `prepare(1pc) from→to`. */
+/**
+ * A message as `type from→to`, `vote:yes from→to`; the one-phase flag shows as `(1pc)`:
+ * `prepare(1pc) from→to`, `vote:yes(1pc) from→to` (a one-phase participant's vote, its outcome),
+ * `abort(1pc) from→to` (a one-phase coordinator's abort request).
+ */
 export function describeMessage(message: Message): string {
-  const kind =
-    message.type === 'vote'
-      ? `vote:${message.vote}`
-      : message.type === 'prepare' && message.onePhase
-        ? 'prepare(1pc)'
-        : message.type
-  return `${kind} ${message.from}→${message.to}`
+  const flag =
+    (message.type === 'prepare' || message.type === 'vote' || message.type === 'abort') &&
+    message.onePhase === true
+      ? '(1pc)'
+      : ''
+  const kind = message.type === 'vote' ? `vote:${message.vote}` : message.type
+  return `${kind}${flag} ${message.from}→${message.to}`
 }
 
 /** The records of a Ready as `type` or `outcome:commit`. */
@@ -199,6 +221,8 @@ export type CoordinatorState =
   | 'preparing, p1 voted yes'
   | 'one-phase'
   | 'one-phase, abort sent'
+  | 'one-phase finished commit'
+  | 'one-phase finished abort'
   | 'committing'
   | 'committing, p1 acked'
   | 'finished commit'
@@ -232,6 +256,14 @@ export function coordinatorIn(state: CoordinatorState, options: Partial<Coordina
     case 'one-phase, abort sent':
       core.step({ type: 'begin', txId: TX, participants: onePhase })
       core.step({ type: 'timer', txId: TX, timer: 'prepare-timeout' })
+      break
+    case 'one-phase finished commit':
+      core.step({ type: 'begin', txId: TX, participants: onePhase })
+      core.step(deliver(msg.vote('yes', { onePhase: true })))
+      break
+    case 'one-phase finished abort':
+      core.step({ type: 'begin', txId: TX, participants: onePhase })
+      core.step(deliver(msg.vote('no', { onePhase: true })))
       break
     case 'committing':
       core.step({ type: 'begin', txId: TX, participants: twoPhase })
@@ -276,9 +308,14 @@ export type ParticipantState =
   | 'finished abort after voting no'
   | 'finished read-only'
   | 'one-phase preparing'
+  | 'one-phase preparing, aborted'
   | 'one-phase applying commit'
-  | 'one-phase applying abort'
+  | 'one-phase applied commit'
+  | 'one-phase confirmed commit'
   | 'one-phase finished commit'
+  | 'one-phase applying abort'
+  | 'one-phase applied abort'
+  | 'one-phase confirmed abort'
   | 'one-phase finished abort'
   | 'one-phase finished read-only'
 
@@ -287,7 +324,9 @@ export const CREATED: LogRecord = { type: 'created', txId: CREATED_RECORD_TX_ID 
 
 /**
  * Participant p1 with {@link TX} in `state`, coordinator {@link C}, peers p1 and p2 (one-phase:
- * p1 alone). It starts as the runtime starts it, on an empty log (`recover([])`, which forces the
+ * p1 alone). A one-phase outcome is over only once the resource applied it AND the coordinator
+ * confirmed it: 'applying' is neither, 'applied' is applied and unconfirmed, 'confirmed' is
+ * confirmed while the resource still applies it, 'finished' is both (forgotten, with an `end`). It starts as the runtime starts it, on an empty log (`recover([])`, which forces the
  * {@link CREATED} record), so it runs on the log it created and answers for transactions it does
  * not know. With `restarted`, it starts instead on a log holding only that record, as after a
  * restart whose log was compacted. Returns the core and every record it asked to append (its log,
@@ -322,6 +361,10 @@ export function participantIn(
       run(core.step(deliver(prepare)))
       run(core.step(deliver(msg.abort())))
       break
+    case 'one-phase preparing, aborted':
+      run(core.step(deliver(prepare)))
+      run(core.step(deliver(msg.abortRequest())))
+      break
     case 'prepared':
       prepareWith('yes')
       break
@@ -348,9 +391,18 @@ export function participantIn(
       run(core.step({ type: 'applied', txId: TX }))
       break
     case 'finished abort after voting no':
+    case 'one-phase applied abort':
+      prepareWith('no')
+      run(core.step({ type: 'applied', txId: TX }))
+      break
+    case 'one-phase confirmed abort':
+      prepareWith('no')
+      run(core.step(deliver(msg.abort())))
+      break
     case 'one-phase finished abort':
       prepareWith('no')
       run(core.step({ type: 'applied', txId: TX }))
+      run(core.step(deliver(msg.abort())))
       break
     case 'finished read-only':
     case 'one-phase finished read-only':
@@ -359,9 +411,18 @@ export function participantIn(
     case 'one-phase applying commit':
       prepareWith('yes')
       break
+    case 'one-phase applied commit':
+      prepareWith('yes')
+      run(core.step({ type: 'applied', txId: TX }))
+      break
+    case 'one-phase confirmed commit':
+      prepareWith('yes')
+      run(core.step(deliver(msg.commit())))
+      break
     case 'one-phase finished commit':
       prepareWith('yes')
       run(core.step({ type: 'applied', txId: TX }))
+      run(core.step(deliver(msg.commit())))
       break
   }
   return { core, log }

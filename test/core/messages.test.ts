@@ -29,13 +29,19 @@ const reservedTxIdArbitrary = idArbitrary.map((id) => `~${id}`.slice(0, MAX_ID_L
 const idsArbitrary = fc.uniqueArray(idArbitrary, { minLength: 1, maxLength: 5 })
 const decisionArbitrary = fc.constantFrom('commit' as const, 'abort' as const)
 
+/**
+ * A payload as it comes back from JSON: `fc.jsonValue()` may draw `-0`, which JSON writes as `0`,
+ * so a round trip would not give back an equal value.
+ */
+const payloadArbitrary = fc.jsonValue().map((value) => JSON.parse(JSON.stringify(value)))
+
 const header = { v: fc.constant(1 as const), txId: txIdArbitrary, from: idArbitrary, to: idArbitrary }
 
 const messageArbitrary: fc.Arbitrary<Message> = fc.oneof(
   fc.record({
     ...header,
     type: fc.constant('prepare' as const),
-    payload: fc.jsonValue(),
+    payload: payloadArbitrary,
     participants: idsArbitrary,
     onePhase: fc.boolean(),
   }),
@@ -44,8 +50,17 @@ const messageArbitrary: fc.Arbitrary<Message> = fc.oneof(
     type: fc.constant('vote' as const),
     vote: fc.constantFrom('yes' as const, 'no' as const, 'read-only' as const),
   }),
+  // A one-phase participant's vote: flagged. The flag is present only when true.
+  fc.record({
+    ...header,
+    type: fc.constant('vote' as const),
+    vote: fc.constantFrom('yes' as const, 'no' as const, 'read-only' as const),
+    onePhase: fc.constant(true as const),
+  }),
   fc.record({ ...header, type: fc.constant('commit' as const) }),
   fc.record({ ...header, type: fc.constant('abort' as const) }),
+  // A one-phase coordinator's abort request.
+  fc.record({ ...header, type: fc.constant('abort' as const), onePhase: fc.constant(true as const) }),
   fc.record({ ...header, type: fc.constant('ack' as const) }),
   fc.record({ ...header, type: fc.constant('ack' as const), heuristic: decisionArbitrary }),
   fc.record({ ...header, type: fc.constant('decision-request' as const) }),
@@ -59,7 +74,7 @@ const recordArbitrary: fc.Arbitrary<LogRecord> = fc.oneof(
     txId: txIdArbitrary,
     coordinator: idArbitrary,
     participants: idsArbitrary,
-    payload: fc.jsonValue(),
+    payload: payloadArbitrary,
     onePhase: fc.boolean(),
   }),
   fc.record({ type: fc.constant('outcome' as const), txId: txIdArbitrary, decision: decisionArbitrary }),
@@ -250,6 +265,50 @@ describe('parseMessage', () => {
       expect(parseMessage({ v: 1, type: 'ack', txId: `t${txId}`, from: 'a', to: 'b' }).txId).toBe(`t${txId}`)
     },
   )
+
+  describe('the onePhase flag of votes and aborts', () => {
+    const vote = { v: 1, type: 'vote', txId: 't', from: 'a', to: 'b', vote: 'yes' } as const
+    const abort = { v: 1, type: 'abort', txId: 't', from: 'a', to: 'b' } as const
+
+    test.each([vote, abort])('true is kept on a $type', (message) => {
+      expect(parseMessage({ ...message, onePhase: true })).toEqual({ ...message, onePhase: true })
+    })
+
+    test.each([vote, abort])('false or absent parses to a $type without the field', (message) => {
+      for (const candidate of [
+        message,
+        { ...message, onePhase: false },
+        { ...message, onePhase: undefined },
+      ]) {
+        const parsed = parseMessage(candidate)
+        expect(parsed).toEqual(message)
+        expect(Object.keys(parsed)).not.toContain('onePhase')
+      }
+    })
+
+    test.each([
+      ['vote', 'yes'],
+      ['vote', 1],
+      ['vote', null],
+      ['abort', 'true'],
+      ['abort', 0],
+      ['abort', {}],
+    ] as const)('on a %s, %j is rejected with INVALID_MESSAGE naming `onePhase`', (type, value) => {
+      const message = type === 'vote' ? vote : abort
+      const error = expectOnlyCode(() => parseMessage({ ...message, onePhase: value }), 'INVALID_MESSAGE')
+      expect(error?.message).toContain('`onePhase`')
+      expect(error?.message).toContain('true, false or absent')
+    })
+
+    test.each(['commit', 'ack', 'decision-request'] as const)(
+      'on a %s, the flag is not a field of the message and is stripped',
+      (type) => {
+        const message = { v: 1, type, txId: 't', from: 'a', to: 'b' } as const
+        expect(parseMessage({ ...message, onePhase: true })).toEqual(message)
+        expect(parseMessage({ ...message, onePhase: 'anything' })).toEqual(message)
+      },
+    )
+  })
 
   test('a null payload is present', () => {
     const message = {

@@ -92,8 +92,8 @@ describe('durability', () => {
   test.each([
     'applying commit',
     'applying abort',
-    'one-phase applying commit',
-    'one-phase applying abort',
+    'one-phase confirmed commit',
+    'one-phase confirmed abort',
   ] as const)('the end record is lazy once the resource applied the outcome (%s)', (state) => {
     const { core } = participantIn(state)
     const ready = core.step({ type: 'applied', txId: TX })
@@ -105,6 +105,38 @@ describe('durability', () => {
     ])
     expect(core.inFlight).toBe(0)
   })
+
+  test.each([
+    ['commit', 'one-phase applying commit', msg.commit()],
+    ['abort', 'one-phase applying abort', msg.abort()],
+  ] as const)(
+    'a one-phase %s is ended only once it is both applied and confirmed by the coordinator, in either order',
+    (decision, state, confirmation) => {
+      // Applied first: nothing is written and the transaction stays in flight until the confirmation.
+      const first = participantIn(state).core
+      const applied = first.step({ type: 'applied', txId: TX })
+      expect(applied.records).toEqual([])
+      expect(applied.messages).toEqual([])
+      expect(applied.events).toEqual([{ type: 'applied', txId: TX, decision }])
+      expect(first.inFlight).toBe(1)
+      const confirmed = first.step(deliver(confirmation))
+      expect(confirmed.records).toEqual([end])
+      expect(confirmed.forceRecords).toBe(false)
+      expect(confirmed.messages).toEqual([])
+      expect(confirmed.events).toEqual([])
+      expect(timers(confirmed)).toEqual(['clear:decision-request'])
+      expect(first.inFlight).toBe(0)
+      // Confirmed first: the confirmation writes nothing, the end follows the resource.
+      const second = participantIn(state).core
+      const early = second.step(deliver(confirmation))
+      expect(early.records).toEqual([])
+      expect(early.messages).toEqual([])
+      expect(timers(early)).toEqual(['clear:decision-request'])
+      expect(second.inFlight).toBe(1)
+      expect(second.step({ type: 'applied', txId: TX }).records).toEqual([end])
+      expect(second.inFlight).toBe(0)
+    },
+  )
 
   test('a two-phase no vote writes nothing and undoes the prepare through the resource', () => {
     const { core } = participantIn('preparing')
@@ -137,46 +169,149 @@ describe('durability', () => {
 })
 
 describe('one-phase commit', () => {
-  test('a one-phase participant forces prepared and outcome in one Ready, and its vote is the outcome', () => {
+  test('a one-phase participant forces prepared and outcome in one Ready, and its flagged vote is the outcome', () => {
     const { core } = participantIn('one-phase preparing')
     const ready = core.step({ type: 'prepare-result', txId: TX, vote: 'yes' })
     expect(ready.records).toEqual([prepared(true), outcome('commit')])
     expect(ready.forceRecords).toBe(true)
-    expect(sent(ready)).toEqual([`vote:yes ${P1}→${C}`])
+    expect(ready.messages).toEqual([
+      { v: 1, type: 'vote', txId: TX, from: P1, to: C, vote: 'yes', onePhase: true },
+    ])
     expect(requests(ready)).toEqual([`commit ${TX}`])
-    expect(ready.timers).toEqual([])
+    // It resends that vote until the coordinator confirms it.
+    expect(timers(ready)).toEqual([`set:decision-request@${expectedDelayMs(0)}`])
     expect(ready.events).toEqual([
       { type: 'voted', txId: TX, vote: 'yes' },
       { type: 'decided', txId: TX, decision: 'commit', from: P1 },
     ])
+    expect(core.inFlight).toBe(1)
+    expect(core.inDoubt()).toEqual([])
   })
 
-  test('a one-phase no vote is forced, because it is the outcome', () => {
+  test('a one-phase no vote is forced and flagged, because it is the outcome', () => {
     const { core } = participantIn('one-phase preparing')
     const ready = core.step({ type: 'prepare-result', txId: TX, vote: 'no' })
     expect(ready.records).toEqual([outcome('abort')])
     expect(ready.forceRecords).toBe(true)
-    expect(sent(ready)).toEqual([`vote:no ${P1}→${C}`])
+    expect(sent(ready)).toEqual([`vote:no(1pc) ${P1}→${C}`])
     expect(requests(ready)).toEqual([`abort ${TX}`])
+    expect(timers(ready)).toEqual([`set:decision-request@${expectedDelayMs(0)}`])
   })
 
-  test('a one-phase participant aborted while preparing votes no at once and never votes yes afterwards', () => {
+  test('a one-phase read-only vote is flagged, and needs no confirmation', () => {
     const { core } = participantIn('one-phase preparing')
-    const abort = core.step(deliver(msg.abort()))
+    const ready = core.step({ type: 'prepare-result', txId: TX, vote: 'read-only' })
+    expect(ready.records).toEqual([])
+    expect(sent(ready)).toEqual([`vote:read-only(1pc) ${P1}→${C}`])
+    expect(ready.timers).toEqual([])
+    expect(core.inFlight).toBe(0)
+  })
+
+  test.each([
+    ['one-phase applying commit', 'yes'],
+    ['one-phase applied commit', 'yes'],
+    ['one-phase applying abort', 'no'],
+    ['one-phase applied abort', 'no'],
+  ] as const)(
+    'an unconfirmed one-phase participant (%s) resends its flagged vote with growing capped delays until confirmed',
+    (state, vote) => {
+      const { core } = participantIn(state)
+      const delays: number[] = []
+      for (let attempt = 1; attempt <= 6; attempt++) {
+        const ready = core.step({ type: 'timer', txId: TX, timer: 'decision-request' })
+        expect(sent(ready)).toEqual([`vote:${vote}(1pc) ${P1}→${C}`])
+        expect(ready.records).toEqual([])
+        expect(ready.requests).toEqual([])
+        expect(ready.events).toEqual([{ type: 'voted', txId: TX, vote }])
+        const [timer] = ready.timers
+        if (timer?.type !== 'set-timer') throw new Error('expected set-timer')
+        delays.push(timer.delayMs)
+      }
+      expect(delays).toEqual([150, 300, 600, 750, 750, 750])
+      expect(core.inFlight).toBe(1)
+      const confirmed = core.step(deliver(vote === 'yes' ? msg.commit() : msg.abort()))
+      expect(timers(confirmed)).toEqual(['clear:decision-request'])
+      expect(confirmed.messages).toEqual([])
+      // A timer that fires after the confirmation sends nothing more.
+      expect(core.step({ type: 'timer', txId: TX, timer: 'decision-request' }).messages).toEqual([])
+    },
+  )
+
+  test('a one-phase participant asked to abort while preparing records abort forced, votes a flagged no at once, and never votes yes afterwards', () => {
+    const { core } = participantIn('one-phase preparing')
+    const abort = core.step(deliver(msg.abortRequest()))
     expect(written(abort)).toEqual(['outcome:abort'])
     expect(abort.forceRecords).toBe(true)
-    expect(sent(abort)).toEqual([`vote:no ${P1}→${C}`])
+    expect(sent(abort)).toEqual([`vote:no(1pc) ${P1}→${C}`])
+    expect(abort.events).toEqual([
+      { type: 'voted', txId: TX, vote: 'no' },
+      { type: 'decided', txId: TX, decision: 'abort', from: C },
+    ])
     const result = core.step({ type: 'prepare-result', txId: TX, vote: 'yes' })
-    expect(result.messages).toEqual([])
     expect(result.records).toEqual([])
     expect(requests(result)).toEqual([`abort ${TX}`])
+    // From then on it resends the no until the coordinator confirms it, then ends.
+    expect(result.messages).toEqual([])
+    expect(timers(result)).toEqual([`set:decision-request@${expectedDelayMs(0)}`])
+    expect(sent(core.step({ type: 'timer', txId: TX, timer: 'decision-request' }))).toEqual([
+      `vote:no(1pc) ${P1}→${C}`,
+    ])
+    core.step({ type: 'applied', txId: TX })
+    expect(core.step(deliver(msg.abort())).records).toEqual([end])
+    expect(core.inFlight).toBe(0)
+  })
+
+  test('a one-phase participant that is preparing ignores a plain abort: only its coordinator’s abort request counts', () => {
+    const { core } = participantIn('one-phase preparing')
+    expectDropped(core.step(deliver(msg.abort())), 'unexpected')
+    const result = core.step({ type: 'prepare-result', txId: TX, vote: 'yes' })
+    expect(sent(result)).toEqual([`vote:yes(1pc) ${P1}→${C}`])
+  })
+
+  test('an abort request for a transaction a participant does not know is recorded and answered no, even after a restart', () => {
+    // A one-phase outcome is forgotten only after the coordinator confirmed it, so an unknown
+    // transaction was not committed here and forgotten: aborting it is safe on any log. Durable and
+    // never ended, so that a late prepare is voted no.
+    for (const restarted of [false, true]) {
+      const { core } = participantIn('unknown', {}, { restarted })
+      const ready = core.step(deliver(msg.abortRequest()))
+      expect(ready.records, String(restarted)).toEqual([outcome('abort')])
+      expect(ready.forceRecords).toBe(true)
+      expect(ready.messages).toEqual([
+        { v: 1, type: 'vote', txId: TX, from: P1, to: C, vote: 'no', onePhase: true },
+      ])
+      expect(ready.events).toEqual([
+        { type: 'decided', txId: TX, decision: 'abort', from: C },
+        { type: 'voted', txId: TX, vote: 'no' },
+      ])
+      expect(core.inFlight).toBe(0)
+      // The coordinator's confirmation is a duplicate; a late prepare is voted no, without preparing.
+      expectDropped(core.step(deliver(msg.abort())), 'duplicate')
+      const late = core.step(deliver(msg.prepare({ participants: [P1], onePhase: true })))
+      expect(late.requests).toEqual([])
+      expect(sent(late)).toEqual([`vote:no(1pc) ${P1}→${C}`])
+    }
+  })
+
+  test('a plain abort for a transaction a participant does not know is dropped, with no record and no reply', () => {
+    // A two-phase coordinator needs no answer, and a prepare arriving later is settled by presumed abort.
+    for (const restarted of [false, true]) {
+      const { core } = participantIn('unknown', {}, { restarted })
+      expectDropped(core.step(deliver(msg.abort())), 'unknown-transaction')
+      expect(requests(core.step(deliver(msg.prepare())))).toEqual([`prepare ${TX}`])
+    }
   })
 
   test('a one-phase participant that aborted answers a (forged) commit without claiming it committed', () => {
-    // The coordinator of a one-phase transaction never sends commit, so this commit is forged or a
-    // bug elsewhere; a `yes` vote here would make the coordinator decide commit although this
-    // participant aborted (S1).
-    for (const state of ['one-phase applying abort', 'one-phase finished abort'] as const) {
+    // The coordinator of a one-phase transaction sends commit only to confirm a yes vote, so this
+    // commit is forged or a bug elsewhere; a `yes` vote here would make the coordinator decide
+    // commit although this participant aborted (S1). It must not count as a confirmation either.
+    for (const state of [
+      'one-phase applying abort',
+      'one-phase applied abort',
+      'one-phase confirmed abort',
+      'one-phase finished abort',
+    ] as const) {
       const { core } = participantIn(state)
       const ready = core.step(deliver(msg.commit()))
       expect(
@@ -184,6 +319,8 @@ describe('one-phase commit', () => {
         state,
       ).toEqual([])
       expect(ready.requests, state).toEqual([])
+      expect(ready.records, state).toEqual([])
+      expect(drops(ready), state).toEqual(['conflicts-with-outcome'])
     }
   })
 })
@@ -197,6 +334,8 @@ type Expected =
       readonly force?: boolean
       readonly requests?: string[]
       readonly events?: string[]
+      /** Checked only when given. */
+      readonly timers?: string[]
     }
 
 interface Row {
@@ -211,6 +350,7 @@ const commitFromStranger = msg.commit({ from: P3 })
 const requestFromPeer = msg.decisionRequest({ from: P2, to: P1 })
 const requestFromStranger = msg.decisionRequest({ from: P3, to: P1 })
 const onePhasePrepare = msg.prepare({ participants: [P1], onePhase: true })
+const abortRequest = msg.abortRequest()
 
 const messageTable: Row[] = [
   // unknown
@@ -219,11 +359,19 @@ const messageTable: Row[] = [
   { state: 'unknown', message: msg.prepare({ participants: [P2, P3] }), expect: 'not-a-participant' },
   { state: 'unknown', message: msg.prepare({ onePhase: true }), expect: 'not-a-participant' },
   { state: 'unknown', message: msg.commit(), expect: { sent: [`ack ${P1}→${C}`] } },
+  // A two-phase coordinator needs no answer to abort; a late prepare is settled by presumed abort.
+  { state: 'unknown', message: msg.abort(), expect: 'unknown-transaction' },
   {
-    // Durable and never ended, so that a late prepare is voted no even after compaction.
+    // A one-phase coordinator asks: durable and never ended, so that a late prepare is voted no
+    // even after compaction, and the flagged no is the outcome.
     state: 'unknown',
-    message: msg.abort(),
-    expect: { written: ['outcome:abort'], force: true, sent: [`vote:no ${P1}→${C}`], events: ['decided'] },
+    message: abortRequest,
+    expect: {
+      written: ['outcome:abort'],
+      force: true,
+      sent: [`vote:no(1pc) ${P1}→${C}`],
+      events: ['decided', 'voted'],
+    },
   },
   {
     // Cooperative termination: never voted, so it aborts durably and answers abort.
@@ -348,7 +496,7 @@ const messageTable: Row[] = [
     message: msg.prepare(),
     expect: { sent: [`vote:no ${P1}→${C}`], events: ['voted'] },
   },
-  { state: 'finished abort', message: msg.abort(), expect: { sent: [`vote:no ${P1}→${C}`] } },
+  { state: 'finished abort', message: msg.abort(), expect: 'duplicate' },
   { state: 'finished abort', message: msg.commit(), expect: 'conflicts-with-outcome' },
   { state: 'finished abort', message: requestFromPeer, expect: { sent: [`abort ${P1}→${P2}`] } },
   // finished abort after voting no (nothing logged)
@@ -357,7 +505,7 @@ const messageTable: Row[] = [
     message: msg.prepare(),
     expect: { sent: [`vote:no ${P1}→${C}`], events: ['voted'] },
   },
-  { state: 'finished abort after voting no', message: msg.abort(), expect: { sent: [`vote:no ${P1}→${C}`] } },
+  { state: 'finished abort after voting no', message: msg.abort(), expect: 'duplicate' },
   { state: 'finished abort after voting no', message: msg.commit(), expect: 'conflicts-with-outcome' },
   {
     state: 'finished abort after voting no',
@@ -373,82 +521,166 @@ const messageTable: Row[] = [
   { state: 'finished read-only', message: msg.commit(), expect: 'duplicate' },
   { state: 'finished read-only', message: msg.abort(), expect: 'duplicate' },
   { state: 'finished read-only', message: requestFromPeer, expect: 'cannot-answer' },
-  // one-phase preparing
+  // one-phase preparing: not voted yet, so only the coordinator's abort request is expected
   { state: 'one-phase preparing', message: onePhasePrepare, expect: 'duplicate' },
   {
     state: 'one-phase preparing',
-    message: msg.abort(),
+    message: abortRequest,
     expect: {
       written: ['outcome:abort'],
       force: true,
-      sent: [`vote:no ${P1}→${C}`],
+      sent: [`vote:no(1pc) ${P1}→${C}`],
       events: ['voted', 'decided'],
     },
   },
+  { state: 'one-phase preparing', message: msg.abort(), expect: 'unexpected' },
   { state: 'one-phase preparing', message: msg.commit(), expect: 'unexpected' },
   { state: 'one-phase preparing', message: requestFromPeer, expect: 'not-a-participant' },
-  // one-phase applying commit: whatever the coordinator asks, the answer is the outcome
+  // one-phase preparing, aborted (asked to abort before the resource answered; voted no)
+  {
+    state: 'one-phase preparing, aborted',
+    message: onePhasePrepare,
+    expect: { sent: [`vote:no(1pc) ${P1}→${C}`], events: ['voted'] },
+  },
+  { state: 'one-phase preparing, aborted', message: abortRequest, expect: 'unexpected' },
+  { state: 'one-phase preparing, aborted', message: msg.abort(), expect: 'unexpected' },
+  { state: 'one-phase preparing, aborted', message: msg.commit(), expect: 'unexpected' },
+  { state: 'one-phase preparing, aborted', message: requestFromPeer, expect: 'not-a-participant' },
+  // one-phase applying commit (committed and voted yes; neither applied nor confirmed): a prepare or
+  // an abort request is answered with the outcome, a matching commit confirms it
   {
     state: 'one-phase applying commit',
     message: onePhasePrepare,
-    expect: { sent: [`vote:yes ${P1}→${C}`], events: ['voted'] },
+    expect: { sent: [`vote:yes(1pc) ${P1}→${C}`], events: ['voted'] },
   },
   {
     state: 'one-phase applying commit',
-    message: msg.abort(),
-    expect: { sent: [`vote:yes ${P1}→${C}`], events: ['voted'] },
+    message: abortRequest,
+    expect: { sent: [`vote:yes(1pc) ${P1}→${C}`], events: ['voted'] },
   },
   {
     state: 'one-phase applying commit',
     message: msg.commit(),
-    expect: { sent: [`vote:yes ${P1}→${C}`], events: ['voted'] },
+    expect: { timers: ['clear:decision-request'] },
   },
-  // one-phase applying abort
+  { state: 'one-phase applying commit', message: msg.abort(), expect: 'conflicts-with-outcome' },
+  { state: 'one-phase applying commit', message: prepareFromEvil, expect: 'not-the-coordinator' },
+  // one-phase applied commit (waiting for the confirmation only)
   {
-    state: 'one-phase applying abort',
+    state: 'one-phase applied commit',
     message: onePhasePrepare,
-    expect: { sent: [`vote:no ${P1}→${C}`], events: ['voted'] },
+    expect: { sent: [`vote:yes(1pc) ${P1}→${C}`], events: ['voted'] },
   },
   {
-    state: 'one-phase applying abort',
-    message: msg.abort(),
-    expect: { sent: [`vote:no ${P1}→${C}`], events: ['voted'] },
+    state: 'one-phase applied commit',
+    message: abortRequest,
+    expect: { sent: [`vote:yes(1pc) ${P1}→${C}`], events: ['voted'] },
   },
-  { state: 'one-phase applying abort', message: msg.commit(), expect: 'conflicts-with-outcome' },
-  // one-phase finished commit
+  {
+    state: 'one-phase applied commit',
+    message: msg.commit(),
+    expect: { written: ['end'], timers: ['clear:decision-request'] },
+  },
+  { state: 'one-phase applied commit', message: msg.abort(), expect: 'conflicts-with-outcome' },
+  // one-phase confirmed commit (confirmed; the resource still applies it)
+  {
+    state: 'one-phase confirmed commit',
+    message: onePhasePrepare,
+    expect: { sent: [`vote:yes(1pc) ${P1}→${C}`], events: ['voted'] },
+  },
+  {
+    state: 'one-phase confirmed commit',
+    message: abortRequest,
+    expect: { sent: [`vote:yes(1pc) ${P1}→${C}`], events: ['voted'] },
+  },
+  { state: 'one-phase confirmed commit', message: msg.commit(), expect: 'duplicate' },
+  { state: 'one-phase confirmed commit', message: msg.abort(), expect: 'conflicts-with-outcome' },
+  // one-phase finished commit (applied and confirmed, then forgotten)
   {
     state: 'one-phase finished commit',
     message: onePhasePrepare,
-    expect: { sent: [`vote:yes ${P1}→${C}`], events: ['voted'] },
+    expect: { sent: [`vote:yes(1pc) ${P1}→${C}`], events: ['voted'] },
   },
-  { state: 'one-phase finished commit', message: msg.abort(), expect: { sent: [`vote:yes ${P1}→${C}`] } },
-  { state: 'one-phase finished commit', message: msg.commit(), expect: { sent: [`vote:yes ${P1}→${C}`] } },
-  // one-phase finished read-only: read-only is the outcome (nothing to commit), so it is the answer
   {
-    state: 'one-phase finished read-only',
+    state: 'one-phase finished commit',
+    message: abortRequest,
+    expect: { sent: [`vote:yes(1pc) ${P1}→${C}`], events: ['voted'] },
+  },
+  { state: 'one-phase finished commit', message: msg.commit(), expect: 'duplicate' },
+  // Dropped as 'duplicate', not 'conflicts-with-outcome' as while applying: a finished one-phase
+  // transaction drops every plain commit or abort alike.
+  { state: 'one-phase finished commit', message: msg.abort(), expect: 'duplicate' },
+  // one-phase applying abort (voted no; neither applied nor confirmed)
+  {
+    state: 'one-phase applying abort',
     message: onePhasePrepare,
-    expect: { sent: [`vote:read-only ${P1}→${C}`], events: ['voted'] },
+    expect: { sent: [`vote:no(1pc) ${P1}→${C}`], events: ['voted'] },
   },
   {
-    // A one-phase coordinator that lost the vote and timed out waits for a vote: dropping its abort
-    // would make it retransmit forever (L1).
-    state: 'one-phase finished read-only',
+    state: 'one-phase applying abort',
+    message: abortRequest,
+    expect: { sent: [`vote:no(1pc) ${P1}→${C}`], events: ['voted'] },
+  },
+  { state: 'one-phase applying abort', message: msg.abort(), expect: { timers: ['clear:decision-request'] } },
+  { state: 'one-phase applying abort', message: msg.commit(), expect: 'conflicts-with-outcome' },
+  // one-phase applied abort
+  {
+    state: 'one-phase applied abort',
+    message: onePhasePrepare,
+    expect: { sent: [`vote:no(1pc) ${P1}→${C}`], events: ['voted'] },
+  },
+  {
+    state: 'one-phase applied abort',
+    message: abortRequest,
+    expect: { sent: [`vote:no(1pc) ${P1}→${C}`], events: ['voted'] },
+  },
+  {
+    state: 'one-phase applied abort',
     message: msg.abort(),
-    expect: { sent: [`vote:read-only ${P1}→${C}`] },
+    expect: { written: ['end'], timers: ['clear:decision-request'] },
+  },
+  { state: 'one-phase applied abort', message: msg.commit(), expect: 'conflicts-with-outcome' },
+  // one-phase confirmed abort
+  {
+    state: 'one-phase confirmed abort',
+    message: onePhasePrepare,
+    expect: { sent: [`vote:no(1pc) ${P1}→${C}`], events: ['voted'] },
   },
   {
-    state: 'one-phase finished read-only',
-    message: msg.commit(),
-    expect: { sent: [`vote:read-only ${P1}→${C}`] },
+    state: 'one-phase confirmed abort',
+    message: abortRequest,
+    expect: { sent: [`vote:no(1pc) ${P1}→${C}`], events: ['voted'] },
   },
+  { state: 'one-phase confirmed abort', message: msg.abort(), expect: 'duplicate' },
+  { state: 'one-phase confirmed abort', message: msg.commit(), expect: 'conflicts-with-outcome' },
   // one-phase finished abort
   {
     state: 'one-phase finished abort',
     message: onePhasePrepare,
-    expect: { sent: [`vote:no ${P1}→${C}`], events: ['voted'] },
+    expect: { sent: [`vote:no(1pc) ${P1}→${C}`], events: ['voted'] },
   },
-  { state: 'one-phase finished abort', message: msg.abort(), expect: { sent: [`vote:no ${P1}→${C}`] } },
+  {
+    state: 'one-phase finished abort',
+    message: abortRequest,
+    expect: { sent: [`vote:no(1pc) ${P1}→${C}`], events: ['voted'] },
+  },
+  { state: 'one-phase finished abort', message: msg.abort(), expect: 'duplicate' },
   { state: 'one-phase finished abort', message: msg.commit(), expect: 'conflicts-with-outcome' },
+  // one-phase finished read-only: read-only is the outcome (nothing to commit) and needs no confirmation
+  {
+    state: 'one-phase finished read-only',
+    message: onePhasePrepare,
+    expect: { sent: [`vote:read-only(1pc) ${P1}→${C}`], events: ['voted'] },
+  },
+  {
+    // A one-phase coordinator that lost the vote and timed out waits for a vote: dropping its abort
+    // request would make it retransmit forever (L1).
+    state: 'one-phase finished read-only',
+    message: abortRequest,
+    expect: { sent: [`vote:read-only(1pc) ${P1}→${C}`], events: ['voted'] },
+  },
+  { state: 'one-phase finished read-only', message: msg.abort(), expect: 'duplicate' },
+  { state: 'one-phase finished read-only', message: msg.commit(), expect: 'duplicate' },
 ]
 
 function describeExpected(expected: Expected): string {
@@ -471,12 +703,14 @@ function check(ready: Ready<{ readonly type: string }>, expected: Expected): voi
     sent: sent(ready),
     requests: requests(ready),
     events: ready.events.map((event) => event.type),
+    ...(expected.timers === undefined ? {} : { timers: timers(ready) }),
   }).toEqual({
     written: expected.written ?? [],
     force: expected.force ?? false,
     sent: expected.sent ?? [],
     requests: expected.requests ?? [],
     events: expected.events ?? [],
+    ...(expected.timers === undefined ? {} : { timers: expected.timers }),
   })
 }
 
@@ -497,13 +731,20 @@ describe('every message in every state', () => {
     check(core.step(deliver(message)), expected)
   })
 
-  test('every state of the table is covered with a prepare, a commit, an abort and a decision-request', () => {
+  test('every state of the table is covered with a prepare, a commit, an abort and a decision-request, and one-phase states with an abort request too', () => {
     const states = new Set(messageTable.map((row) => row.state))
     for (const state of states) {
-      const types = new Set(messageTable.filter((row) => row.state === state).map((row) => row.message.type))
+      const rows = messageTable.filter((row) => row.state === state)
+      const types = new Set(rows.map((row) => row.message.type))
       expect([...types].sort(), state).toEqual(expect.arrayContaining(['abort', 'commit', 'prepare']))
-      if (!state.startsWith('one-phase ') || state === 'one-phase preparing')
+      if (!state.startsWith('one-phase ') || state.startsWith('one-phase preparing'))
         expect([...types], state).toContain('decision-request')
+      if (state.startsWith('one-phase ') || state === 'unknown') {
+        const aborts = rows
+          .filter((row) => row.message.type === 'abort')
+          .map((row) => describeMessage(row.message))
+        expect(aborts.sort(), state).toEqual([`abort ${C}→${P1}`, `abort(1pc) ${C}→${P1}`])
+      }
     }
   })
 
@@ -675,7 +916,9 @@ describe('cooperative termination', () => {
     'applying commit',
     'finished commit',
     'finished read-only',
-    'one-phase applying commit',
+    'one-phase confirmed commit',
+    'one-phase finished commit',
+    'one-phase finished abort',
   ] as const)('a decision-request timer in state "%s" does nothing', (state) => {
     expectNothing(participantIn(state).core.step({ type: 'timer', txId: TX, timer: 'decision-request' }))
   })
@@ -730,7 +973,11 @@ describe('maxInFlightTransactions', () => {
     const refused = core.step(deliver(msg.prepare({ txId: 'b', participants: [P1], onePhase: true })))
     expect(refused.records).toEqual([{ type: 'outcome', txId: 'b', decision: 'abort' }])
     expect(refused.forceRecords).toBe(true)
-    expect(sent(refused)).toEqual([`vote:no ${P1}→${C}`])
+    expect(sent(refused)).toEqual([`vote:no(1pc) ${P1}→${C}`])
+    // Never prepared, so nothing to apply and nothing to resend: the coordinator's confirmation is a duplicate.
+    expect(refused.requests).toEqual([])
+    expect(refused.timers).toEqual([])
+    expectDropped(core.step(deliver(msg.abort({ txId: 'b' }))), 'duplicate')
   })
 
   test('a refused two-phase participant forces its abort before telling a peer', () => {
@@ -787,42 +1034,98 @@ describe('recovery', () => {
   test.each([
     ['commit', [prepared(), outcome('commit')]],
     ['abort', [prepared(), outcome('abort')]],
-    ['commit', [prepared(true), outcome('commit')]],
-    ['abort', [prepared(true), outcome('abort')]],
-  ] as const)('an outcome (%s) without end is re-applied through the resource', (decision, records) => {
-    const { core, ready } = recovered(records)
-    expect(requests(ready)).toEqual([`${decision} ${TX}`])
-    expect(ready.requests[0]?.tx).toEqual({
-      txId: TX,
-      payload: { work: P1 },
-      coordinator: C,
-      participants: records[0]?.type === 'prepared' ? records[0].participants : [],
-    })
-    expect(ready.messages).toEqual([])
-    expect(ready.records).toEqual([])
-    expect(core.inDoubt()).toEqual([])
-    const applied = core.step({ type: 'applied', txId: TX })
-    expect(applied.records).toEqual([end])
-    expect(applied.events).toEqual([{ type: 'applied', txId: TX, decision }])
-  })
+  ] as const)(
+    'a two-phase outcome (%s) without end is re-applied through the resource',
+    (decision, records) => {
+      const { core, ready } = recovered(records)
+      expect(requests(ready)).toEqual([`${decision} ${TX}`])
+      expect(ready.requests[0]?.tx).toEqual({
+        txId: TX,
+        payload: { work: P1 },
+        coordinator: C,
+        participants: [P1, P2],
+      })
+      expect(ready.messages).toEqual([])
+      expect(ready.records).toEqual([])
+      expect(ready.timers).toEqual([])
+      expect(core.inDoubt()).toEqual([])
+      const applied = core.step({ type: 'applied', txId: TX })
+      expect(applied.records).toEqual([end])
+      expect(applied.events).toEqual([{ type: 'applied', txId: TX, decision }])
+    },
+  )
+
+  test.each([
+    ['commit', 'yes', msg.commit()],
+    ['abort', 'no', msg.abort()],
+  ] as const)(
+    'a one-phase outcome (%s) without end is unconfirmed: re-applied through the resource, and its vote resent until the coordinator confirms it',
+    (decision, vote, confirmation) => {
+      const { core, ready } = recovered([prepared(true), outcome(decision)])
+      expect(requests(ready)).toEqual([`${decision} ${TX}`])
+      expect(ready.requests[0]?.tx).toEqual({
+        txId: TX,
+        payload: { work: P1 },
+        coordinator: C,
+        participants: [P1],
+      })
+      expect(ready.records).toEqual([])
+      expect(ready.messages).toEqual([])
+      expect(timers(ready)).toEqual([`set:decision-request@${expectedDelayMs(0)}`])
+      expect(core.inDoubt()).toEqual([])
+      expect(core.inFlight).toBe(1)
+      // Applied, but not confirmed: no end yet.
+      const applied = core.step({ type: 'applied', txId: TX })
+      expect(applied.records).toEqual([])
+      expect(applied.events).toEqual([{ type: 'applied', txId: TX, decision }])
+      expect(sent(core.step({ type: 'timer', txId: TX, timer: 'decision-request' }))).toEqual([
+        `vote:${vote}(1pc) ${P1}→${C}`,
+      ])
+      // A coordinator that timed out asks to abort: it is told the outcome.
+      expect(sent(core.step(deliver(msg.abortRequest())))).toEqual([`vote:${vote}(1pc) ${P1}→${C}`])
+      const confirmed = core.step(deliver(confirmation))
+      expect(confirmed.records).toEqual([end])
+      expect(timers(confirmed)).toEqual(['clear:decision-request'])
+      expect(core.inFlight).toBe(0)
+    },
+  )
 
   test('a recovered commit outcome acks a retransmitted commit', () => {
     const { core } = recovered([prepared(), outcome('commit')])
     expect(sent(core.step(deliver(msg.commit())))).toEqual([`ack ${P1}→${C}`])
   })
 
-  test('a one-phase prepared record without its outcome is aborted: the crash came before the vote', () => {
-    const { ready } = recovered([prepared(true)])
+  test('a one-phase prepared record without its outcome is aborted, forced, and that no is told to the coordinator until confirmed', () => {
+    // The crash came before the vote, so abort is safe; the flagged no is the outcome, so it is forced.
+    const { core, ready } = recovered([prepared(true)])
     expect(ready.records).toEqual([outcome('abort')])
+    expect(ready.forceRecords).toBe(true)
     expect(ready.messages).toEqual([])
     expect(requests(ready)).toEqual([`abort ${TX}`])
+    expect(timers(ready)).toEqual([`set:decision-request@${expectedDelayMs(0)}`])
+    expect(ready.events).toEqual([])
+    expect(sent(core.step({ type: 'timer', txId: TX, timer: 'decision-request' }))).toEqual([
+      `vote:no(1pc) ${P1}→${C}`,
+    ])
+    // A retransmitted prepare gets the same no, without preparing again.
+    const again = core.step(deliver(onePhasePrepare))
+    expect(sent(again)).toEqual([`vote:no(1pc) ${P1}→${C}`])
+    expect(again.requests).toEqual([])
+    core.step({ type: 'applied', txId: TX })
+    expect(core.step(deliver(msg.abort())).records).toEqual([end])
+    expect(core.inFlight).toBe(0)
   })
 
   test.each([
     ['two-phase commit', [prepared(), outcome('commit'), end], msg.prepare(), 'duplicate'],
     ['two-phase abort', [prepared(), outcome('abort'), end], msg.prepare(), `vote:no ${P1}→${C}`],
-    ['one-phase commit', [prepared(true), outcome('commit'), end], onePhasePrepare, `vote:yes ${P1}→${C}`],
-    ['one-phase abort', [outcome('abort'), end], onePhasePrepare, `vote:no ${P1}→${C}`],
+    [
+      'one-phase commit',
+      [prepared(true), outcome('commit'), end],
+      onePhasePrepare,
+      `vote:yes(1pc) ${P1}→${C}`,
+    ],
+    ['one-phase abort', [outcome('abort'), end], onePhasePrepare, `vote:no(1pc) ${P1}→${C}`],
     ['abort before voting', [outcome('abort')], msg.prepare(), `vote:no ${P1}→${C}`],
     ['abort before voting, ended', [outcome('abort'), end], msg.prepare(), `vote:no ${P1}→${C}`],
   ] as const)(
@@ -920,7 +1223,11 @@ describe('recovery', () => {
       ['applying commit', msg.commit()],
       ['finished commit', msg.commit()],
       ['finished abort', msg.prepare()],
-      ['one-phase finished commit', msg.abort()],
+      ['one-phase applying commit', abortRequest],
+      ['one-phase applied commit', msg.prepare({ participants: [P1], onePhase: true })],
+      ['one-phase finished commit', abortRequest],
+      ['one-phase applied abort', abortRequest],
+      ['one-phase finished abort', abortRequest],
     ] as const) {
       const { core, log } = participantIn(state)
       const restarted = participant()

@@ -54,6 +54,12 @@ export interface PumpOptions {
   readonly cooperativeTerminationAfterMs?: number
   /** On a crash, drop the records of transactions that have a durable `end` (as the runtime's `forget` does). */
   readonly compaction?: boolean
+  /**
+   * On a crash, lose every message in flight to or from the node, as a connection-oriented
+   * transport does (nothing sent to or by an earlier incarnation arrives after the restart).
+   * Without it, a message may arrive any time later, even across restarts.
+   */
+  readonly crashLosesInFlight?: boolean
   /** Rewrites a Ready before it is executed: a deliberately broken core, to show the oracle can fail. */
   readonly tamper?: (node: NodeId, ready: AnyReady) => AnyReady
 }
@@ -268,6 +274,12 @@ export class Pump {
     node.incarnation += 1
     for (let i = this.pending.length - 1; i >= 0; i--)
       if (this.pending[i]?.node === id) this.pending.splice(i, 1)
+    if (this.options.crashLosesInFlight) {
+      for (let i = this.inFlight.length - 1; i >= 0; i--) {
+        const message = this.inFlight[i]
+        if (message?.to === id || message?.from === id) this.inFlight.splice(i, 1)
+      }
+    }
     node.core = this.makeCore(id)
     this.execute(id, node.core.recover(log))
   }
@@ -355,8 +367,21 @@ export class Pump {
     if (message.type === 'ack' && !durable(`outcome:${txId}:commit`))
       this.fail(`S2: ${node.id} sent ack for ${txId} before its commit outcome was durable`)
     if (message.type === 'commit') {
-      const needed = node.id === C ? `commit:${txId}` : `outcome:${txId}:commit`
-      if (!durable(needed)) this.fail(`S2: ${node.id} sent commit for ${txId} before ${needed} was durable`)
+      if (node.id !== C) {
+        if (!durable(`outcome:${txId}:commit`))
+          this.fail(`S2: ${node.id} sent commit for ${txId} before outcome:${txId}:commit was durable`)
+      } else if (!durable(`commit:${txId}`)) {
+        // A one-phase coordinator writes no commit record: its `commit` only confirms the outcome its
+        // single participant forced before voting yes. That forced record is the durable decision.
+        const participants = this.transactions.get(txId) ?? []
+        const onlyParticipant = participants.length === 1 ? participants[0] : undefined
+        if (onlyParticipant === undefined || onlyParticipant !== message.to)
+          this.fail(`S2: ${node.id} sent commit for ${txId} before commit:${txId} was durable`)
+        else if (!this.node(onlyParticipant).everDurable.has(`outcome:${txId}:commit`))
+          this.fail(
+            `S2: ${node.id} confirmed the one-phase commit of ${txId} before outcome:${txId}:commit was durable on ${onlyParticipant}`,
+          )
+      }
     }
   }
 
