@@ -1,6 +1,7 @@
 import pRetry, { AbortError } from 'p-retry'
 import type { NodeId } from '../core/types.js'
 import type { Authenticator } from './hmac-auth.js'
+import { enqueueReportingDrops } from './outbound-message.js'
 import { PeerQueue } from './peer-queue.js'
 import type { OutboundDrop, TransportCounters } from './transport-events.js'
 import type { ResolvedOutbound } from './transport-options.js'
@@ -52,15 +53,7 @@ export class HttpPeerLink {
   /** Queues a message's JSON bytes for the peer; a request leaves at the end of this turn. Never throws. */
   enqueue(message: Buffer): void {
     if (this.closed) return
-    const dropped = this.queue.push(message)
-    if (dropped > 0) {
-      this.config.drop({
-        reason: 'queue-full',
-        to: this.peer,
-        count: dropped,
-        detail: `the queue for ${this.peer} holds its limit of messages or bytes; dropped the oldest`,
-      })
-    }
+    enqueueReportingDrops(this.queue, this.peer, message, this.config.drop)
     this.pumping ??= this.pump().finally(() => {
       this.pumping = undefined
     })

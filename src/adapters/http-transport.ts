@@ -10,6 +10,7 @@ import type { Transport } from '../runtime/interfaces.js'
 import { type Authenticator, type AuthOptions, resolveAuth } from './hmac-auth.js'
 import { HEADERS, HttpPeerLink } from './http-peer-link.js'
 import { admitMessages } from './inbound-gate.js'
+import { routeOutbound } from './outbound-message.js'
 import {
   type InboundRejectionReason,
   type NetworkTransportEvents,
@@ -208,18 +209,10 @@ export class HttpTransport extends EventEmitter<NetworkTransportEvents> implemen
    */
   send(message: Message): void {
     this.assertOpen()
-    const to: unknown = (message as Partial<Message> | null)?.to
-    const link = isId(to) ? this.links.get(to) : undefined
-    if (link === undefined) {
-      throw new TwopcError('INVALID_MESSAGE', `No URL for node ${JSON.stringify(to)}: add it to \`peers\``)
-    }
-    const bytes = Buffer.from(JSON.stringify(message))
-    if (bytes.length > this.maxMessageBytes) {
-      throw new TwopcError(
-        'INVALID_MESSAGE',
-        `Message of ${bytes.length} bytes exceeds this transport's limit of ${this.maxMessageBytes} (raise \`maxBodyBytes\` on every node)`,
-      )
-    }
+    const { link, bytes } = routeOutbound(this.links, message, this.maxMessageBytes, {
+      location: 'URL',
+      limitOption: 'maxBodyBytes',
+    })
     link.enqueue(bytes)
   }
 

@@ -3,6 +3,7 @@ import pRetry from 'p-retry'
 import type { NodeId } from '../core/types.js'
 import { encodeFrames } from './frame-codec.js'
 import type { Authenticator } from './hmac-auth.js'
+import { enqueueReportingDrops } from './outbound-message.js'
 import { PeerQueue } from './peer-queue.js'
 import type { OutboundDrop, TransportCounters } from './transport-events.js'
 import type { HostPort, ResolvedOutbound } from './transport-options.js'
@@ -72,15 +73,7 @@ export class TcpPeerLink {
   /** Queues a message's JSON bytes for the peer; connects if needed. Never throws. */
   enqueue(message: Buffer): void {
     if (this.closing !== undefined) return
-    const dropped = this.queue.push(message)
-    if (dropped > 0) {
-      this.config.drop({
-        reason: 'queue-full',
-        to: this.peer,
-        count: dropped,
-        detail: `the queue for ${this.peer} holds its limit of messages or bytes; dropped the oldest`,
-      })
-    }
+    enqueueReportingDrops(this.queue, this.peer, message, this.config.drop)
     if (this.socket === undefined) this.connect()
     else this.scheduleFlush()
   }

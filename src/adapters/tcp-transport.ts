@@ -9,6 +9,7 @@ import type { Transport } from '../runtime/interfaces.js'
 import { FrameDecoder, MAX_ENVELOPE_BYTES, splitFrame } from './frame-codec.js'
 import { type Authenticator, type AuthOptions, resolveAuth } from './hmac-auth.js'
 import { admitMessages } from './inbound-gate.js'
+import { routeOutbound } from './outbound-message.js'
 import { TcpPeerLink } from './tcp-peer-link.js'
 import {
   type InboundRejectionReason,
@@ -214,21 +215,10 @@ export class TcpTransport extends EventEmitter<NetworkTransportEvents> implement
    */
   send(message: Message): void {
     this.assertOpen()
-    const to: unknown = (message as Partial<Message> | null)?.to
-    const link = isId(to) ? this.links.get(to) : undefined
-    if (link === undefined) {
-      throw new TwopcError(
-        'INVALID_MESSAGE',
-        `No address for node ${JSON.stringify(to)}: add it to \`peers\``,
-      )
-    }
-    const bytes = Buffer.from(JSON.stringify(message))
-    if (bytes.length > this.maxMessageBytes) {
-      throw new TwopcError(
-        'INVALID_MESSAGE',
-        `Message of ${bytes.length} bytes exceeds this transport's limit of ${this.maxMessageBytes} (raise \`maxFrameBytes\` on every node)`,
-      )
-    }
+    const { link, bytes } = routeOutbound(this.links, message, this.maxMessageBytes, {
+      location: 'address',
+      limitOption: 'maxFrameBytes',
+    })
     link.enqueue(bytes)
   }
 
