@@ -3,10 +3,10 @@ import { afterAll, beforeAll, describe, expect, vi } from 'vitest'
 import { resolveAuth } from '../../src/adapters/hmac-auth.js'
 import { HttpTransport } from '../../src/adapters/http-transport.js'
 import { MemoryLog } from '../../src/adapters/memory-log.js'
-import { MESSAGE_TYPES, parseMessage } from '../../src/core/messages.js'
 import { Participant, type ParticipantEvents } from '../../src/runtime/participant.js'
 import type { NodeStats } from '../../src/runtime/stats.js'
 import { RecordingResource } from '../runtime/cluster.js'
+import { messageShapedJunk } from '../support/junk-messages.js'
 
 /**
  * Hostile requests at a participant's HTTP endpoint: random bodies, random JSON and message-shaped
@@ -92,35 +92,8 @@ function signedHeaders(body: string): Record<string, string> {
   return { 'x-twopc-from': 'coord', 'x-twopc-timestamp': String(timestamp), 'x-twopc-signature': signature }
 }
 
-function validForBank(value: unknown): boolean {
-  try {
-    const message = parseMessage(value)
-    return message.from === 'coord' && message.to === 'bank'
-  } catch {
-    return false
-  }
-}
-
-/**
- * Junk shaped like a message, minus the rare draws that happen to be a valid message from coord to
- * bank: those would be accepted (correctly), and their effects would blur the next comparisons.
- */
-const junkMessage = fc
-  .record(
-    {
-      v: fc.oneof(fc.constant(1), fc.jsonValue()),
-      type: fc.oneof(fc.constantFrom(...MESSAGE_TYPES, 'rollback', 'PREPARE'), fc.jsonValue()),
-      txId: fc.oneof(fc.string(), fc.jsonValue()),
-      from: fc.oneof(fc.constant('coord'), fc.jsonValue()),
-      to: fc.oneof(fc.constant('bank'), fc.string(), fc.jsonValue()),
-      payload: fc.jsonValue(),
-      participants: fc.oneof(fc.array(fc.string()), fc.jsonValue()),
-      onePhase: fc.jsonValue(),
-      vote: fc.oneof(fc.constantFrom('yes', 'no'), fc.jsonValue()),
-    },
-    { requiredKeys: [] },
-  )
-  .filter((value) => !validForBank(value))
+/** Message-shaped junk aimed at the participant, never a valid message from coord to bank. */
+const junkMessage = messageShapedJunk('coord', 'bank')
 const hostileBody = fc.oneof(
   fc.uint8Array({ maxLength: 2048 }),
   fc.string({ maxLength: 2048 }),

@@ -4,10 +4,10 @@ import { afterAll, beforeAll, describe, expect, vi } from 'vitest'
 import { encodeFrames } from '../../src/adapters/frame-codec.js'
 import { MemoryLog } from '../../src/adapters/memory-log.js'
 import { TcpTransport } from '../../src/adapters/tcp-transport.js'
-import { MESSAGE_TYPES, parseMessage } from '../../src/core/messages.js'
 import { Participant, type ParticipantEvents } from '../../src/runtime/participant.js'
 import type { NodeStats } from '../../src/runtime/stats.js'
 import { RecordingResource } from '../runtime/cluster.js'
+import { messageShapedJunk } from '../support/junk-messages.js'
 
 /**
  * Hostile bytes at a participant's TCP port: random bytes, random frames, random JSON and
@@ -72,35 +72,8 @@ async function expectRefusedWithoutEffect(bytes: Uint8Array): Promise<void> {
   expect({ node: snapshot(), accepted: transport.stats().messagesReceived }).toEqual(before)
 }
 
-function validForBank(value: unknown): boolean {
-  try {
-    const message = parseMessage(value)
-    return message.from === 'coord' && message.to === 'bank'
-  } catch {
-    return false
-  }
-}
-
-/**
- * Junk shaped like a message, minus the rare draws that happen to be a valid message from coord to
- * bank: those would be accepted (correctly), and their effects would blur the next comparisons.
- */
-const junkMessage = fc
-  .record(
-    {
-      v: fc.oneof(fc.constant(1), fc.jsonValue()),
-      type: fc.oneof(fc.constantFrom(...MESSAGE_TYPES, 'rollback', 'PREPARE'), fc.jsonValue()),
-      txId: fc.oneof(fc.string(), fc.jsonValue()),
-      from: fc.oneof(fc.constant('coord'), fc.jsonValue()),
-      to: fc.oneof(fc.constant('bank'), fc.string(), fc.jsonValue()),
-      payload: fc.jsonValue(),
-      participants: fc.oneof(fc.array(fc.string()), fc.jsonValue()),
-      onePhase: fc.jsonValue(),
-      vote: fc.oneof(fc.constantFrom('yes', 'no'), fc.jsonValue()),
-    },
-    { requiredKeys: [] },
-  )
-  .filter((value) => !validForBank(value))
+/** Message-shaped junk aimed at the participant, never a valid message from coord to bank. */
+const junkMessage = messageShapedJunk('coord', 'bank')
 
 const json = (value: unknown) => new TextEncoder().encode(JSON.stringify(value) ?? 'undefined')
 

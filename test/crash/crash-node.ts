@@ -6,19 +6,13 @@
  */
 import { appendFileSync, closeSync, fsyncSync, openSync } from 'node:fs'
 import { join } from 'node:path'
-import { Coordinator, type DurableLog, Participant, type Resource, type Transport } from '../../src/index.js'
+import { Coordinator, type DurableLog, Participant, type Resource } from '../../src/index.js'
 import { FileLog } from '../../src/node.js'
+import { ipcTransport } from '../support/ipc-transport.js'
 
 const [role, id, dir, incarnation] = process.argv.slice(2) as [string, string, string, string]
-const send = (value: unknown) => process.send?.(value)
-
-let deliver: ((message: unknown) => void) | undefined
-const transport: Transport = {
-  send: (message) => void send({ kind: 'message', message }),
-  onMessage: (handler) => {
-    deliver = handler
-  },
-}
+const parent = ipcTransport()
+const { transport } = parent
 const fileLog = new FileLog({ path: join(dir, `${id}.log`) })
 /**
  * Teeth: with TWOPC_CRASH_MUTANT=early-ack the log acknowledges appends 30 ms before writing them,
@@ -59,14 +53,13 @@ const node =
     : new Participant({ id, transport, log, resource: durableResource(), ...timings })
 
 let running = true
-process.on('message', (value: { kind: string; message?: unknown }) => {
-  if (value.kind === 'message') deliver?.(value.message)
-  else if (value.kind === 'stop-workload') running = false
-  else if (value.kind === 'status') send({ kind: 'status', id, stats: node.stats() })
+parent.on('stop-workload', () => {
+  running = false
 })
+parent.on('status', () => parent.report({ kind: 'status', id, stats: node.stats() }))
 
 await node.start()
-send({ kind: 'started', id })
+parent.report({ kind: 'started', id })
 
 if (node instanceof Coordinator) {
   // A stream of transfers, 16 in flight; each decision is reported once it is final.
@@ -78,7 +71,7 @@ if (node instanceof Coordinator) {
         txId: `${incarnation}-${i}`,
         participants: { p1: i, p2: i, p3: i },
       })
-      send({ kind: 'decided', txId: outcome.txId, decision: outcome.decision })
+      parent.report({ kind: 'decided', txId: outcome.txId, decision: outcome.decision })
     }
   }
   await Promise.all(Array.from({ length: 16 }, worker))

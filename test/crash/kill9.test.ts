@@ -1,10 +1,8 @@
-import { type ChildProcess, fork } from 'node:child_process'
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { seededRandom } from '../../src/index.js'
-import type { NodeStats } from '../../src/runtime/stats.js'
+import { type ChildReport, ProcessCluster } from '../support/process-cluster.js'
 
 const ROUNDS = Number(process.env.TWOPC_KILL_ROUNDS ?? 20)
 const SEED = Number(process.env.TWOPC_KILL_SEED ?? 20261126)
@@ -12,63 +10,28 @@ const NODES = ['coord', 'p1', 'p2', 'p3'] as const
 type NodeName = (typeof NODES)[number]
 
 /**
- * Runs each node as a child process with a real FileLog, routes their messages over IPC, and kills
- * them with SIGKILL at seeded random moments.
+ * Runs each node as a crash-node.ts child process with a real FileLog, routes their messages over
+ * IPC, and kills them with SIGKILL at seeded random moments.
  */
-class ProcessCluster {
-  readonly dir = mkdtempSync(join(tmpdir(), 'twopc-kill9-'))
-  readonly children = new Map<NodeName, ChildProcess>()
+class CrashCluster extends ProcessCluster<NodeName> {
   /** Decisions the coordinator reported as final (commit: the commit record was durable). */
   readonly decided = new Map<string, string>()
-  private incarnation = 0
-  private readonly statusWaiters = new Map<NodeName, (stats: NodeStats) => void>()
 
-  async start(name: NodeName): Promise<void> {
-    this.incarnation += 1
-    const role = name === 'coord' ? 'coordinator' : 'participant'
-    const child = fork(
-      join(import.meta.dirname, 'crash-node.ts'),
-      [role, name, this.dir, String(this.incarnation)],
-      {
-        execArgv: ['--import', 'tsx'],
-        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-      },
-    )
-    this.children.set(name, child)
-    const started = new Promise<void>((resolve, reject) => {
-      child.once('exit', (code, signal) =>
-        reject(new Error(`${name} exited before starting (${code ?? signal})`)),
-      )
-      child.on('message', (value: { kind: string; [key: string]: unknown }) => {
-        if (value.kind === 'started') resolve()
-        else if (value.kind === 'message') this.route(value.message as { to: NodeName })
-        else if (value.kind === 'decided') this.decided.set(value.txId as string, value.decision as string)
-        else if (value.kind === 'status') this.statusWaiters.get(name)?.(value.stats as NodeStats)
-      })
+  constructor() {
+    super({
+      script: join(import.meta.dirname, 'crash-node.ts'),
+      dirPrefix: 'twopc-kill9-',
+      args: (name, dir, incarnation) => [
+        name === 'coord' ? 'coordinator' : 'participant',
+        name,
+        dir,
+        String(incarnation),
+      ],
     })
-    await started
-    child.removeAllListeners('exit')
-  }
-
-  async kill(name: NodeName): Promise<void> {
-    const child = this.children.get(name)
-    this.children.delete(name)
-    if (child === undefined || child.exitCode !== null) return
-    const exited = new Promise((resolve) => child.once('exit', resolve))
-    child.kill('SIGKILL')
-    await exited
-  }
-
-  async status(name: NodeName): Promise<NodeStats> {
-    const child = this.children.get(name)
-    if (child === undefined) throw new Error(`${name} is not running`)
-    const reply = new Promise<NodeStats>((resolve) => this.statusWaiters.set(name, resolve))
-    child.send({ kind: 'status' })
-    return reply
   }
 
   stopWorkload(): void {
-    this.children.get('coord')?.send({ kind: 'stop-workload' })
+    this.send('coord', { kind: 'stop-workload' })
   }
 
   /** Every participant's applied outcomes, read from the durable files the resources keep. */
@@ -84,17 +47,8 @@ class ProcessCluster {
     return result
   }
 
-  async stopAll(): Promise<void> {
-    await Promise.all([...this.children.keys()].map((name) => this.kill(name)))
-  }
-
-  cleanup(): void {
-    rmSync(this.dir, { recursive: true, force: true })
-  }
-
-  private route(message: { to: NodeName }): void {
-    const child = this.children.get(message.to)
-    if (child?.connected) child.send({ kind: 'message', message }, () => {}) // a dying peer loses it, like a network would
+  protected override onReport(_name: NodeName, report: ChildReport): void {
+    if (report.kind === 'decided') this.decided.set(report.txId as string, report.decision as string)
   }
 }
 
@@ -104,7 +58,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
  * Runs the transaction stream, kills and restarts nodes for `rounds` rounds, then lets everything
  * finish and returns every violation of S1/S6, validity and durability it finds.
  */
-async function runKillRounds(cluster: ProcessCluster, rounds: number, seed: number) {
+async function runKillRounds(cluster: CrashCluster, rounds: number, seed: number) {
   const random = seededRandom(seed)
   for (const name of NODES) await cluster.start(name)
   const kills: string[] = []
@@ -158,16 +112,13 @@ async function runKillRounds(cluster: ProcessCluster, rounds: number, seed: numb
 }
 
 describe('real crashes: SIGKILL of node processes with FileLogs', () => {
-  const clusters: ProcessCluster[] = []
+  const clusters: CrashCluster[] = []
   afterAll(async () => {
-    for (const cluster of clusters) {
-      await cluster.stopAll()
-      cluster.cleanup()
-    }
+    for (const cluster of clusters) await cluster.stopAll()
   })
 
   it(`keeps one outcome per transaction on every node through ${ROUNDS} kill/restart rounds (seed ${SEED})`, async () => {
-    const cluster = new ProcessCluster()
+    const cluster = new CrashCluster()
     clusters.push(cluster)
     const { violations, summary, committed } = await runKillRounds(cluster, ROUNDS, SEED)
     console.log(`kill -9: ${summary}`)
@@ -178,7 +129,7 @@ describe('real crashes: SIGKILL of node processes with FileLogs', () => {
   it('catches a log that acknowledges appends before they are written', async () => {
     process.env.TWOPC_CRASH_MUTANT = 'early-ack'
     try {
-      const cluster = new ProcessCluster()
+      const cluster = new CrashCluster()
       clusters.push(cluster)
       const { violations, summary } = await runKillRounds(cluster, 8, SEED)
       console.log(

@@ -6,9 +6,10 @@
  * The coordinator runs a seeded stream of random transfers between the two banks.
  */
 import { join } from 'node:path'
-import { Coordinator, Participant, type Resource, seededRandom, type Transport } from '../../src/index.js'
+import { Coordinator, Participant, type Resource, seededRandom } from '../../src/index.js'
 import { FileLog } from '../../src/node.js'
 import { PostgresResource } from '../../src/postgres.js'
+import { ipcTransport } from '../support/ipc-transport.js'
 import { ACCOUNTS, MONEY_BANKS } from './money-banks.js'
 import { databaseUrl } from './pg-env.js'
 
@@ -19,15 +20,8 @@ const [name, dir, incarnation, seed, mutant] = process.argv.slice(2) as [
   string,
   string?,
 ]
-const send = (value: unknown) => process.send?.(value)
-
-let deliver: ((message: unknown) => void) | undefined
-const transport: Transport = {
-  send: (message) => void send({ kind: 'message', message }),
-  onMessage: (handler) => {
-    deliver = handler
-  },
-}
+const parent = ipcTransport()
+const { transport } = parent
 const log = new FileLog({ path: join(dir, `${name}.log`) })
 // Cooperative termination starts after the coordinator's prepare timeout, as it must.
 const timings = { retransmitIntervalMs: 20, retransmitIntervalMsMax: 200, prepareTimeoutMs: 1000 }
@@ -57,7 +51,7 @@ async function startNode(): Promise<Coordinator | Participant> {
     work: bank.tables.work(100),
   })
   const report = await resource.start(await log.load())
-  send({
+  parent.report({
     kind: 'reconciled',
     rolledBack: report.rolledBack.length,
     leftToProtocol: report.leftToProtocol.length,
@@ -74,13 +68,12 @@ async function startNode(): Promise<Coordinator | Participant> {
 
 const node = await startNode()
 let running = true
-process.on('message', (value: { kind: string; message?: unknown }) => {
-  if (value.kind === 'message') deliver?.(value.message)
-  else if (value.kind === 'stop-workload') running = false
-  else if (value.kind === 'status') send({ kind: 'status', stats: node.stats() })
+parent.on('stop-workload', () => {
+  running = false
 })
+parent.on('status', () => parent.report({ kind: 'status', stats: node.stats() }))
 await node.start()
-send({ kind: 'started' })
+parent.report({ kind: 'started' })
 
 if (node instanceof Coordinator) {
   // Transfers of 1..60 between a random account of each bank, in a random direction, 8 at a time:
@@ -99,7 +92,7 @@ if (node instanceof Coordinator) {
           'bank-b': { account: pick(ACCOUNTS), delta: -sign * amount },
         },
       })
-      send({ kind: 'decided', txId: outcome.txId, decision: outcome.decision })
+      parent.report({ kind: 'decided', txId: outcome.txId, decision: outcome.decision })
     }
   }
   await Promise.all(Array.from({ length: 8 }, worker))

@@ -1,11 +1,8 @@
-import { type ChildProcess, fork } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Pool } from 'pg'
 import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest'
 import { seededRandom } from '../../src/index.js'
-import type { NodeStats } from '../../src/runtime/stats.js'
+import { type ChildReport, ProcessCluster } from '../support/process-cluster.js'
 import { preparedGids } from './bank.js'
 import { ACCOUNTS, MONEY_BANKS, OPENING_BALANCE } from './money-banks.js'
 import { databaseUrl, describeWithPostgres } from './pg-env.js'
@@ -16,75 +13,29 @@ const NODES = ['coordinator', 'bank-a', 'bank-b'] as const
 type NodeName = (typeof NODES)[number]
 const BANKS = ['bank-a', 'bank-b'] as const
 
-/** The three nodes as child processes with FileLogs; the parent routes their messages over IPC. */
-class BankCluster {
-  /** @param mutant - a deliberately broken resource for the banks to use (see bank-node.ts), to show the checks can fail */
-  constructor(private readonly mutant = '') {}
-
-  readonly dir = mkdtempSync(join(tmpdir(), 'twopc-pg-money-'))
-  readonly children = new Map<NodeName, ChildProcess>()
+/** The three nodes as bank-node.ts child processes with FileLogs; the parent routes their messages over IPC. */
+class BankCluster extends ProcessCluster<NodeName> {
   /** Outcomes the coordinator reported as final. */
   readonly decided = new Map<string, string>()
   /** Orphans the restarted banks' `start()` rolled back, in total. */
   orphansRolledBack = 0
-  private incarnation = 0
-  private readonly statusWaiters = new Map<NodeName, (stats: NodeStats) => void>()
 
-  async start(name: NodeName): Promise<void> {
-    this.incarnation += 1
-    const child = fork(
-      join(import.meta.dirname, 'bank-node.ts'),
-      [name, this.dir, String(this.incarnation), String(SEED), this.mutant],
-      {
-        execArgv: ['--import', 'tsx'],
-        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-      },
-    )
-    this.children.set(name, child)
-    await new Promise<void>((resolve, reject) => {
-      child.once('exit', (code, signal) =>
-        reject(new Error(`${name} exited before starting (${code ?? signal})`)),
-      )
-      child.on('message', (value: { kind: string; [key: string]: unknown }) => {
-        if (value.kind === 'started') resolve()
-        else if (value.kind === 'message') this.route(value.message as { to: NodeName })
-        else if (value.kind === 'decided') this.decided.set(value.txId as string, value.decision as string)
-        else if (value.kind === 'reconciled') this.orphansRolledBack += value.rolledBack as number
-        else if (value.kind === 'status') this.statusWaiters.get(name)?.(value.stats as NodeStats)
-      })
+  /** @param mutant - a deliberately broken resource for the banks to use (see bank-node.ts), to show the checks can fail */
+  constructor(mutant = '') {
+    super({
+      script: join(import.meta.dirname, 'bank-node.ts'),
+      dirPrefix: 'twopc-pg-money-',
+      args: (name, dir, incarnation) => [name, dir, String(incarnation), String(SEED), mutant],
     })
-    child.removeAllListeners('exit')
-  }
-
-  async kill(name: NodeName): Promise<void> {
-    const child = this.children.get(name)
-    this.children.delete(name)
-    if (child === undefined || child.exitCode !== null) return
-    const exited = new Promise((resolve) => child.once('exit', resolve))
-    child.kill('SIGKILL')
-    await exited
-  }
-
-  status(name: NodeName): Promise<NodeStats> {
-    const child = this.children.get(name)
-    if (child === undefined) throw new Error(`${name} is not running`)
-    const reply = new Promise<NodeStats>((resolve) => this.statusWaiters.set(name, resolve))
-    child.send({ kind: 'status' })
-    return reply
   }
 
   stopWorkload(): void {
-    this.children.get('coordinator')?.send({ kind: 'stop-workload' })
+    this.send('coordinator', { kind: 'stop-workload' })
   }
 
-  async stopAll(): Promise<void> {
-    await Promise.all(NODES.map((name) => this.kill(name)))
-    rmSync(this.dir, { recursive: true, force: true })
-  }
-
-  private route(message: { to: NodeName }): void {
-    const child = this.children.get(message.to)
-    if (child?.connected) child.send({ kind: 'message', message }, () => {}) // a dying peer loses it, like a network would
+  protected override onReport(_name: NodeName, report: ChildReport): void {
+    if (report.kind === 'decided') this.decided.set(report.txId as string, report.decision as string)
+    else if (report.kind === 'reconciled') this.orphansRolledBack += report.rolledBack as number
   }
 }
 
