@@ -42,6 +42,8 @@ export {
   systemClock,
   type Transport,
 } from './runtime/interfaces.js'
+export type { InvalidMessageEvent } from './runtime/node-runtime.js'
+export type { EventMap } from './runtime/options.js'
 export {
   type InDoubtEntry,
   Participant,

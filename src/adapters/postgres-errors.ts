@@ -36,6 +36,7 @@ export class PostgresResourceError extends TwopcError {
   readonly problem: PostgresProblem
 
   /**
+   * Creates the error; raised by `PostgresResource` only.
    * @param problem - what went wrong
    * @param message - what happened and how to fix it
    * @param options - `cause`: the error from `pg`, if any

@@ -8,7 +8,7 @@ export interface HostPort {
   readonly port: number
 }
 
-/** Options the network transports share for their outbound side. Validated by {@link resolveOutbound}. */
+/** Options the network transports share for their outbound side. Validated by `resolveOutbound`. */
 export interface OutboundOptions {
   /**
    * Most messages waiting for one peer. When the queue is full the oldest message is dropped

@@ -35,6 +35,7 @@ export class TwopcError extends Error {
   readonly code: ErrorCode
 
   /**
+   * Creates an error; thrown or rejected by twopc itself, and by adapters for their own failures.
    * @param code - the stable code
    * @param message - what was wrong and what was expected
    * @param options - `cause`, when another error led to this one

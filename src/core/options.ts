@@ -1,7 +1,7 @@
 import { TwopcError } from './errors.js'
 import { describe, isId } from './validate.js'
 
-/** Options both cores share. Every field is validated by {@link validateCommonOptions}. */
+/** Options both cores share. Every field is validated by `validateCommonOptions`. */
 export interface CommonCoreOptions {
   /** This node's id; messages addressed elsewhere are dropped. */
   readonly id: string
