@@ -1,0 +1,109 @@
+import { join } from 'node:path'
+import type { Json, Vote } from '../../src/index.js'
+import type { System } from '../system.js'
+import { type Mix, participantIds, payloads, voteIn } from '../workloads.js'
+import { GroupWriter } from './group-writer.js'
+
+/** A record of the naive durable 2PC: one JSON line, no checksum. */
+function line(record: object): Buffer {
+  return Buffer.from(`${JSON.stringify(record)}\n`)
+}
+
+/** A naive participant: a map of prepared transactions, and optionally a {@link GroupWriter}. */
+class NaiveParticipant {
+  private readonly prepared = new Map<string, Json>()
+
+  constructor(
+    private readonly log: GroupWriter | undefined,
+    private readonly vote: (payload: Json) => Vote | Promise<Vote>,
+  ) {}
+
+  async prepare(txId: string, payload: Json): Promise<Vote> {
+    const vote = await this.vote(payload)
+    if (vote !== 'yes') return vote
+    this.prepared.set(txId, payload)
+    if (this.log !== undefined) await this.log.append(line({ type: 'prepared', txId, payload }))
+    return vote
+  }
+
+  async commit(txId: string): Promise<void> {
+    if (this.log !== undefined) await this.log.append(line({ type: 'outcome', txId, decision: 'commit' }))
+    this.prepared.delete(txId)
+    void this.log?.append(line({ type: 'end', txId }))
+  }
+
+  abort(txId: string): void {
+    this.prepared.delete(txId)
+    void this.log?.append(line({ type: 'outcome', txId, decision: 'abort' }))
+  }
+}
+
+/** Which naive 2PC: in memory (no durability at all), or durable on one {@link GroupWriter} per node. */
+export interface Naive2pcSpec {
+  readonly n: number
+  readonly mix: Mix
+  /** Directory for the durable variant's files; `undefined` for the in-memory one. */
+  readonly directory: string | undefined
+  /** How a participant votes. @default the vote in the payload (see `voteIn`) */
+  readonly vote?: (payload: Json) => Vote | Promise<Vote>
+}
+
+/**
+ * The naive 2PC baselines, written for the benchmark: the coordinator calls each participant's
+ * methods directly (no messages, no validation, no timers, no retransmission, no recovery) —
+ * presumed abort, yes votes logged before voting, commit logged before phase 2, outcome logged
+ * before the ack. Without a directory nothing is durable: the floor of the protocol itself. With
+ * one, it is the floor of a durable 2PC on this disk: the same 2N+1 forced writes per commit as
+ * twopc, each node on its own group-commit file. Messages count a call and its reply as two.
+ */
+export async function startNaive2pc(spec: Naive2pcSpec): Promise<System> {
+  const ids = participantIds(spec.n)
+  const open = (id: string) =>
+    spec.directory === undefined ? undefined : GroupWriter.open(join(spec.directory, `naive-${id}.log`))
+  const coordinatorLog = await open('coord')
+  const logs = await Promise.all(ids.map(open))
+  const participants = logs.map((log) => new NaiveParticipant(log, spec.vote ?? voteIn))
+  let messages = 0
+  let forcedWrites = 0
+  const transact = async (index: number) => {
+    const txId = String(index)
+    const shares = payloads(spec.mix, index, spec.n)
+    const votes = await Promise.all(
+      participants.map((participant, i) => participant.prepare(txId, shares[ids[i] as string] as Json)),
+    )
+    messages += 2 * spec.n
+    const yes = participants.filter((_, i) => votes[i] === 'yes')
+    const durable = coordinatorLog !== undefined
+    if (durable) forcedWrites += yes.length // the prepared records
+    if (votes.includes('no')) {
+      const decidedAt = performance.now()
+      for (const participant of yes) participant.abort(txId)
+      messages += yes.length
+      return { decidedAt, completedAt: decidedAt }
+    }
+    if (yes.length === 0) {
+      const decidedAt = performance.now()
+      return { decidedAt, completedAt: decidedAt }
+    }
+    if (coordinatorLog !== undefined) await coordinatorLog.append(line({ type: 'commit', txId }))
+    const decidedAt = performance.now()
+    await Promise.all(yes.map((participant) => participant.commit(txId)))
+    messages += 2 * yes.length
+    if (durable) forcedWrites += 1 + yes.length // the commit record and the outcomes
+    void coordinatorLog?.append(line({ type: 'end', txId }))
+    return { decidedAt, completedAt: performance.now() }
+  }
+  const writers = [coordinatorLog, ...logs].filter((log) => log !== undefined)
+  return {
+    transact,
+    counters: async () => ({
+      messages,
+      bytes: undefined,
+      forcedWrites,
+      fsyncs: coordinatorLog === undefined ? undefined : writers.reduce((sum, log) => sum + log.syncs, 0),
+    }),
+    close: async () => {
+      await Promise.all(writers.map((log) => log.close()))
+    },
+  }
+}

@@ -1,0 +1,90 @@
+import type { LogKind } from './library/logs.js'
+import type { Percentiles } from './measure.js'
+import type { Mix } from './workloads.js'
+
+/** Who runs the transactions of a cell: twopc, or one of the naive baselines. */
+export type SystemKind = 'library' | 'naive-memory' | 'naive-durable' | 'naive-tcp'
+
+/** How messages travel: in process (MemoryNetwork, or direct calls for a naive baseline), or over loopback to a second process. */
+export type TransportKind = 'memory' | 'tcp' | 'http'
+
+/** One cell of the matrix. */
+export interface CellSpec {
+  readonly system: SystemKind
+  /** Participants per transaction. */
+  readonly n: number
+  /** Transactions in flight. */
+  readonly c: number
+  readonly mix: Mix
+  readonly transport: TransportKind
+  readonly log: LogKind
+}
+
+/** What one run of a cell measured. Per-transaction figures are totals over every node and process ÷ transactions. */
+export interface CellResult {
+  readonly spec: CellSpec
+  readonly transactions: number
+  readonly elapsedMs: number
+  readonly tps: number
+  readonly decisionMs: Percentiles
+  readonly completionMs: Percentiles
+  readonly messagesPerTx: number
+  /** Bytes per transaction: on the wire for the naive TCP baseline; message JSON for twopc; `null` without messages. */
+  readonly bytesPerTx: number | null
+  readonly forcedWritesPerTx: number
+  /** fdatasyncs per transaction; `null` without a file log. */
+  readonly fsyncsPerTx: number | null
+  /** CPU time (user + system) of every process of the system, per transaction, in microseconds. */
+  readonly cpuUsPerTx: number
+  /** Event-loop delay p99 and max of the most delayed process, in milliseconds. */
+  readonly eventLoopDelayMs: { readonly p99: number; readonly max: number }
+}
+
+/** A raw baseline: an operation rate and its latency. */
+export interface MicroResult {
+  readonly name: string
+  /** What one operation is. */
+  readonly operation: string
+  readonly opsPerSecond: number
+  readonly latencyMs: Percentiles
+  /** Anything else worth a number (e.g. records per fdatasync). */
+  readonly detail: Readonly<Record<string, number>>
+}
+
+/** A timed recovery scenario. */
+export interface RecoveryResult {
+  readonly name: string
+  /** Records loaded or transactions resolved. */
+  readonly items: number
+  readonly ms: number
+  readonly perSecond: number
+}
+
+/** Heap measurements. */
+export interface MemoryResult {
+  /** Heap per transaction in flight, in bytes: twopc and the naive in-memory 2PC. */
+  readonly bytesPerInFlightTx: { readonly library: number; readonly naive: number; readonly inFlight: number }
+  /** Heap before and after many transactions, after a warm-up that fills the bounded memories. */
+  readonly drain: {
+    readonly transactions: number
+    readonly warmupTransactions: number
+    readonly freshBytes: number
+    readonly startBytes: number
+    readonly endBytes: number
+  }
+}
+
+/** One target: the measured ratio (or value) against its bound. */
+export interface TargetResult {
+  readonly id: string
+  readonly description: string
+  /** The library's figure and the baseline's (`null` for an absolute target), from the median round. */
+  readonly library: number
+  readonly baseline: number | null
+  /** library ÷ baseline, the median over rounds; the value itself for an absolute target. */
+  readonly ratio: number
+  /** Every round's ratio. */
+  readonly rounds: readonly number[]
+  readonly bound: { readonly op: '>=' | '<='; readonly value: number }
+  readonly pass: boolean
+}
