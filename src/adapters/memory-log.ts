@@ -2,6 +2,7 @@ import { TwopcError } from '../core/errors.js'
 import { type LogRecord, parseRecord } from '../core/records.js'
 import type { TxId } from '../core/types.js'
 import type { DurableLog } from '../runtime/interfaces.js'
+import { nextMacrotask } from '../runtime/next-macrotask.js'
 
 /**
  * An in-memory {@link DurableLog} for tests and demos. Records become "durable" one macrotask
@@ -11,6 +12,13 @@ import type { DurableLog } from '../runtime/interfaces.js'
  */
 export class MemoryLog implements DurableLog {
   private durable: LogRecord[] = []
+  /**
+   * Forgotten transactions, with how many records were durable when each was forgotten: records of
+   * it before that point are dead (a later record of the same id stays, as in a real log). Dead
+   * records are dropped in one pass once they are half the log, so forget() costs O(1) amortized.
+   */
+  private forgotten = new Map<TxId, number>()
+  private dead = 0
   private pending: { records: LogRecord[]; resolve(): void; reject(error: unknown): void }[] = []
   private failure: Error | undefined
   private flushScheduled = false
@@ -33,20 +41,23 @@ export class MemoryLog implements DurableLog {
       this.pending.push({ records: copies, resolve, reject })
       if (!this.flushScheduled) {
         this.flushScheduled = true
-        setTimeout(() => this.flush(), 0)
+        nextMacrotask(() => this.flush())
       }
     })
   }
 
   /** The durable records, in order. */
   async load(): Promise<LogRecord[]> {
-    return this.durable.map((record) => parseRecord(JSON.parse(JSON.stringify(record))))
+    return this.live().map((record) => parseRecord(JSON.parse(JSON.stringify(record))))
   }
 
-  /** Drops every record of the given finished transactions (compaction). */
+  /** Drops every durable record of the given finished transactions (compaction). */
   forget(txIds: readonly TxId[]): void {
-    const gone = new Set(txIds)
-    this.durable = this.durable.filter((record) => !gone.has(record.txId))
+    for (const txId of txIds) {
+      this.forgotten.set(txId, this.durable.length)
+      this.dead += 1
+    }
+    if (this.dead * 2 > this.durable.length) this.compact()
   }
 
   /**
@@ -72,7 +83,7 @@ export class MemoryLog implements DurableLog {
 
   /** A copy of the durable records, for assertions. */
   get records(): readonly LogRecord[] {
-    return [...this.durable]
+    return this.live()
   }
 
   /** How many simulated syncs made records durable (appends that arrived together share one). */
@@ -90,5 +101,15 @@ export class MemoryLog implements DurableLog {
       this.durable.push(...entry.records)
       entry.resolve()
     }
+  }
+
+  private live(): LogRecord[] {
+    return this.durable.filter((record, index) => !(index < (this.forgotten.get(record.txId) ?? 0)))
+  }
+
+  private compact(): void {
+    this.durable = this.live()
+    this.forgotten = new Map()
+    this.dead = 0
   }
 }

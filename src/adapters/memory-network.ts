@@ -3,6 +3,7 @@ import type { Message } from '../core/messages.js'
 import { invalidOption } from '../core/options.js'
 import type { NodeId } from '../core/types.js'
 import type { Transport } from '../runtime/interfaces.js'
+import { nextMacrotask } from '../runtime/next-macrotask.js'
 import { seededRandom } from '../runtime/seeded-random.js'
 
 /** Options of a {@link MemoryNetwork}. The fault model is drawn from `seed`. */
@@ -137,8 +138,9 @@ export class MemoryNetwork {
     const copies = this.random() < this.duplicateRate ? 2 : 1
     if (copies === 2) this.counts.duplicated += 1
     for (let i = 0; i < copies; i++) {
-      const delayMs = this.maxDelayMs > 0 ? this.random() * this.maxDelayMs : 0
-      setTimeout(() => this.deliver(from, message.to, wire), delayMs)
+      const deliver = () => this.deliver(from, message.to, wire)
+      if (this.maxDelayMs > 0) setTimeout(deliver, this.random() * this.maxDelayMs)
+      else nextMacrotask(deliver)
     }
   }
 
