@@ -18,6 +18,8 @@ export class MemoryLog implements DurableLog {
    * records are dropped in one pass once they are half the log, so forget() costs O(1) amortized.
    */
   private forgotten = new Map<TxId, number>()
+  /** Durable records per transaction not yet forgotten, to count the dead ones exactly. */
+  private liveCounts = new Map<TxId, number>()
   private dead = 0
   private pending: { records: LogRecord[]; resolve(): void; reject(error: unknown): void }[] = []
   private failure: Error | undefined
@@ -55,7 +57,8 @@ export class MemoryLog implements DurableLog {
   forget(txIds: readonly TxId[]): void {
     for (const txId of txIds) {
       this.forgotten.set(txId, this.durable.length)
-      this.dead += 1
+      this.dead += this.liveCounts.get(txId) ?? 0
+      this.liveCounts.delete(txId)
     }
     if (this.dead * 2 > this.durable.length) this.compact()
   }
@@ -99,6 +102,7 @@ export class MemoryLog implements DurableLog {
     this.syncCount += 1
     for (const entry of batch) {
       this.durable.push(...entry.records)
+      for (const { txId } of entry.records) this.liveCounts.set(txId, (this.liveCounts.get(txId) ?? 0) + 1)
       entry.resolve()
     }
   }
