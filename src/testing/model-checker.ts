@@ -1,0 +1,497 @@
+import type { NodeId, Vote } from '../core/types.js'
+import { fingerprint } from './canonical.js'
+import type { Violation } from './invariants.js'
+import type { MutantName } from './mutants.js'
+import { replay, shrinkHistory } from './shrink.js'
+import { type NetworkSemantics, SimCluster } from './sim-cluster.js'
+import type { SimNode } from './sim-node.js'
+import { arrowTrace, formatTrace, type SimAction } from './trace.js'
+
+/** Which nodes a model-checker configuration lets crash. */
+export type CrashTargets = 'any' | 'coordinator' | 'participants'
+
+/** One configuration of the exhaustive model checker. */
+export interface ModelCheckerConfig {
+  /** Names the configuration in reports. */
+  readonly name: string
+  /** Number of participants (ids p1, p2, …); one transaction over all of them unless `transactions` says otherwise. */
+  readonly participants: number
+  /** The transactions, as lists of participant numbers (1-based); they may begin at any point. @default [[1..participants]] */
+  readonly transactions?: readonly (readonly number[])[]
+  /** What a resource's `prepare` may answer; every choice is explored. @default ['yes', 'no'] */
+  readonly votes?: readonly Vote[]
+  /**
+   * Whether a resource may answer `prepare` differently when asked again about the same
+   * transaction (after its participant restarted and forgot). @default false: a resource's
+   * answer for a given piece of work is stable.
+   */
+  readonly fickleVotes?: boolean
+  /** Crashes allowed (at any point, keeping any prefix of the unsynced tail). */
+  readonly crashes: number
+  /** Which nodes may crash. @default 'any' */
+  readonly crashTargets?: CrashTargets
+  /** Compact logs after `end` records (implies `connection` semantics). @default false */
+  readonly compaction?: boolean
+  /** @default 'datagram' without compaction */
+  readonly network?: NetworkSemantics
+  /** Check a broken core (tests only). */
+  readonly mutant?: MutantName
+  /** Reduce by symmetry over participants (they are interchangeable: same resource choices). @default true */
+  readonly symmetry?: boolean
+  /** Most pending `Ready`s per node; more inputs wait (keeps the state space finite). @default 2 */
+  readonly maxPendingReadys?: number
+  /** Stop (incomplete) after this many distinct states. @default 2_000_000 */
+  readonly maxStates?: number
+  /**
+   * Most records a node's log may hold (durable and unsynced). A state beyond it is not explored
+   * further and is reported as `unboundedLog`: with one transaction a log needs a handful of
+   * records, so growth past this bound means a node appends without limit. @default 12
+   */
+  readonly maxRecordsPerNode?: number
+}
+
+/** What one exhaustive exploration found. */
+export interface ModelCheckerResult {
+  readonly config: ModelCheckerConfig
+  /** Distinct states reached (after symmetry reduction). */
+  readonly states: number
+  /** Transitions explored. */
+  readonly transitions: number
+  /** Depth of the deepest state: the longest shortest path from the start, in steps. */
+  readonly depth: number
+  /** Wall-clock milliseconds. */
+  readonly timeMs: number
+  /** True when every reachable state was explored (not cut by `maxStates`, nor by a violation). */
+  readonly complete: boolean
+  /**
+   * The first violation found: the shortest history reaching it (breadth-first, counting the
+   * steps the checker takes eagerly) and that history shrunk to the actions that matter.
+   */
+  readonly violation?: {
+    readonly violation: Violation
+    readonly trace: readonly string[]
+    readonly shrunk: readonly string[]
+  }
+  /** States cut because a log outgrew `maxRecordsPerNode`, with the shortest history to the first. */
+  readonly unboundedLog?: {
+    readonly states: number
+    readonly node: string
+    readonly trace: readonly string[]
+  }
+}
+
+/**
+ * The configurations CI checks, in well under a minute together. Loss, duplication and
+ * reordering are unbounded in every configuration (see {@link checkModel}).
+ */
+export const CI_MODEL_CHECKS: readonly ModelCheckerConfig[] = [
+  { name: '1 coordinator + 2 participants voting yes/no, 1 crash of any node', participants: 2, crashes: 1 },
+  {
+    name: '1 coordinator + 3 participants voting yes, 1 crash of the coordinator',
+    participants: 3,
+    votes: ['yes'],
+    crashes: 1,
+    crashTargets: 'coordinator',
+  },
+]
+
+/** Bigger configurations, for `npm run verify:deep` (minutes, not seconds). */
+export const DEEP_MODEL_CHECKS: readonly ModelCheckerConfig[] = [
+  { name: '1 coordinator + 2 participants voting yes/no, 2 crashes', participants: 2, crashes: 2 },
+  {
+    name: '1 coordinator + 2 participants voting yes/no/read-only, 1 crash',
+    participants: 2,
+    votes: ['yes', 'no', 'read-only'],
+    crashes: 1,
+  },
+  {
+    name: '1 coordinator + 2 participants, 1 crash, compaction (connection network)',
+    participants: 2,
+    crashes: 1,
+    compaction: true,
+  },
+  {
+    name: 'a one-phase and a two-phase transaction, 2 participants, 1 crash',
+    participants: 2,
+    transactions: [[1], [1, 2]],
+    crashes: 1,
+  },
+  {
+    name: '1 coordinator + 3 participants voting yes/no, 1 crash of the coordinator',
+    participants: 3,
+    crashes: 1,
+    crashTargets: 'coordinator',
+  },
+  {
+    name: '1 coordinator + 3 participants voting yes, 1 crash of a participant',
+    participants: 3,
+    votes: ['yes'],
+    crashes: 1,
+    crashTargets: 'participants',
+  },
+]
+
+interface Budget {
+  readonly crashes: number
+}
+
+/**
+ * Explores breadth-first every state reachable by the REAL cores (or a mutant) in a small
+ * cluster, checking S1–S6 on every transition, and returns the shortest history to the first
+ * violation. Nondeterminism explored: the order of every delivery, sync, effect, timer and
+ * resource answer; any vote in `votes`; crashes within the budget (keeping any prefix of the
+ * unsynced tail) and restarts; and an adversarial network: every message sent stays deliverable
+ * forever, any number of times, in any order, or never (unbounded loss, duplication and
+ * reordering — a strictly larger set of behaviours than any loss or duplication budget).
+ *
+ * Abstractions:
+ * - time: the prepare timeout may fire at any moment; timers that only resend (retransmission,
+ *   decision-request) fire as soon as their node is idle, since in this network a message sent
+ *   early may still arrive late or never; their counters are not part of the state (an in-doubt
+ *   participant asks its peers from its second request on);
+ * - a `Ready`'s effects run as soon as its records are durable, in one step (as the runtime's
+ *   microtasks do); a crash between two of its sends is covered by the adversarial network, where
+ *   a message sent but never delivered is the same as one not sent;
+ * - at most `maxPendingReadys` pending `Ready`s per node (further inputs wait);
+ * - a resource answers `prepare` for a transaction the same way every time, unless `fickleVotes`.
+ *
+ * States are identified by a fingerprint of a canonical serialization of every core (their own
+ * properties, read by reflection), disk, pending effect, timer, resource call, message in flight,
+ * the invariant's ghost state and the budgets left — minimised over participant permutations.
+ */
+export function checkModel(config: ModelCheckerConfig): ModelCheckerResult {
+  const started = Date.now()
+  const participants = Array.from({ length: config.participants }, (_, i) => `p${i + 1}`)
+  const votes = config.votes ?? ['yes', 'no']
+  const transactions = (config.transactions ?? [participants.map((_, i) => i + 1)]).map((members, i) => ({
+    txId: `t${i + 1}`,
+    participants: members.map((n) => `p${n}`),
+  }))
+  const symmetric = (config.symmetry ?? true) && config.transactions === undefined
+  const identity = [new Map(participants.map((id) => [id, id]))]
+  const start = () =>
+    new SimCluster({
+      participants,
+      timing: { cooperativeTerminationAfterMs: 1 },
+      compaction: config.compaction ?? false,
+      ...(config.network === undefined ? {} : { network: config.network }),
+      messageSet: true,
+      eagerEffects: true,
+      maxPendingReadys: config.maxPendingReadys ?? 2,
+      ...(config.mutant === undefined ? {} : { mutant: config.mutant }),
+    })
+  const key = (cluster: SimCluster, budget: Budget): string => {
+    let best: string | undefined
+    for (const renaming of symmetric ? renamingsOf(cluster, participants) : identity) {
+      const text = cluster.canonical(renaming)
+      if (best === undefined || text < best) best = text
+    }
+    return fingerprint(`${best}\n${budget.crashes}`)
+  }
+
+  const maxStates = config.maxStates ?? 2_000_000
+  const pure = new Map<string, readonly string[] | false>()
+  const root = start()
+  const rootBudget: Budget = { crashes: config.crashes }
+  const visited = new Set<string>([key(root, rootBudget)])
+  // Parent links for the shortest-trace reconstruction: state index → (parent index, action).
+  const parents: number[] = [-1]
+  const via: (readonly SimAction[])[] = [[]]
+  let frontier: { cluster: SimCluster; budget: Budget; index: number }[] = [
+    { cluster: root, budget: rootBudget, index: 0 },
+  ]
+  let transitions = 0
+  let depth = 0
+  const maxRecords = config.maxRecordsPerNode ?? 12
+  let unboundedLog: { states: number; node: string; trace: readonly string[] } | undefined
+  const pathTo = (index: number, last: readonly SimAction[]): SimAction[] => {
+    const path = [...last]
+    for (let at = index; at > 0; at = parents[at] as number) path.unshift(...(via[at] ?? []))
+    return path
+  }
+  const finish = (complete: boolean, violation?: ModelCheckerResult['violation']): ModelCheckerResult => ({
+    config,
+    states: visited.size,
+    transitions,
+    depth,
+    timeMs: Date.now() - started,
+    complete,
+    ...(violation === undefined ? {} : { violation }),
+    ...(unboundedLog === undefined ? {} : { unboundedLog }),
+  })
+
+  while (frontier.length > 0) {
+    const next: typeof frontier = []
+    for (const state of frontier) {
+      for (const action of enabledActions(state.cluster, state.budget, config, votes, transactions, pure)) {
+        const cluster = state.cluster.clone()
+        if (cluster.apply(action) === undefined) continue
+        transitions += 1
+        const budget: Budget = { crashes: state.budget.crashes - (action.type === 'crash' ? 1 : 0) }
+        const edge = [
+          action,
+          ...syncUncrashable(cluster, budget, config.crashTargets ?? 'any'),
+          ...resend(cluster, pure),
+          ...answerEagerly(cluster, pure),
+        ]
+        if (cluster.violation !== undefined) {
+          const path = pathTo(state.index, edge)
+          const history = replay(start, path)
+          const shrunk = shrinkHistory(start, path, cluster.violation.invariant, 5000)
+          return finish(false, { violation: cluster.violation, trace: history.trace, shrunk: shrunk.trace })
+        }
+        const id = key(cluster, budget)
+        if (visited.has(id)) continue
+        const grown = [...cluster.nodes.values()].find(
+          (node) => node.disk.durableRecords.length + node.disk.unsynced > maxRecords,
+        )
+        if (grown !== undefined) {
+          visited.add(id)
+          if (unboundedLog === undefined) {
+            const history = replay(start, pathTo(state.index, edge))
+            unboundedLog = { states: 0, node: grown.id, trace: history.trace }
+          }
+          unboundedLog.states += 1
+          continue
+        }
+        visited.add(id)
+        parents.push(state.index)
+        via.push(edge)
+        next.push({ cluster, budget, index: parents.length - 1 })
+        if (visited.size >= maxStates) return finish(false)
+      }
+    }
+    frontier = next
+    if (next.length > 0) depth += 1
+  }
+  return finish(true)
+}
+
+/** Whether `node` may still crash. */
+function crashable(node: SimNode, budget: Budget, targets: CrashTargets): boolean {
+  return (
+    budget.crashes > 0 && (targets === 'any' || (targets === 'coordinator') === (node.role === 'coordinator'))
+  )
+}
+
+/**
+ * A node that can no longer crash (no crash left, or not a crash target) syncs right after each
+ * step: when its records become durable makes no difference any more (only its crash could tell),
+ * so this gives far fewer states and the same behaviours. Sends are still checked against the
+ * disk as it was when they left (S2), because effects that need not wait for the disk run before
+ * this sync.
+ */
+function syncUncrashable(cluster: SimCluster, budget: Budget, targets: CrashTargets): SimAction[] {
+  const syncs: SimAction[] = []
+  for (const node of cluster.nodes.values()) {
+    if (node.disk.unsynced === 0 || crashable(node, budget, targets)) continue
+    const sync: SimAction = { type: 'sync', node: node.id }
+    if (cluster.apply(sync) === undefined) continue
+    syncs.push(sync)
+    if (cluster.violation !== undefined) break
+  }
+  return syncs
+}
+
+/** Timers that only send again what was sent before (the retransmission and decision-request timers). */
+const RESENDERS: ReadonlySet<string> = new Set(['retransmit', 'decision-request'])
+
+/**
+ * Fires every armed retransmission and decision-request timer of an idle node right away. Their
+ * only effects are messages (a retransmitting coordinator, an in-doubt participant asking,
+ * a one-phase participant resending its vote) plus counters the canonical state abstracts; in
+ * the adversarial network, a message sent early may still arrive late or never, so sending as
+ * early as possible loses no behaviour and makes the network a function of the nodes' states.
+ * A node with effects waiting for its disk is left alone: it fires after the next step.
+ */
+function resend(cluster: SimCluster, pure: Map<string, readonly string[] | false>): SimAction[] {
+  const fired: SimAction[] = []
+  for (const node of [...cluster.nodes.values()]) {
+    if (!node.up || node.pending.length > 0) continue
+    for (const timer of [...node.timers.values()]) {
+      if (!RESENDERS.has(timer.timer) || cluster.violation !== undefined) continue
+      const fire: SimAction = { type: 'fire', node: node.id, txId: timer.txId, timer: timer.timer }
+      const before = cluster.nodeState(node.id)
+      const known = `${node.id}|${before}|${timer.timer} ${timer.txId}`
+      const sends = pure.get(known)
+      if (sends !== undefined && sends !== false && sends.every((key) => cluster.network.has(key))) continue
+      const cache = new Map(node.canonicalCache)
+      if (cluster.apply(fire) === undefined) continue
+      fired.push(fire)
+      const unchanged = cluster.node(node.id).pending.length === 0 && cluster.nodeState(node.id) === before
+      if (unchanged) cluster.node(node.id).canonicalCache = cache
+      pure.set(known, unchanged ? cluster.lastSent : false)
+    }
+  }
+  return fired
+}
+
+/**
+ * Delivers right away every message whose delivery leaves its recipient's state unchanged and
+ * only makes it answer (a duplicate `prepare` answered by the same vote, a `decision-request`
+ * answered by a known outcome): such a delivery commutes with every other step, and its answers
+ * may still arrive late or never, so taking it early loses no behaviour (its sends are still
+ * checked, S2 included). Repeats until nothing new is sent. `pure` caches, by recipient state and
+ * message, whether a delivery is of this kind.
+ */
+function answerEagerly(cluster: SimCluster, pure: Map<string, readonly string[] | false>): SimAction[] {
+  const delivered: SimAction[] = []
+  for (let grew = true; grew && cluster.violation === undefined; ) {
+    grew = false
+    for (const entry of [...cluster.network.inFlight]) {
+      const { key } = entry
+      const to = entry.message.to
+      const recipient = cluster.node(to)
+      if (!recipient.up || recipient.pending.length > 0) continue
+      const before = cluster.nodeState(to)
+      const deliver: SimAction = { type: 'deliver', key }
+      const known = `${before}|${key}`
+      let answers = pure.get(known)
+      if (answers === undefined) {
+        const trial = cluster.clone()
+        trial.apply(deliver)
+        const unchanged =
+          trial.violation === undefined &&
+          trial.node(to).pending.length === 0 &&
+          trial.nodeState(to) === before
+        answers = unchanged ? trial.lastSent : false
+        pure.set(known, answers)
+      }
+      // Nothing new to say (its answers are already in flight, and so are their holdings): skip.
+      if (answers === false || answers.every((answer) => cluster.network.has(answer))) continue
+      const cache = new Map(recipient.canonicalCache)
+      cluster.apply(deliver)
+      // The recipient's state is unchanged (that is what made the delivery eager): keep its cache.
+      cluster.node(to).canonicalCache = cache
+      delivered.push(deliver)
+      grew = true
+      break
+    }
+  }
+  return delivered
+}
+
+/** Every action possible in `cluster` within `budget`. */
+function enabledActions(
+  cluster: SimCluster,
+  budget: Budget,
+  config: ModelCheckerConfig,
+  votes: readonly Vote[],
+  transactions: readonly { readonly txId: string; readonly participants: readonly NodeId[] }[],
+  pure: ReadonlyMap<string, readonly string[] | false>,
+): SimAction[] {
+  const fickle = config.fickleVotes ?? false
+  const targets = config.crashTargets ?? 'any'
+  const actions: SimAction[] = []
+  const begun = new Set(cluster.tracker.txIds)
+  if (cluster.accepts(cluster.node(cluster.coordinatorId))) {
+    for (const tx of transactions) {
+      if (!begun.has(tx.txId)) actions.push({ type: 'begin', txId: tx.txId, participants: tx.participants })
+    }
+  }
+  for (const node of cluster.nodes.values()) {
+    if (!node.up) {
+      actions.push({ type: 'restart', node: node.id })
+      continue
+    }
+    // Effects run eagerly (SimClusterOptions.eagerEffects): there is no separate effect step.
+    if (node.disk.unsynced > 0 && crashable(node, budget, targets))
+      actions.push({ type: 'sync', node: node.id })
+    if (cluster.accepts(node)) {
+      for (const timer of node.timers.values()) {
+        if (!RESENDERS.has(timer.timer))
+          actions.push({ type: 'fire', node: node.id, txId: timer.txId, timer: timer.timer })
+      }
+      for (const call of node.calls) {
+        const base = {
+          type: 'resource',
+          node: node.id,
+          txId: call.request.tx.txId,
+          operation: call.request.type,
+        } as const
+        if (call.request.type === 'prepare') {
+          const before = fickle ? undefined : node.answers.get(call.request.tx.txId)
+          for (const vote of before === undefined ? votes : [before]) {
+            actions.push({ ...base, result: { type: 'vote', vote } })
+          }
+        } else {
+          actions.push({ ...base, result: { type: 'applied' } })
+        }
+      }
+    }
+    if (crashable(node, budget, targets)) {
+      for (let keep = 0; keep <= node.disk.unsynced; keep++) {
+        actions.push({ type: 'crash', node: node.id, keep, torn: false })
+      }
+    }
+  }
+  // The network is a set (see SimNetwork): any message sent may arrive, again and again, or never.
+  // A delivery known to change nothing at its recipient was taken eagerly already (answerEagerly):
+  // taking it again would lead back to this very state.
+  for (const entry of cluster.network.inFlight) {
+    const recipient = cluster.node(entry.message.to)
+    if (!cluster.accepts(recipient)) continue
+    if (recipient.pending.length === 0 && pure.get(`${cluster.nodeState(recipient.id)}|${entry.key}`))
+      continue
+    actions.push({ type: 'deliver', key: entry.key })
+  }
+  return actions
+}
+
+/**
+ * The participant renamings to try when canonicalizing `cluster` under symmetry: participants
+ * are ordered by their blinded local state (`SimCluster.shapeOf`) and renamed p1, p2, … in that
+ * order; participants with equal blinded states may be ordered either way, so every order among
+ * them is tried. The minimum over these renamings is the same for every renaming of a state
+ * (its blinded states are the same), and usually there is just one to try.
+ */
+function renamingsOf(cluster: SimCluster, participants: readonly NodeId[]): Map<NodeId, NodeId>[] {
+  const groups = new Map<string, NodeId[]>()
+  for (const id of participants) {
+    const shape = cluster.shapeOf(id)
+    groups.set(shape, [...(groups.get(shape) ?? []), id])
+  }
+  let orders: NodeId[][] = [[]]
+  for (const shape of [...groups.keys()].sort()) {
+    const members = groups.get(shape) ?? []
+    orders = orders.flatMap((prefix) => permute(members).map((tail) => [...prefix, ...tail]))
+  }
+  return orders.map((order) => new Map(order.map((id, i) => [id, participants[i] as NodeId])))
+}
+
+function permute<T>(items: readonly T[]): T[][] {
+  if (items.length <= 1) return [[...items]]
+  const result: T[][] = []
+  items.forEach((item, i) => {
+    for (const rest of permute([...items.slice(0, i), ...items.slice(i + 1)])) result.push([item, ...rest])
+  })
+  return result
+}
+
+/** A report of one exploration: figures, and the shortest counterexample if any. */
+export function formatModelCheckerResult(result: ModelCheckerResult): string {
+  const { config } = result
+  const figures = `${result.states.toLocaleString('en-US')} states, ${result.transitions.toLocaleString('en-US')} transitions, depth ${result.depth}, ${(result.timeMs / 1000).toFixed(1)}s`
+  const status = result.violation
+    ? `VIOLATION of ${result.violation.violation.invariant}`
+    : result.complete
+      ? 'complete, no violation'
+      : 'INCOMPLETE (state limit reached)'
+  const lines = [
+    `model check [${config.name}${config.mutant ? `, mutant ${config.mutant}` : ''}]: ${status} — ${figures}`,
+  ]
+  if (result.unboundedLog) {
+    lines.push(
+      `  UNBOUNDED LOG: ${result.unboundedLog.states} states cut where ${result.unboundedLog.node}'s log outgrew ${config.maxRecordsPerNode ?? 12} records; shortest history:`,
+    )
+    lines.push(formatTrace(result.unboundedLog.trace))
+  }
+  if (result.violation) {
+    lines.push(`  ${result.violation.violation.message}`)
+    lines.push(`  shortest trace (${result.violation.trace.length} steps):`)
+    lines.push(formatTrace(result.violation.trace))
+    lines.push(`  shrunk to the ${result.violation.shrunk.length} steps that matter:`)
+    lines.push(`  ${arrowTrace(result.violation.shrunk)}`)
+  }
+  return lines.join('\n')
+}

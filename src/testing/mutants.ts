@@ -1,0 +1,207 @@
+import { CoordinatorCore, type CoordinatorCoreOptions, type CoordinatorInput } from '../core/coordinator.js'
+import { ParticipantCore, type ParticipantCoreOptions, type ParticipantInput } from '../core/participant.js'
+import type { CoordinatorCoreEvent, ParticipantCoreEvent, Ready } from '../core/ready.js'
+import type { LogRecord } from '../core/records.js'
+import type { NodeId, TxId } from '../core/types.js'
+
+/** What the simulator and the model checker need of a core: the real one, or a mutant wrapped around it. */
+export interface SimCore<Input, Event> {
+  readonly id: NodeId
+  /** Transactions in flight (L1 requires 0 on every node at the end). */
+  readonly inFlight: number
+  /** Rebuilds state from durable records, like the real core. */
+  recover(records: readonly LogRecord[]): Ready<Event>
+  /** Advances by one input, like the real core. */
+  step(input: Input): Ready<Event>
+}
+
+/** A coordinator core as the simulator drives it. */
+export type CoordinatorSimCore = SimCore<CoordinatorInput, CoordinatorCoreEvent>
+
+/** A participant core as the simulator drives it. */
+export type ParticipantSimCore = SimCore<ParticipantInput, ParticipantCoreEvent>
+
+/**
+ * Deliberately broken cores, for tests only ("teeth": a checker that cannot fail proves nothing).
+ * Each wraps the REAL core and alters its `Ready`s; `src/core` is untouched.
+ *
+ * - `vote-before-prepared-durable`: the participant's `prepared` record is not forced, so
+ *   `vote: yes` may leave before it is durable;
+ * - `coordinator-forgets-before-acks`: right after deciding commit, the coordinator forgets the
+ *   transaction (no commit retransmission; a `decision-request` is answered by presumed abort);
+ * - `ack-before-outcome-durable`: the participant's `commit` outcome is not forced before its `ack`;
+ * - `commit-not-forced`: the coordinator's `commit` record is not forced before `commit` is sent;
+ * - `commit-for-unknown-transaction`: the coordinator answers a `decision-request` about a
+ *   transaction it does not know with `commit` instead of presumed abort.
+ */
+export type MutantName =
+  | 'vote-before-prepared-durable'
+  | 'coordinator-forgets-before-acks'
+  | 'ack-before-outcome-durable'
+  | 'commit-not-forced'
+  | 'commit-for-unknown-transaction'
+
+/** Every mutant, in the order the tests report them. */
+export const MUTANTS: readonly MutantName[] = [
+  'vote-before-prepared-durable',
+  'coordinator-forgets-before-acks',
+  'ack-before-outcome-durable',
+  'commit-not-forced',
+  'commit-for-unknown-transaction',
+]
+
+/** Makes the cores of a simulated cluster; `createCores(mutant)` selects a broken one. */
+export interface CoreFactory {
+  /** Builds the coordinator core (real or mutant). */
+  coordinator(options: CoordinatorCoreOptions): CoordinatorSimCore
+  /** Builds a participant core (real or mutant). */
+  participant(options: ParticipantCoreOptions): ParticipantSimCore
+}
+
+/**
+ * The cores the simulator runs: the real ones, or (tests only) one of them wrapped by a mutant.
+ * @param mutant - undefined for the real cores
+ */
+export function createCores(mutant?: MutantName): CoreFactory {
+  return {
+    coordinator(options) {
+      switch (mutant) {
+        case 'commit-not-forced':
+          return new RewritingCore(new CoordinatorCore(options), unforce('commit'))
+        case 'coordinator-forgets-before-acks':
+          return new ForgetfulCoordinator(options)
+        case 'commit-for-unknown-transaction':
+          return new CommitForUnknownCoordinator(options)
+        default:
+          return new CoordinatorCore(options)
+      }
+    },
+    participant(options) {
+      switch (mutant) {
+        case 'vote-before-prepared-durable':
+          return new RewritingCore(new ParticipantCore(options), unforce('prepared'))
+        case 'ack-before-outcome-durable':
+          return new RewritingCore(new ParticipantCore(options), unforceCommitOutcome)
+        default:
+          return new ParticipantCore(options)
+      }
+    },
+  }
+}
+
+/** A core whose every `Ready` passes through `rewrite`. */
+class RewritingCore<Input, Event> implements SimCore<Input, Event> {
+  constructor(
+    private readonly inner: SimCore<Input, Event>,
+    private readonly rewrite: (ready: Ready<Event>) => Ready<Event>,
+  ) {}
+
+  get id(): NodeId {
+    return this.inner.id
+  }
+
+  get inFlight(): number {
+    return this.inner.inFlight
+  }
+
+  recover(records: readonly LogRecord[]): Ready<Event> {
+    return this.rewrite(this.inner.recover(records))
+  }
+
+  step(input: Input): Ready<Event> {
+    return this.rewrite(this.inner.step(input))
+  }
+}
+
+/** A rewrite that clears `forceRecords` on any `Ready` holding a record of type `type`. */
+function unforce(type: LogRecord['type']) {
+  return <Event>(ready: Ready<Event>): Ready<Event> =>
+    ready.records.some((record) => record.type === type) ? { ...ready, forceRecords: false } : ready
+}
+
+/** Clears `forceRecords` on a participant `Ready` that writes a commit outcome and sends its `ack`. */
+function unforceCommitOutcome<Event>(ready: Ready<Event>): Ready<Event> {
+  const commits = ready.records.some((record) => record.type === 'outcome' && record.decision === 'commit')
+  const acks = ready.messages.some((message) => message.type === 'ack')
+  return commits && acks ? { ...ready, forceRecords: false } : ready
+}
+
+/**
+ * Forgets a transaction as soon as it decides commit: the wrapped core is replaced by a fresh one
+ * recovered from the records logged so far minus that transaction's, as if it had written `end`.
+ */
+class ForgetfulCoordinator implements CoordinatorSimCore {
+  private inner: CoordinatorCore
+  private readonly logged: LogRecord[] = []
+
+  constructor(private readonly options: CoordinatorCoreOptions) {
+    this.inner = new CoordinatorCore(options)
+  }
+
+  get id(): NodeId {
+    return this.inner.id
+  }
+
+  get inFlight(): number {
+    return this.inner.inFlight
+  }
+
+  recover(records: readonly LogRecord[]): Ready<CoordinatorCoreEvent> {
+    this.logged.push(...records)
+    return this.inner.recover(records)
+  }
+
+  step(input: CoordinatorInput): Ready<CoordinatorCoreEvent> {
+    const ready = this.inner.step(input)
+    this.logged.push(...ready.records)
+    const forgotten = new Set<TxId>()
+    for (const event of ready.events) {
+      if (event.type === 'decided' && event.decision === 'commit') forgotten.add(event.txId)
+    }
+    if (forgotten.size === 0) return ready
+    this.inner = new CoordinatorCore(this.options)
+    const resumed = this.inner.recover(this.logged.filter((record) => !forgotten.has(record.txId)))
+    return {
+      ...ready,
+      messages: [...ready.messages, ...resumed.messages],
+      // No retransmission of the forgotten commit: that is the bug.
+      timers: [...ready.timers.filter((timer) => !forgotten.has(timer.txId)), ...resumed.timers],
+    }
+  }
+}
+
+/** Answers `commit` to a `decision-request` about a transaction it has no trace of. */
+class CommitForUnknownCoordinator implements CoordinatorSimCore {
+  private readonly inner: CoordinatorCore
+
+  constructor(options: CoordinatorCoreOptions) {
+    this.inner = new CoordinatorCore(options)
+  }
+
+  get id(): NodeId {
+    return this.inner.id
+  }
+
+  get inFlight(): number {
+    return this.inner.inFlight
+  }
+
+  recover(records: readonly LogRecord[]): Ready<CoordinatorCoreEvent> {
+    return this.inner.recover(records)
+  }
+
+  step(input: CoordinatorInput): Ready<CoordinatorCoreEvent> {
+    const unknown =
+      input.type === 'message' &&
+      input.message.type === 'decision-request' &&
+      this.inner.status(input.message.txId).state === 'unknown'
+    const ready = this.inner.step(input)
+    if (!unknown) return ready
+    return {
+      ...ready,
+      messages: ready.messages.map((message) =>
+        message.type === 'abort' ? { ...message, type: 'commit' as const } : message,
+      ),
+    }
+  }
+}

@@ -1,0 +1,113 @@
+/**
+ * Problems the simulator and the model checker found in the cores, each as a replayable scenario
+ * on a simulated cluster (STYLE: every bug leaves a replayable artifact). A scenario marked
+ * `it.fails` still reproduces against the current core: when the core is fixed it starts passing,
+ * `it.fails` reports that, and the marker should then be removed so it guards the fix.
+ */
+import { describe, expect, it } from 'vitest'
+import { checkModel, formatModelCheckerResult } from '../../src/testing/model-checker.js'
+import { SimCluster } from '../../src/testing/sim-cluster.js'
+import { describeMessage, formatTrace, type SimAction } from '../../src/testing/trace.js'
+
+/** Drives a cluster by hand: each step names a message by its description, or an action. */
+class Scenario {
+  readonly trace: string[] = []
+
+  constructor(readonly cluster: SimCluster) {}
+
+  do(action: SimAction): this {
+    const line = this.cluster.apply(action)
+    if (line === undefined)
+      throw new Error(`not possible now: ${JSON.stringify(action)}\n${formatTrace(this.trace)}`)
+    this.trace.push(line)
+    return this
+  }
+
+  /** Runs every effect that may run now. */
+  settle(): this {
+    for (const node of this.cluster.nodes.values()) {
+      while (this.cluster.node(node.id).releasable !== undefined) this.do({ type: 'effect', node: node.id })
+    }
+    return this
+  }
+
+  deliver(description: string): this {
+    const entry = this.cluster.network.inFlight.find(
+      (candidate) => describeMessage(candidate.message) === description,
+    )
+    if (entry === undefined)
+      throw new Error(`no message ${description} in flight\n${formatTrace(this.trace)}`)
+    return this.do({ type: 'deliver', key: entry.key, id: entry.id }).settle()
+  }
+
+  sync(node: string): this {
+    return this.do({ type: 'sync', node }).settle()
+  }
+
+  vote(node: string, vote: 'yes' | 'no'): this {
+    return this.do({
+      type: 'resource',
+      node,
+      txId: 't1',
+      operation: 'prepare',
+      result: { type: 'vote', vote },
+    }).settle()
+  }
+}
+
+/** p2 votes no while p1, prepared, asks its peers (cooperativeTerminationAfterMs 1) about t1. */
+function noVoteWhilePeerAsks(): Scenario {
+  const scenario = new Scenario(
+    new SimCluster({ participants: ['p1', 'p2'], timing: { cooperativeTerminationAfterMs: 1 } }),
+  )
+  for (const node of scenario.cluster.nodes.values()) if (node.disk.unsynced > 0) scenario.sync(node.id)
+  return scenario
+    .do({ type: 'begin', txId: 't1', participants: ['p1', 'p2'] })
+    .settle()
+    .deliver('prepare coord→p1 t1')
+    .vote('p1', 'yes')
+    .sync('p1')
+    .do({ type: 'fire', node: 'p1', txId: 't1', timer: 'decision-request' })
+    .settle()
+    .deliver('prepare coord→p2 t1')
+    .vote('p2', 'no')
+}
+
+describe('findings of the simulator and the model checker', () => {
+  // Found by the model checker (its `unboundedLog` report). While a participant's resource is
+  // still aborting after a two-phase `no` vote (phase `applying`, `logged: false`), every
+  // decision-request from a peer makes `onDecisionRequest` persist another forced
+  // `outcome abort` record: `tx.logged` is never set, so each request costs one more record and
+  // one more fsync, without bound (and `onApplied` then remembers the abort as still unlogged).
+  it.fails('a participant answering peers about its unlogged abort writes the abort record once', () => {
+    const scenario = noVoteWhilePeerAsks()
+    for (let request = 0; request < 4; request++) {
+      scenario.do({ type: 'duplicate', key: keyOf(scenario, 'decision-request p1→p2 t1') })
+      scenario.deliver('decision-request p1→p2 t1').sync('p2')
+    }
+    const p2 = scenario.cluster.node('p2')
+    const aborts = p2.disk.durableRecords.filter(
+      (record) => record.type === 'outcome' && record.txId === 't1',
+    )
+    expect(aborts.length, formatTrace(scenario.trace)).toBe(1)
+  })
+
+  // Found by the model checker with `fickleVotes` (a resource may answer a second `prepare`
+  // differently). A two-phase `no` vote is not logged, so a participant that voted no, had its
+  // resource abort, and restarted before anything else was logged forgets the vote; the
+  // coordinator, which never got the `no`, retransmits `prepare`, the resource now says yes, and
+  // the transaction commits on a participant whose resource already aborted it. That breaks the
+  // `Resource` contract ("prepare once, then commit or abort, never both") and S6.
+  it.fails('a participant that voted no never commits the transaction after a restart', () => {
+    const result = checkModel({ name: 'fickle resources', participants: 2, crashes: 1, fickleVotes: true })
+    expect(result.violation, formatModelCheckerResult(result)).toBeUndefined()
+  })
+})
+
+function keyOf(scenario: Scenario, description: string): string {
+  const entry = scenario.cluster.network.inFlight.find(
+    (candidate) => describeMessage(candidate.message) === description,
+  )
+  if (entry === undefined) throw new Error(`no message ${description} in flight`)
+  return entry.key
+}
