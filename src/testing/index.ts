@@ -21,6 +21,7 @@ export {
 } from './invariants.js'
 export {
   CI_MODEL_CHECKS,
+  type CrashTargets,
   checkModel,
   checkModel as checkSafety,
   DEEP_MODEL_CHECKS,
