@@ -9,6 +9,8 @@
 # - TWOPC_PG_URL_NO_PREPARED (port $TWOPC_PG_PORT_NO_PREPARED, default 54330): the same role but
 #   max_prepared_transactions = 0, so the tests can see the misconfiguration error on a real server.
 #
+# `bash .ci/postgres.sh stop` stops both servers (if running) and prints nothing on stdout.
+#
 # Both listen on 127.0.0.1 only and ask for a password over TCP. Their data lives in $TWOPC_PG_DIR
 # (default /tmp/twopc-postgres); stop them with `pg_ctl -D <dir>/<name> stop`, or delete the
 # directory after stopping them to start from scratch. Progress goes to stderr; stdout carries only
@@ -68,7 +70,9 @@ EOF
   fi
   if ! as_owner "$bin/pg_ctl" -D "$data" status >/dev/null 2>&1; then
     echo "starting cluster $data"
-    as_owner "$bin/pg_ctl" -D "$data" -l "$data/server.log" -w -t 60 start >/dev/null
+    # 3>&-: the server must not inherit the export-lines descriptor, or a caller reading this
+    # script's stdout (`$(bash .ci/postgres.sh)`) would wait for the server to exit, i.e. forever.
+    as_owner "$bin/pg_ctl" -D "$data" -l "$data/server.log" -w -t 60 start >/dev/null 3>&-
   fi
 }
 
@@ -92,6 +96,16 @@ create_database() {
     psql_admin "$1" postgres -c "CREATE DATABASE $2 OWNER twopc"
   fi
 }
+
+if [ "${1:-}" = stop ]; then
+  for name in main no-prepared; do
+    if [ -f "$dir/$name/PG_VERSION" ] && as_owner "$bin/pg_ctl" -D "$dir/$name" status >/dev/null 2>&1; then
+      as_owner "$bin/pg_ctl" -D "$dir/$name" -m fast -w stop >/dev/null
+      echo "stopped cluster $dir/$name"
+    fi
+  done
+  exit 0
+fi
 
 start_cluster main "$port" 64
 create_role "$port"
