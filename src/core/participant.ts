@@ -85,6 +85,11 @@ type TxState =
       readonly decision: Decision
       /** Whether this transaction has records in the log (and so needs an `end` record). */
       readonly logged: boolean
+      /**
+       * An unlogged abort was forced to the log because a peer asked for it (see
+       * `onDecisionRequest`): written once, and never ended.
+       */
+      forced: boolean
       /** The resource finished applying the outcome. */
       applied: boolean
       /**
@@ -508,12 +513,14 @@ export class ParticipantCore {
     if (!tx.info.participants.includes(from)) return this.drop(ready, message, 'not-a-participant')
     switch (tx.phase) {
       case 'applying':
-        if (!tx.logged) {
+        if (!tx.logged && !tx.forced) {
           // Fix (S1): an unlogged abort (after a two-phase `no`) must be durable before a peer
           // hears it, as in the finished case above, and it gets no `end` (like abortUnknown): it
           // must outlive compaction, or a retransmitted prepare could be voted yes after a restart.
+          // Written once: found by the model checker, which saw one record per repeated request.
           if (!this.answersUnknown) return this.drop(ready, message, 'cannot-answer')
           ready.persist({ type: 'outcome', txId, decision: tx.decision }, true)
+          tx.forced = true
         }
         return ready.send(this.message(tx.decision, txId, from))
       case 'prepared':
@@ -549,7 +556,7 @@ export class ParticipantCore {
     // An outcome taken by hand keeps its records until the real decision confirms or contradicts it.
     if (tx.logged && !this.heuristics.has(txId)) ready.persist({ type: 'end', txId }, false)
     this.transactions.delete(txId)
-    this.remember(txId, { outcome: tx.decision, onePhase: tx.onePhase, unlogged: !tx.logged })
+    this.remember(txId, { outcome: tx.decision, onePhase: tx.onePhase, unlogged: !tx.logged && !tx.forced })
   }
 
   /** Starts applying an outcome; a one-phase participant also resends its vote until it is confirmed. */
@@ -566,6 +573,7 @@ export class ParticipantCore {
       onePhase,
       decision,
       logged,
+      forced: false,
       applied: false,
       confirmed: !onePhase,
       attempt: 0,
