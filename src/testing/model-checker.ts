@@ -61,7 +61,10 @@ export interface ModelCheckerResult {
   readonly depth: number
   /** Wall-clock milliseconds. */
   readonly timeMs: number
-  /** True when every reachable state was explored (not cut by `maxStates`, nor by a violation). */
+  /**
+   * True when every reachable state was explored: not cut by `maxStates`, by `maxRecordsPerNode`
+   * (see `unboundedLog`), nor by a violation.
+   */
   readonly complete: boolean
   /**
    * The first violation found: the shortest history reaching it (breadth-first, counting the
@@ -81,23 +84,16 @@ export interface ModelCheckerResult {
 }
 
 /**
- * The configurations CI checks, in well under a minute together. Loss, duplication and
- * reordering are unbounded in every configuration (see {@link checkModel}).
+ * The configurations CI checks, in well under a minute together (≈ 20 s here). Loss,
+ * duplication and reordering are unbounded in every configuration (see {@link checkModel}).
  */
 export const CI_MODEL_CHECKS: readonly ModelCheckerConfig[] = [
   { name: '1 coordinator + 2 participants voting yes/no, 1 crash of any node', participants: 2, crashes: 1 },
   {
-    name: '1 coordinator + 3 participants voting yes, 1 crash of the coordinator',
-    participants: 3,
-    votes: ['yes'],
-    crashes: 1,
-    crashTargets: 'coordinator',
+    name: '1 coordinator + 2 participants voting yes/no, 2 crashes of any nodes',
+    participants: 2,
+    crashes: 2,
   },
-]
-
-/** Bigger configurations, for `npm run verify:deep` (minutes, not seconds). */
-export const DEEP_MODEL_CHECKS: readonly ModelCheckerConfig[] = [
-  { name: '1 coordinator + 2 participants voting yes/no, 2 crashes', participants: 2, crashes: 2 },
   {
     name: '1 coordinator + 2 participants voting yes/no/read-only, 1 crash',
     participants: 2,
@@ -111,17 +107,15 @@ export const DEEP_MODEL_CHECKS: readonly ModelCheckerConfig[] = [
     compaction: true,
   },
   {
-    name: 'a one-phase and a two-phase transaction, 2 participants, 1 crash',
-    participants: 2,
-    transactions: [[1], [1, 2]],
-    crashes: 1,
-  },
-  {
     name: '1 coordinator + 3 participants voting yes/no, 1 crash of the coordinator',
     participants: 3,
     crashes: 1,
     crashTargets: 'coordinator',
   },
+]
+
+/** Bigger configurations, for `npm run verify:deep` (minutes, not seconds). */
+export const DEEP_MODEL_CHECKS: readonly ModelCheckerConfig[] = [
   {
     name: '1 coordinator + 3 participants voting yes, 1 crash of a participant',
     participants: 3,
@@ -264,7 +258,8 @@ export function checkModel(config: ModelCheckerConfig): ModelCheckerResult {
     frontier = next
     if (next.length > 0) depth += 1
   }
-  return finish(true)
+  // States cut by the log bound were not explored: the exploration is not complete.
+  return finish(unboundedLog === undefined)
 }
 
 /** Whether `node` may still crash. */
@@ -315,7 +310,8 @@ function resend(cluster: SimCluster, pure: Map<string, readonly string[] | false
       const known = `${node.id}|${before}|${timer.timer} ${timer.txId}`
       const sends = pure.get(known)
       if (sends !== undefined && sends !== false && sends.every((key) => cluster.network.has(key))) continue
-      const cache = new Map(node.canonicalCache)
+      // The node as it is now (an earlier firing in this loop may have replaced it).
+      const cache = new Map(cluster.node(node.id).canonicalCache)
       if (cluster.apply(fire) === undefined) continue
       fired.push(fire)
       const unchanged = cluster.node(node.id).pending.length === 0 && cluster.nodeState(node.id) === before
@@ -476,7 +472,9 @@ export function formatModelCheckerResult(result: ModelCheckerResult): string {
     ? `VIOLATION of ${result.violation.violation.invariant}`
     : result.complete
       ? 'complete, no violation'
-      : 'INCOMPLETE (state limit reached)'
+      : result.unboundedLog
+        ? 'INCOMPLETE (states cut by the log bound), no violation in the rest'
+        : 'INCOMPLETE (state limit reached)'
   const lines = [
     `model check [${config.name}${config.mutant ? `, mutant ${config.mutant}` : ''}]: ${status} — ${figures}`,
   ]
@@ -484,7 +482,7 @@ export function formatModelCheckerResult(result: ModelCheckerResult): string {
     lines.push(
       `  UNBOUNDED LOG: ${result.unboundedLog.states} states cut where ${result.unboundedLog.node}'s log outgrew ${config.maxRecordsPerNode ?? 12} records; shortest history:`,
     )
-    lines.push(formatTrace(result.unboundedLog.trace))
+    lines.push(formatTrace(result.unboundedLog.trace, { last: 12 }))
   }
   if (result.violation) {
     lines.push(`  ${result.violation.violation.message}`)

@@ -32,7 +32,10 @@ export type ParticipantSimCore = SimCore<ParticipantInput, ParticipantCoreEvent>
  * - `ack-before-outcome-durable`: the participant's `commit` outcome is not forced before its `ack`;
  * - `commit-not-forced`: the coordinator's `commit` record is not forced before `commit` is sent;
  * - `commit-for-unknown-transaction`: the coordinator answers a `decision-request` about a
- *   transaction it does not know with `commit` instead of presumed abort.
+ *   transaction it does not know with `commit` instead of presumed abort;
+ * - `outcome-per-answer`: the participant forces its abort outcome again every time it answers a
+ *   peer's `decision-request` with abort. Safe, but its log grows with every question: the model
+ *   checker reports it as an unbounded log (not in {@link MUTANTS}, which break S1–S6).
  */
 export type MutantName =
   | 'vote-before-prepared-durable'
@@ -40,8 +43,9 @@ export type MutantName =
   | 'ack-before-outcome-durable'
   | 'commit-not-forced'
   | 'commit-for-unknown-transaction'
+  | 'outcome-per-answer'
 
-/** Every mutant, in the order the tests report them. */
+/** Every mutant that breaks a safety invariant, in the order the tests report them. */
 export const MUTANTS: readonly MutantName[] = [
   'vote-before-prepared-durable',
   'coordinator-forgets-before-acks',
@@ -82,6 +86,8 @@ export function createCores(mutant?: MutantName): CoreFactory {
           return new RewritingCore(new ParticipantCore(options), unforce('prepared'))
         case 'ack-before-outcome-durable':
           return new RewritingCore(new ParticipantCore(options), unforceCommitOutcome)
+        case 'outcome-per-answer':
+          return new RewritingCore(new ParticipantCore(options), forceEveryAbortAnswer)
         default:
           return new ParticipantCore(options)
       }
@@ -124,6 +130,17 @@ function unforceCommitOutcome<Event>(ready: Ready<Event>): Ready<Event> {
   const commits = ready.records.some((record) => record.type === 'outcome' && record.decision === 'commit')
   const acks = ready.messages.some((message) => message.type === 'ack')
   return commits && acks ? { ...ready, forceRecords: false } : ready
+}
+
+/** Forces an abort outcome with every `abort` a participant sends (to a peer: it answers a decision-request). */
+function forceEveryAbortAnswer<Event>(ready: Ready<Event>): Ready<Event> {
+  const answer = ready.messages.find((message) => message.type === 'abort')
+  if (answer === undefined || ready.records.length > 0) return ready
+  return {
+    ...ready,
+    records: [{ type: 'outcome', txId: answer.txId, decision: 'abort' }],
+    forceRecords: true,
+  }
 }
 
 /**

@@ -65,7 +65,8 @@ export class SimNode {
   downSince: number | undefined
   /**
    * What the resource answered to `prepare`, by transaction. It is the resource's memory, not the
-   * node's, so it survives crashes; the model checker uses it to keep a resource's vote stable.
+   * node's, so it survives crashes; the simulator and the model checker use it to keep a
+   * resource's vote stable (unless it is fickle).
    */
   answers = new Map<TxId, Vote>()
   /** Canonical strings of this node by renaming, computed on demand; cleared whenever it changes. */
@@ -94,8 +95,10 @@ export class SimNode {
 
   /**
    * Executes the first part of a `Ready` as the runtime does: its records go to the disk now
-   * (unsynced), and the rest waits in {@link pending}. A `Ready` with nothing but
-   * `message-dropped` events is not queued: it has no effect and no invariant reads it.
+   * (unsynced), and the rest waits in {@link pending}. A `Ready` with forced records is queued
+   * even with no effects, because in the runtime it still holds back every later `Ready` until
+   * its records are durable (the gate). Any other `Ready` with nothing but `message-dropped`
+   * events is not queued: it has no effect and no invariant reads it.
    */
   enqueue(ready: Ready<SimEvent>, flags: { readonly answers: boolean; readonly recovery: boolean }): void {
     let durableAt: number | undefined
@@ -105,6 +108,7 @@ export class SimNode {
     }
     const events = ready.events.filter((event) => event.type !== 'message-dropped')
     if (
+      durableAt === undefined &&
       ready.messages.length === 0 &&
       ready.timers.length === 0 &&
       ready.requests.length === 0 &&

@@ -8,10 +8,13 @@ import type { Vote } from '../core/types.js'
  * - `hangs`: `prepare` never answers; the coordinator's prepare timeout aborts the transaction, and
  *   the participant's runtime gives up after its own `prepareTimeoutMs` and reports `no`
  *   (see `Participant`), which is how the participant gets its transaction out of `preparing`;
- * - `random`: each call draws one of the above (mostly `yes`), so the same transaction may be
- *   voted differently after a restart.
+ * - `random`: draws one of the above (mostly `yes`) for each transaction, and answers the same
+ *   if asked again about it (after its participant restarted);
+ * - `fickle`: draws again at every call, so a transaction voted `no` may be voted `yes` after a
+ *   restart (a resource whose conditions changed). Not part of the default fault mixes: it
+ *   triggers a known core finding (see test/testing/findings.test.ts).
  */
-export type PrepareBehaviour = 'yes' | 'no' | 'read-only' | 'throws' | 'hangs' | 'random'
+export type PrepareBehaviour = 'yes' | 'no' | 'read-only' | 'throws' | 'hangs' | 'random' | 'fickle'
 
 /** A participant's simulated resource. */
 export interface ResourceBehaviour {
@@ -43,19 +46,22 @@ export type ResourceResult =
 
 /**
  * The result a resource with `behaviour` gives for `call`, drawing from `random` where the
- * behaviour is random. Used by the simulator and the fast-check commands; the model checker
- * enumerates results instead.
+ * behaviour is random. `previous` is the vote it gave the last time it was asked about this
+ * transaction, if any (a `random` resource repeats it). Used by the simulator and the
+ * fast-check commands; the model checker enumerates results instead.
  */
 export function resourceResult(
   behaviour: ResourceBehaviour,
   call: ResourceCall,
   random: () => number,
+  previous?: Vote,
 ): ResourceResult {
   if (call.request.type !== 'prepare') {
     return call.failures < behaviour.applyFailures ? { type: 'failed' } : { type: 'applied' }
   }
   let prepare = behaviour.prepare
-  if (prepare === 'random') {
+  if (prepare === 'random' && previous !== undefined) return { type: 'vote', vote: previous }
+  if (prepare === 'random' || prepare === 'fickle') {
     const draw = random()
     prepare = draw < 0.7 ? 'yes' : draw < 0.82 ? 'no' : draw < 0.92 ? 'read-only' : 'throws'
   }

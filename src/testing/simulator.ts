@@ -7,8 +7,7 @@ import type { ProbeName } from './probes.js'
 import { type Replay, shrinkHistory } from './shrink.js'
 import { SimCluster } from './sim-cluster.js'
 import { SimLinks } from './sim-network.js'
-import type { ResourceBehaviour } from './sim-resource.js'
-import { resourceResult } from './sim-resource.js'
+import { type ResourceBehaviour, resourceResult } from './sim-resource.js'
 import { arrowTrace, formatTrace, type SimAction } from './trace.js'
 
 /** Options of {@link simulate}. */
@@ -402,7 +401,12 @@ class Simulation {
           node: node.id,
           txId: call.request.tx.txId,
           operation: call.request.type,
-          result: resourceResult(node.behaviour, call, this.resourceRandom),
+          result: resourceResult(
+            node.behaviour,
+            call,
+            this.resourceRandom,
+            node.answers.get(call.request.tx.txId),
+          ),
         })
       }
     }

@@ -85,7 +85,8 @@ abstract class SimCommand implements fc.Command<Model, Real> {
   abstract toString(): string
 }
 
-class Begin extends SimCommand {
+/** The Begin command (see the file comment). */
+export class Begin extends SimCommand {
   constructor(readonly members: readonly NodeId[]) {
     super()
   }
@@ -114,7 +115,8 @@ abstract class OnMessage extends SimCommand {
   abstract on(real: Real, key: string, id: number, from: NodeId, to: NodeId): void
 }
 
-class Deliver extends OnMessage {
+/** The Deliver command (see the file comment). */
+export class Deliver extends OnMessage {
   on(real: Real, key: string, id: number, from: NodeId, to: NodeId): void {
     if (real.links.isHeld(from, to)) return
     if (real.links.isBlocked(from, to)) return apply(real, { type: 'lose', key, id, reason: 'partition' })
@@ -126,7 +128,8 @@ class Deliver extends OnMessage {
   }
 }
 
-class Drop extends OnMessage {
+/** The Drop command (see the file comment). */
+export class Drop extends OnMessage {
   on(real: Real, key: string, id: number): void {
     apply(real, { type: 'lose', key, id, reason: 'loss' })
   }
@@ -135,7 +138,8 @@ class Drop extends OnMessage {
   }
 }
 
-class Duplicate extends OnMessage {
+/** The Duplicate command (see the file comment). */
+export class Duplicate extends OnMessage {
   on(real: Real, key: string, id: number): void {
     apply(real, { type: 'duplicate', key, id })
   }
@@ -145,7 +149,7 @@ class Duplicate extends OnMessage {
 }
 
 /** Time passes: disks sync, and due timers and resource calls fire in time order. */
-class Advance extends SimCommand {
+export class Advance extends SimCommand {
   constructor(readonly ms: number) {
     super()
   }
@@ -171,7 +175,12 @@ class Advance extends SimCommand {
           const hangs = call.request.type === 'prepare' && node.behaviour.prepare === 'hangs'
           const at = call.dueAt + (hangs ? cluster.timing.participantPrepareTimeoutMs : 5)
           if (at > until) continue
-          const result = resourceResult(node.behaviour, call, real.random)
+          const result = resourceResult(
+            node.behaviour,
+            call,
+            real.random,
+            node.answers.get(call.request.tx.txId),
+          )
           if (result.type === 'failed') call.dueAt = at
           due.push({
             at,
@@ -200,7 +209,8 @@ class Advance extends SimCommand {
   }
 }
 
-class Sync extends SimCommand {
+/** The Sync command (see the file comment). */
+export class Sync extends SimCommand {
   constructor(readonly node: NodeId) {
     super()
   }
@@ -242,7 +252,8 @@ export class Crash extends SimCommand {
   }
 }
 
-class Restart extends SimCommand {
+/** The Restart command (see the file comment). */
+export class Restart extends SimCommand {
   constructor(readonly node: NodeId) {
     super()
   }
@@ -254,7 +265,8 @@ class Restart extends SimCommand {
   }
 }
 
-class Partition extends SimCommand {
+/** The Partition command (see the file comment). */
+export class Partition extends SimCommand {
   constructor(
     readonly a: NodeId,
     readonly b: NodeId,
@@ -270,7 +282,8 @@ class Partition extends SimCommand {
   }
 }
 
-class Clog extends SimCommand {
+/** The Clog command (see the file comment). */
+export class Clog extends SimCommand {
   constructor(readonly node: NodeId) {
     super()
   }
@@ -282,7 +295,8 @@ class Clog extends SimCommand {
   }
 }
 
-class Heal extends SimCommand {
+/** The Heal command (see the file comment). */
+export class Heal extends SimCommand {
   act(_model: Model, real: Real): void {
     real.links.heal()
   }
@@ -291,7 +305,8 @@ class Heal extends SimCommand {
   }
 }
 
-class ResourceBehaviour extends SimCommand {
+/** The ResourceBehaviour command (see the file comment). */
+export class ResourceBehaviour extends SimCommand {
   constructor(
     readonly node: NodeId,
     readonly prepare: PrepareBehaviour,
@@ -359,28 +374,44 @@ export function clusterProperty(options: ClusterPropertyOptions = {}) {
       ...(options.replayPath === undefined ? {} : { replayPath: options.replayPath }),
     }),
     (seed, compaction, sequence) => {
-      const real: Real = {
-        cluster: new SimCluster({
-          participants: PARTICIPANTS,
-          random: seededRandom(seed),
-          compaction,
-          timing: { retransmitIntervalMs: 40, retransmitIntervalMsMax: 320, prepareTimeoutMs: 300 },
-          ...(options.mutant === undefined ? {} : { mutant: options.mutant }),
-        }),
-        links: new SimLinks(),
-        random: seededRandom(seed ^ 0x2545f491),
-        trace: [],
-      }
-      const model: Model = { transactions: 0, decided: new Map() }
-      fc.modelRun(() => ({ model, real }), sequence)
+      runCommands(seed, compaction, sequence, options.mutant)
       options.onRun?.([...sequence].length)
-      const end = runToTermination(real.cluster, { seed })
-      if (end.violation !== undefined) {
-        throw new Error(
-          `${end.violation.invariant}: ${end.violation.message}\n${formatTrace([...real.trace, ...end.trace], { last: 80 })}`,
-        )
-      }
-      check(model, real)
     },
   )
+}
+
+/**
+ * Runs one command sequence on a fresh cluster (3 participants) and then the liveness phase;
+ * throws with the trace if an invariant breaks, the model is contradicted, or L1 is not reached.
+ * Replays a counterexample fast-check printed: `runCommands(seed, compaction, [new Begin(['p2']), …])`.
+ */
+export function runCommands(
+  seed: number,
+  compaction: boolean,
+  sequence: Iterable<fc.Command<Model, Real>>,
+  mutant?: MutantName,
+): Real {
+  const real: Real = {
+    cluster: new SimCluster({
+      participants: PARTICIPANTS,
+      random: seededRandom(seed),
+      compaction,
+      timing: { retransmitIntervalMs: 40, retransmitIntervalMsMax: 320, prepareTimeoutMs: 300 },
+      ...(mutant === undefined ? {} : { mutant }),
+    }),
+    links: new SimLinks(),
+    random: seededRandom(seed ^ 0x2545f491),
+    trace: [],
+  }
+  const model: Model = { transactions: 0, decided: new Map() }
+  fc.modelRun(() => ({ model, real }), sequence)
+  const end = runToTermination(real.cluster, { seed })
+  real.trace.push(...end.trace)
+  if (end.violation !== undefined) {
+    throw new Error(
+      `${end.violation.invariant}: ${end.violation.message}\n${formatTrace(real.trace, { last: 80 })}`,
+    )
+  }
+  check(model, real)
+  return real
 }

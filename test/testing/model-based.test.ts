@@ -7,7 +7,8 @@
  * decision for it (S1/S4 seen from outside), on top of S1–S6 checked inside the cluster at every
  * effect; after the commands, the faults stop and L1 must hold.
  *
- * CI pins the seed: TWOPC_FC_SEED=<seed> (printed by every run). Replay a failure with
+ * The seed is pinned (printed by every run; TWOPC_FC_SEED=<seed> picks another, =random a fresh
+ * one). Replay a failure with
  *   TWOPC_FC_SEED=<seed> TWOPC_FC_PATH=<path> TWOPC_FC_REPLAY_PATH=<replayPath> \
  *   npx vitest run test/testing/model-based.test.ts
  */
@@ -17,8 +18,17 @@ import { describeMessage } from '../../src/testing/trace.js'
 import { Crash, clusterProperty } from './cluster-commands.js'
 
 const RUNS = Number(process.env.TWOPC_FC_RUNS ?? 500)
+/**
+ * Pinned by default so that CI is reproducible; `TWOPC_FC_SEED=random` explores a fresh seed
+ * (printed). With the current core, seeds 8 and 20250601 find the read-only one-phase finding of
+ * findings.test.ts (kept there as a replayable `it.fails`).
+ */
 const SEED =
-  process.env.TWOPC_FC_SEED === undefined ? Date.now() % 2 ** 31 : Number(process.env.TWOPC_FC_SEED)
+  process.env.TWOPC_FC_SEED === undefined
+    ? 1
+    : process.env.TWOPC_FC_SEED === 'random'
+      ? Date.now() % 2 ** 31
+      : Number(process.env.TWOPC_FC_SEED)
 const PATH = process.env.TWOPC_FC_PATH
 const REPLAY_PATH = process.env.TWOPC_FC_REPLAY_PATH
 
