@@ -300,6 +300,12 @@ export class CoordinatorCore {
         if (tx.votes.size === tx.payloads.size) return this.decideCommit(ready, txId, tx.votes)
         return
       case 'one-phase':
+        // Once the participant was asked to abort, a read-only vote may be stale: sent by an
+        // earlier life of it that forgot the vote (read-only leaves no record) and has since taken
+        // the abort request (S1). The answer to the request decides: it is `yes` only if the
+        // participant committed, and `no` otherwise (also from one that voted read-only).
+        if (vote === 'read-only' && tx.abortReason !== undefined)
+          return this.drop(ready, message, 'unexpected')
         // The single participant decided: `yes`/`read-only` means it committed, `no` that it aborted.
         if (vote !== 'read-only') this.confirmOnePhase(ready, txId, from, vote)
         if (vote === 'no') return this.decideAbort(ready, txId, tx.abortReason ?? 'vote-no')

@@ -453,7 +453,9 @@ export class ParticipantCore {
     }
     switch (finished.outcome) {
       case 'read-only':
-        return request ? reply('read-only') : this.drop(ready, message, 'duplicate')
+        // It changed nothing, so abort is as true as commit; and a one-phase coordinator that asked
+        // to abort takes only `yes` or `no` as the answer (a read-only vote may be stale).
+        return request ? reply('no') : this.drop(ready, message, 'duplicate')
       case 'commit':
         // A one-phase coordinator that asks to abort learns from our vote that we committed.
         if (request) return reply('yes')

@@ -88,6 +88,12 @@ export interface ModelCheckerResult {
  * duplication and reordering are unbounded in every configuration (see {@link checkModel}).
  */
 export const CI_MODEL_CHECKS: readonly ModelCheckerConfig[] = [
+  {
+    name: '1 coordinator + 1 participant (one-phase) voting yes/no/read-only, 2 crashes',
+    participants: 1,
+    votes: ['yes', 'no', 'read-only'],
+    crashes: 2,
+  },
   { name: '1 coordinator + 2 participants voting yes/no, 1 crash of any node', participants: 2, crashes: 1 },
   {
     name: '1 coordinator + 2 participants voting yes/no, 2 crashes of any nodes',

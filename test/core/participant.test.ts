@@ -674,10 +674,11 @@ const messageTable: Row[] = [
   },
   {
     // A one-phase coordinator that lost the vote and timed out waits for a vote: dropping its abort
-    // request would make it retransmit forever (L1).
+    // request would make it retransmit forever (L1). It takes only yes or no there (a read-only vote
+    // may be stale), and a participant that changed nothing has aborted as much as committed.
     state: 'one-phase finished read-only',
     message: abortRequest,
-    expect: { sent: [`vote:read-only(1pc) ${P1}→${C}`], events: ['voted'] },
+    expect: { sent: [`vote:no(1pc) ${P1}→${C}`], events: ['voted'] },
   },
   { state: 'one-phase finished read-only', message: msg.abort(), expect: 'duplicate' },
   { state: 'one-phase finished read-only', message: msg.commit(), expect: 'duplicate' },

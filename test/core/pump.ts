@@ -341,11 +341,7 @@ export class Pump {
           }
         } else {
           const from = (event as { from: NodeId }).from
-          // A read-only voter has no stake in the outcome: if it restarts, forgets its vote and is
-          // then asked to abort, it records abort although the transaction may have committed.
-          // Nothing was done there, so that is not counted as a disagreement (see the report).
-          if (!this.votes.get(`${id}/${event.txId}`)?.has('read-only'))
-            this.observe(event.txId, `${id}:decided`, event.decision)
+          this.observe(event.txId, `${id}:decided`, event.decision)
           // S5: no unilateral abort after a yes vote.
           if (event.decision === 'abort' && from === id && this.votes.get(`${id}/${event.txId}`)?.has('yes'))
             this.fail(`S5: ${id} aborted ${event.txId} on its own after voting yes`)

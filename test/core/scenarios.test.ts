@@ -84,10 +84,35 @@ describe('golden scenarios', () => {
     pump.lose('vote:read-only(1pc) p1→coord')
     pump.fire('coord', 't', 'prepare-timeout')
     pump.deliverOne('abort(1pc) coord→p1')
-    expect(pump.inFlight.map(describeMessage)).toEqual(['vote:read-only(1pc) p1→coord'])
+    expect(pump.inFlight.map(describeMessage)).toEqual(['vote:no(1pc) p1→coord'])
     pump.heal(200)
-    expect(pump.coordinator.status('t')).toEqual({ state: 'finished', decision: 'commit' })
+    // It changed nothing, so abort is as true as commit; and it is the answer the coordinator asked for.
+    expect(pump.coordinator.status('t')).toEqual({ state: 'finished', decision: 'abort' })
     expect(pump.coordinator.inFlight).toBe(0)
+  })
+
+  test('a read-only vote that arrives after the abort request does not decide: it may come from a forgotten life', () => {
+    // Found by the fast-check model-based test and the simulator. p1 votes read-only (no record)
+    // and restarts before the vote arrives; a retransmitted prepare makes it prepare again; the
+    // coordinator times out and asks it to abort, which it does, durably. Had the old read-only
+    // vote decided commit, the coordinator and p1 would hold different decisions (S1).
+    let vote: 'read-only' | 'yes' = 'read-only'
+    const pump = new Pump({ participants: ['p1'], vote: () => vote })
+    pump.begin('t', ['p1'])
+    pump.deliverOne('prepare(1pc) coord→p1')
+    pump.completeAll('p1')
+    pump.crash('p1') // and restarts
+    pump.fire('coord', 't', 'retransmit')
+    pump.deliverOne('prepare(1pc) coord→p1')
+    pump.fire('coord', 't', 'prepare-timeout')
+    pump.deliverOne('abort(1pc) coord→p1')
+    pump.deliverOne('vote:read-only(1pc) p1→coord')
+    expect(pump.coordinator.status('t')).toEqual({ state: 'preparing', votes: { p1: 'pending' } })
+    vote = 'yes' // too late: the resource's answer only undoes the prepare now
+    pump.completeAll('p1')
+    pump.heal(200)
+    expect(pump.coordinator.status('t')).toEqual({ state: 'finished', decision: 'abort' })
+    expect(pump.decisions.get('t')?.get('p1:decided')).toBe('abort')
   })
 })
 

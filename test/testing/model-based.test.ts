@@ -20,8 +20,8 @@ import { Crash, clusterProperty } from './cluster-commands.js'
 const RUNS = Number(process.env.TWOPC_FC_RUNS ?? 500)
 /**
  * Pinned by default so that CI is reproducible; `TWOPC_FC_SEED=random` explores a fresh seed
- * (printed). With the current core, seeds 8 and 20250601 find the read-only one-phase finding of
- * findings.test.ts (kept there as a replayable `it.fails`).
+ * (printed). Before its fix, seeds 8 and 20250601 found the read-only one-phase finding of
+ * findings.test.ts.
  */
 const SEED =
   process.env.TWOPC_FC_SEED === undefined
