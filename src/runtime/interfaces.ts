@@ -51,8 +51,13 @@ export interface DurableLog {
 }
 
 /**
- * A participant's piece of work. twopc calls `prepare` once per transaction, then exactly one of
+ * A participant's piece of work. twopc calls `prepare` for a transaction, then exactly one of
  * `commit` or `abort` (possibly several times: after a restart, or when a call failed), never both.
+ *
+ * `prepare` may be called again for the same transaction after the participant restarted: a `no`
+ * or `read-only` vote leaves no record, so a retransmitted prepare is new to it. The answer must
+ * then be the same for the same work (a `no` stays `no`); a resource whose answer changes can be
+ * committed after it aborted (a known limit, pinned in test/testing/findings.test.ts).
  */
 export interface Resource {
   /**
