@@ -123,6 +123,13 @@ export const CI_MODEL_CHECKS: readonly ModelCheckerConfig[] = [
 /** Bigger configurations, for `npm run verify:deep` (minutes, not seconds). */
 export const DEEP_MODEL_CHECKS: readonly ModelCheckerConfig[] = [
   {
+    name: '1 coordinator + 2 participants voting yes/no/read-only, 2 crashes of any nodes',
+    participants: 2,
+    votes: ['yes', 'no', 'read-only'],
+    crashes: 2,
+  },
+  { name: '1 coordinator + 3 participants voting yes/no, 1 crash of any node', participants: 3, crashes: 1 },
+  {
     name: '1 coordinator + 3 participants voting yes, 1 crash of a participant',
     participants: 3,
     votes: ['yes'],
