@@ -39,6 +39,15 @@ export {
   type SimCore,
 } from './mutants.js'
 export { PROBE_NAMES, PROBES, type ProbeName } from './probes.js'
+export {
+  formatRuntimeSimulationFailure,
+  type RuntimeSimulationMutant,
+  type RuntimeSimulationOptions,
+  type RuntimeSimulationResult,
+  SimLog,
+  type SimLogOptions,
+  simulateRuntime,
+} from './runtime-simulator.js'
 export { sequenceDiagram, type TraceEntry } from './sequence-diagram.js'
 export { type Replay, replay, shrinkHistory } from './shrink.js'
 export {
