@@ -11,8 +11,9 @@ import { type Message, PROTOCOL_VERSION } from '../../src/core/messages.js'
 import type { LogRecord } from '../../src/core/records.js'
 import type { Decision, NodeId } from '../../src/core/types.js'
 import { Coordinator } from '../../src/runtime/coordinator.js'
-import type { Clock, DurableLog, Transport } from '../../src/runtime/interfaces.js'
+import type { Clock, Transport } from '../../src/runtime/interfaces.js'
 import { Participant } from '../../src/runtime/participant.js'
+import { SimLog } from '../../src/testing/runtime-simulator.js'
 import { describeMessage } from '../../src/testing/trace.js'
 
 const RUNS = Number(process.env.TWOPC_FC_RACE_RUNS ?? 150)
@@ -21,53 +22,25 @@ const RUNS = Number(process.env.TWOPC_FC_RACE_RUNS ?? 150)
 const frozenClock: Clock = { now: () => 0, setTimeout: () => ({}), clearTimeout: () => {} }
 
 /**
- * A log whose syncs are scheduler tasks. A sync makes durable every record appended up to the
- * append that scheduled it (group commit), so appends resolve in order, as the contract requires.
+ * A {@link SimLog} whose syncs are scheduler tasks. A sync makes durable every record appended up
+ * to the append that scheduled it (group commit), so appends resolve in order, as the contract requires.
  */
-class ScheduledLog implements DurableLog {
-  readonly durable: LogRecord[] = []
-  private readonly pending: { records: readonly LogRecord[]; resolve: () => void }[] = []
-
+class ScheduledLog extends SimLog {
   /** @param lies - resolve `append` at once, before the records are durable (a broken log, for teeth) */
   constructor(
     private readonly s: fc.Scheduler,
     private readonly name: NodeId,
-    private readonly lies = false,
-  ) {}
+    lies = false,
+  ) {
+    super({ lies })
+  }
 
-  append(records: readonly LogRecord[]): Promise<void> {
-    const entry = { records: [...records], resolve: () => {} }
-    const done = new Promise<void>((resolve) => {
-      entry.resolve = resolve
-    })
-    if (this.lies) entry.resolve()
-    this.pending.push(entry)
+  override append(records: readonly LogRecord[]): Promise<void> {
+    const done = super.append(records)
+    const index = this.appends
     const label = `${this.name} sync ${records.map((r) => `${r.type} ${r.txId}`).join(', ')}`
-    this.s.schedule(Promise.resolve(), label).then(() => this.syncUpTo(entry))
+    this.s.schedule(Promise.resolve(), label).then(() => this.sync(index))
     return done
-  }
-
-  async load(): Promise<LogRecord[]> {
-    return [...this.durable]
-  }
-
-  /** Whether a record of `type` (and `decision`, for outcomes) for `txId` is durable. */
-  has(type: LogRecord['type'], txId: string, decision?: Decision): boolean {
-    return this.durable.some(
-      (record) =>
-        record.type === type &&
-        record.txId === txId &&
-        (decision === undefined || (record.type === 'outcome' && record.decision === decision)),
-    )
-  }
-
-  private syncUpTo(entry: { records: readonly LogRecord[]; resolve: () => void }): void {
-    if (!this.pending.includes(entry)) return
-    for (let next = this.pending.shift(); next !== undefined; next = this.pending.shift()) {
-      this.durable.push(...next.records)
-      next.resolve()
-      if (next === entry) return
-    }
   }
 }
 
