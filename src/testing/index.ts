@@ -23,7 +23,6 @@ export {
   CI_MODEL_CHECKS,
   type CrashTargets,
   checkModel,
-  checkModel as checkSafety,
   DEEP_MODEL_CHECKS,
   formatModelCheckerResult,
   type ModelCheckerConfig,
@@ -44,8 +43,6 @@ export {
   type RuntimeSimulationMutant,
   type RuntimeSimulationOptions,
   type RuntimeSimulationResult,
-  SimLog,
-  type SimLogOptions,
   simulateRuntime,
 } from './runtime-simulator.js'
 export { sequenceDiagram, type TraceEntry } from './sequence-diagram.js'
@@ -59,6 +56,7 @@ export {
   type SimTiming,
 } from './sim-cluster.js'
 export { SimDisk, type SimDiskLoad } from './sim-disk.js'
+export { SimLog, type SimLogOptions } from './sim-log.js'
 export { type InFlightMessage, SimLinks, SimNetwork } from './sim-network.js'
 export { type ArmedTimer, type PendingReady, type SimEvent, SimNode } from './sim-node.js'
 export {

@@ -13,7 +13,7 @@ import type { Decision, NodeId } from '../../src/core/types.js'
 import { Coordinator } from '../../src/runtime/coordinator.js'
 import type { Clock, Transport } from '../../src/runtime/interfaces.js'
 import { Participant } from '../../src/runtime/participant.js'
-import { SimLog } from '../../src/testing/runtime-simulator.js'
+import { SimLog } from '../../src/testing/sim-log.js'
 import { describeMessage } from '../../src/testing/trace.js'
 
 const RUNS = Number(process.env.TWOPC_FC_RACE_RUNS ?? 150)
