@@ -102,7 +102,10 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
     return this.core.id
   }
 
-  /** Loads the log and resumes every committed transaction not yet acknowledged by all. Call once. */
+  /**
+   * Loads the log and resumes every committed transaction not yet acknowledged by all. Call once.
+   * Rejects with `CLOSED` if `close()` is called before it finishes.
+   */
   start(): Promise<void> {
     return this.runtime.start()
   }

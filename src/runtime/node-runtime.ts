@@ -44,6 +44,8 @@ export interface InvalidMessageEvent {
 export class NodeRuntime<Event extends { readonly type: string }> {
   readonly counters = new Counters()
   private state: NodeState = 'new'
+  /** Settles when the log load started by `start()` has finished, either way. */
+  private loading: Promise<void> = Promise.resolve()
   private gate: Promise<void> = Promise.resolve()
   private readonly timers = new Map<string, unknown>()
 
@@ -63,13 +65,24 @@ export class NodeRuntime<Event extends { readonly type: string }> {
     if (this.state !== 'new')
       throw new TwopcError('INVALID_REQUEST', `start() called on a node that is ${this.state}`)
     this.state = 'starting'
+    const loading = this.io.log.load()
+    this.loading = loading.then(
+      () => {},
+      () => {},
+    )
     let records: LogRecord[]
     try {
-      records = (await this.io.log.load()).map(parseRecord)
+      records = (await loading).map(parseRecord)
     } catch (error) {
       this.state = 'closed'
       throw error
     }
+    // close() was called while the log loaded: stay closed (close() releases the log).
+    if (this.state !== 'starting')
+      throw new TwopcError(
+        'CLOSED',
+        'close() was called while start() was loading the log; the node did not start',
+      )
     this.state = 'running'
     this.execute(this.core.recover(records))
     this.io.transport.onMessage((raw) => this.receive(raw))
@@ -107,10 +120,12 @@ export class NodeRuntime<Event extends { readonly type: string }> {
   /** Stops timers and the transport, waits for effects in progress, closes the log. */
   async close(): Promise<void> {
     if (this.state === 'closed') return
-    const wasRunning = this.state === 'running' || this.state === 'halted'
+    const was = this.state
     this.state = 'closed'
     this.clearTimers()
-    if (!wasRunning) return
+    if (was === 'new') return
+    // Closing while starting: let the load finish (start() then rejects with CLOSED), then release.
+    if (was === 'starting') await this.loading
     await this.io.transport.close?.()
     await this.gate
     await this.io.log.close?.()

@@ -102,7 +102,10 @@ export class Participant extends EventEmitter<ParticipantEvents> {
     return this.core.id
   }
 
-  /** Loads the log: in-doubt transactions start asking for their outcome, decided ones are re-applied. Call once. */
+  /**
+   * Loads the log: in-doubt transactions start asking for their outcome, decided ones are
+   * re-applied. Call once. Rejects with `CLOSED` if `close()` is called before it finishes.
+   */
   start(): Promise<void> {
     return this.runtime.start()
   }

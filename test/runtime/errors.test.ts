@@ -67,6 +67,42 @@ describe('bad input and failures', () => {
     await expect(coordinator.commit({ participants: { a: 1 } })).rejects.toMatchObject({ code: 'CLOSED' })
   })
 
+  it('close() while start() is loading the log wins: start() rejects with CLOSED and the log is released', async () => {
+    // Found by the runtime simulation's author: start() used to set the node running after a
+    // close() that came during the load, so a closed node went on receiving and sending.
+    const net = new MemoryNetwork()
+    const log = new MemoryLog()
+    let finishLoad = () => {}
+    const loaded = new Promise<void>((resolve) => {
+      finishLoad = resolve
+    })
+    let logClosed = false
+    const slowLog = {
+      append: (records: Parameters<MemoryLog['append']>[0]) => log.append(records),
+      load: async () => {
+        await loaded
+        return log.load()
+      },
+      close: () => {
+        logClosed = true
+      },
+    }
+    const participant = new Participant({
+      id: 'p',
+      transport: net.connect('p'),
+      log: slowLog,
+      resource: noopResource,
+    })
+    const starting = participant.start()
+    const closing = participant.close()
+    finishLoad()
+    await expect(starting).rejects.toMatchObject({ code: 'CLOSED' })
+    await closing
+    expect(logClosed).toBe(true)
+    // Nothing was written: the node never ran (a started participant writes its `created` record).
+    expect(await log.load()).toEqual([])
+  })
+
   it('rejects a transaction id used before and transactions beyond maxInFlightTransactions', async () => {
     const cluster = new Cluster(['a', 'b'], { coordinator: { maxInFlightTransactions: 2 } })
     cluster.resource('a').vote = () => new Promise(() => {})
