@@ -1,7 +1,8 @@
 /**
  * Deep verification, longer than CI allows: every model-checker configuration (CI's and the
- * bigger ones) and many more simulated histories. Exits non-zero on the first violation, after
- * printing its counterexample.
+ * bigger ones) and many more simulated histories. Exits non-zero if any configuration is
+ * incomplete or violated, or any history breaks an invariant; each kind of simulation violation
+ * is printed once, with its counterexample and the seeds that reach it.
  *
  *   npx tsx test/testing/verify-deep.ts [--histories 100000] [--first-seed 1]
  *                                       [--only-model-checker | --only-simulation]
