@@ -57,12 +57,14 @@ export class SimDisk {
     return this.appendedPosition
   }
 
-  /** Makes the whole tail durable (an fsync); returns the records that just became durable. */
-  sync(): readonly LogRecord[] {
-    const newlyDurable = this.tail
+  /**
+   * Makes the tail durable (an fsync) up to position `through` (default: all of it); returns the
+   * records that just became durable.
+   */
+  sync(through = this.appendedPosition): readonly LogRecord[] {
+    const newlyDurable = this.tail.splice(0, Math.max(0, through - this.syncedPosition))
     this.synced.push(...newlyDurable)
     this.syncedPosition += newlyDurable.length
-    this.tail = []
     return newlyDurable
   }
 
@@ -88,6 +90,14 @@ export class SimDisk {
     const truncatedTornRecord = this.torn
     this.torn = false
     return { records: [...this.synced], truncatedTornRecord }
+  }
+
+  /**
+   * A broken disk, for teeth: the last durable record is lost (an fsync that lied).
+   * @returns the record lost, if there was one
+   */
+  loseLastDurable(): LogRecord | undefined {
+    return this.synced.pop()
   }
 
   /** Compaction: drops the durable records of `txIds` (called once their `end` record is durable). */

@@ -1,6 +1,7 @@
 import type { LogRecord } from '../core/records.js'
 import type { Decision, TxId } from '../core/types.js'
 import type { DurableLog } from '../runtime/interfaces.js'
+import { SimDisk } from './sim-disk.js'
 
 /** Options of a {@link SimLog}. */
 export interface SimLogOptions {
@@ -24,18 +25,19 @@ export interface SimLogOptions {
 }
 
 interface PendingAppend {
-  readonly records: readonly LogRecord[]
   /** 1 for the first append to this log, 2 for the next, … */
   readonly index: number
+  /** The disk position just after this append's records. */
+  readonly through: number
   readonly resolve: () => void
 }
 
 /**
- * A {@link DurableLog} whose syncs happen only when a test says so. `append` adds the records to
- * an unsynced tail and resolves once {@link SimLog.sync} makes them durable (every record
- * appended before them too: group commit, in order). {@link SimLog.crash} keeps the durable
- * records and a prefix of the tail, and never resolves the appends it lost. Records are copied
- * through JSON on the way in and out, as a file would store them.
+ * A {@link DurableLog} on a {@link SimDisk} whose syncs happen only when a test says so. `append`
+ * adds the records to the disk's unsynced tail and resolves once {@link SimLog.sync} makes them
+ * durable (every record appended before them too: group commit, in order). {@link SimLog.crash}
+ * keeps the durable records and a prefix of the tail, and never resolves the appends it lost.
+ * Records are copied through JSON on the way in and out, as a file would store them.
  *
  * Used by {@link simulateRuntime} (one sync step syncs the whole tail) and by the fast-check
  * scheduler tests of the runtime classes (one scheduled sync per append).
@@ -48,8 +50,8 @@ interface PendingAppend {
  * ```
  */
 export class SimLog implements DurableLog {
-  private durableRecords: LogRecord[] = []
-  private tail: PendingAppend[] = []
+  private readonly disk = new SimDisk()
+  private pending: PendingAppend[] = []
   private appendCount = 0
   private readonly lies: boolean
   private readonly compaction: boolean
@@ -64,34 +66,32 @@ export class SimLog implements DurableLog {
 
   /** Adds `records` to the unsynced tail; resolves when a sync makes them durable (at once if the log lies). */
   append(records: readonly LogRecord[]): Promise<void> {
-    const copies = records.map((record) => JSON.parse(JSON.stringify(record)) as LogRecord)
     return new Promise<void>((resolve) => {
       this.appendCount += 1
-      this.tail.push({ records: copies, index: this.appendCount, resolve })
+      const through = this.disk.append(records.map(copy))
+      this.pending.push({ index: this.appendCount, through, resolve })
       if (this.lies) resolve()
     })
   }
 
   /** The durable records, in append order (minus forgotten ones). */
   async load(): Promise<LogRecord[]> {
-    return this.durableRecords.map((record) => JSON.parse(JSON.stringify(record)) as LogRecord)
+    return this.disk.load().records.map(copy)
   }
 
   /** With `compaction`, drops every durable record of these transactions; otherwise ignores the hint. */
   forget(txIds: readonly TxId[]): void {
-    if (!this.compaction) return
-    const forgotten = new Set(txIds)
-    this.durableRecords = this.durableRecords.filter((record) => !forgotten.has(record.txId))
+    if (this.compaction) this.disk.forget(new Set(txIds))
   }
 
   /** The durable records now, in order. */
   get durable(): readonly LogRecord[] {
-    return this.durableRecords
+    return this.disk.durableRecords
   }
 
   /** How many records wait in the unsynced tail. */
   get unsynced(): number {
-    return this.tail.reduce((count, entry) => count + entry.records.length, 0)
+    return this.disk.unsynced
   }
 
   /** How many `append` calls this log has received (the index of the latest one). */
@@ -104,13 +104,11 @@ export class SimLog implements DurableLog {
    * and resolves those appends, in order. Returns the records made durable.
    */
   sync(throughAppend = Number.POSITIVE_INFINITY): LogRecord[] {
-    const synced: LogRecord[] = []
-    while (this.tail.length > 0 && (this.tail[0]?.index ?? Number.POSITIVE_INFINITY) <= throughAppend) {
-      const entry = this.tail.shift() as PendingAppend
-      this.durableRecords.push(...entry.records)
-      synced.push(...entry.records)
-      entry.resolve()
-    }
+    const done = this.pending.filter((entry) => entry.index <= throughAppend)
+    this.pending = this.pending.slice(done.length)
+    const last = done.at(-1)
+    const synced = last === undefined ? [] : [...this.disk.sync(last.through)]
+    for (const entry of done) entry.resolve()
     return synced
   }
 
@@ -119,21 +117,23 @@ export class SimLog implements DurableLog {
    * No pending append resolves, ever (their node is gone). Returns the records kept.
    */
   crash(keep: number): LogRecord[] {
-    const unsynced = this.tail.flatMap((entry) => entry.records)
-    const kept = unsynced.slice(0, Math.max(0, keep))
-    if (this.losesSyncedRecordOnCrash) this.durableRecords.pop()
-    this.durableRecords.push(...kept)
-    this.tail = []
-    return kept
+    if (this.losesSyncedRecordOnCrash) this.disk.loseLastDurable()
+    this.pending = []
+    return [...this.disk.crash(keep, false)]
   }
 
   /** Whether a record of `type` (and `decision`, for outcomes) for `txId` is durable now. */
   has(type: LogRecord['type'], txId: TxId, decision?: Decision): boolean {
-    return this.durableRecords.some(
+    return this.disk.durableRecords.some(
       (record) =>
         record.type === type &&
         record.txId === txId &&
         (decision === undefined || (record.type === 'outcome' && record.decision === decision)),
     )
   }
+}
+
+/** A copy through JSON, as a file would store the record. */
+function copy(record: LogRecord): LogRecord {
+  return JSON.parse(JSON.stringify(record)) as LogRecord
 }
