@@ -95,12 +95,11 @@ export function createCores(mutant?: MutantName): CoreFactory {
   }
 }
 
-/** A core whose every `Ready` passes through `rewrite`. */
-class RewritingCore<Input, Event> implements SimCore<Input, Event> {
-  constructor(
-    private readonly inner: SimCore<Input, Event>,
-    private readonly rewrite: (ready: Ready<Event>) => Ready<Event>,
-  ) {}
+/** A core that delegates to `inner`; each mutant overrides what it breaks. */
+class WrappedCore<Input, Event, Inner extends SimCore<Input, Event> = SimCore<Input, Event>>
+  implements SimCore<Input, Event>
+{
+  constructor(protected inner: Inner) {}
 
   get id(): NodeId {
     return this.inner.id
@@ -111,11 +110,29 @@ class RewritingCore<Input, Event> implements SimCore<Input, Event> {
   }
 
   recover(records: readonly LogRecord[]): Ready<Event> {
-    return this.rewrite(this.inner.recover(records))
+    return this.inner.recover(records)
   }
 
   step(input: Input): Ready<Event> {
-    return this.rewrite(this.inner.step(input))
+    return this.inner.step(input)
+  }
+}
+
+/** A core whose every `Ready` passes through `rewrite`. */
+class RewritingCore<Input, Event> extends WrappedCore<Input, Event> {
+  constructor(
+    inner: SimCore<Input, Event>,
+    private readonly rewrite: (ready: Ready<Event>) => Ready<Event>,
+  ) {
+    super(inner)
+  }
+
+  override recover(records: readonly LogRecord[]): Ready<Event> {
+    return this.rewrite(super.recover(records))
+  }
+
+  override step(input: Input): Ready<Event> {
+    return this.rewrite(super.step(input))
   }
 }
 
@@ -147,29 +164,20 @@ function forceEveryAbortAnswer<Event>(ready: Ready<Event>): Ready<Event> {
  * Forgets a transaction as soon as it decides commit: the wrapped core is replaced by a fresh one
  * recovered from the records logged so far minus that transaction's, as if it had written `end`.
  */
-class ForgetfulCoordinator implements CoordinatorSimCore {
-  private inner: CoordinatorCore
+class ForgetfulCoordinator extends WrappedCore<CoordinatorInput, CoordinatorCoreEvent> {
   private readonly logged: LogRecord[] = []
 
   constructor(private readonly options: CoordinatorCoreOptions) {
-    this.inner = new CoordinatorCore(options)
+    super(new CoordinatorCore(options))
   }
 
-  get id(): NodeId {
-    return this.inner.id
-  }
-
-  get inFlight(): number {
-    return this.inner.inFlight
-  }
-
-  recover(records: readonly LogRecord[]): Ready<CoordinatorCoreEvent> {
+  override recover(records: readonly LogRecord[]): Ready<CoordinatorCoreEvent> {
     this.logged.push(...records)
-    return this.inner.recover(records)
+    return super.recover(records)
   }
 
-  step(input: CoordinatorInput): Ready<CoordinatorCoreEvent> {
-    const ready = this.inner.step(input)
+  override step(input: CoordinatorInput): Ready<CoordinatorCoreEvent> {
+    const ready = super.step(input)
     this.logged.push(...ready.records)
     const forgotten = new Set<TxId>()
     for (const event of ready.events) {
@@ -188,31 +196,21 @@ class ForgetfulCoordinator implements CoordinatorSimCore {
 }
 
 /** Answers `commit` to a `decision-request` about a transaction it has no trace of. */
-class CommitForUnknownCoordinator implements CoordinatorSimCore {
-  private readonly inner: CoordinatorCore
-
+class CommitForUnknownCoordinator extends WrappedCore<
+  CoordinatorInput,
+  CoordinatorCoreEvent,
+  CoordinatorCore
+> {
   constructor(options: CoordinatorCoreOptions) {
-    this.inner = new CoordinatorCore(options)
+    super(new CoordinatorCore(options))
   }
 
-  get id(): NodeId {
-    return this.inner.id
-  }
-
-  get inFlight(): number {
-    return this.inner.inFlight
-  }
-
-  recover(records: readonly LogRecord[]): Ready<CoordinatorCoreEvent> {
-    return this.inner.recover(records)
-  }
-
-  step(input: CoordinatorInput): Ready<CoordinatorCoreEvent> {
+  override step(input: CoordinatorInput): Ready<CoordinatorCoreEvent> {
     const unknown =
       input.type === 'message' &&
       input.message.type === 'decision-request' &&
       this.inner.status(input.message.txId).state === 'unknown'
-    const ready = this.inner.step(input)
+    const ready = super.step(input)
     if (!unknown) return ready
     return {
       ...ready,
