@@ -145,6 +145,22 @@ function participant(
   return { node, log, decisions }
 }
 
+/** The coordinator `coord` on `net`, with its scheduled log. */
+function coordinatorOn(
+  s: fc.Scheduler,
+  net: ScheduledNetwork,
+): { coordinator: Coordinator; log: ScheduledLog } {
+  const log = new ScheduledLog(s, 'coord')
+  const coordinator = new Coordinator({
+    id: 'coord',
+    transport: net.connect('coord', log),
+    log,
+    clock: frozenClock,
+    random: () => 0.5,
+  })
+  return { coordinator, log }
+}
+
 /** The first test's property, over a log that may lie (teeth). */
 function duplicatePrepareProperty(lyingLog: boolean) {
   return fc.asyncProperty(fc.scheduler(), fc.integer({ min: 1, max: 3 }), async (s, copies) => {
@@ -188,14 +204,7 @@ describe('fast-check scheduler: races in the runtime classes', () => {
     await fc.assert(
       fc.asyncProperty(fc.scheduler(), fc.integer({ min: 1, max: 3 }), async (s, copies) => {
         const net = new ScheduledNetwork(s, copies)
-        const log = new ScheduledLog(s, 'coord')
-        const coordinator = new Coordinator({
-          id: 'coord',
-          transport: net.connect('coord', log),
-          log,
-          clock: frozenClock,
-          random: () => 0.5,
-        })
+        const { coordinator, log } = coordinatorOn(s, net)
         for (const id of ['p1', 'p2']) {
           net.script(id, (message) =>
             message.type === 'prepare'
@@ -229,14 +238,7 @@ describe('fast-check scheduler: races in the runtime classes', () => {
         fc.constantFrom<'yes' | 'no'>('yes', 'yes', 'no'),
         async (s, copies, secondVote) => {
           const net = new ScheduledNetwork(s, copies)
-          const log = new ScheduledLog(s, 'coord')
-          const coordinator = new Coordinator({
-            id: 'coord',
-            transport: net.connect('coord', log),
-            log,
-            clock: frozenClock,
-            random: () => 0.5,
-          })
+          const { coordinator, log } = coordinatorOn(s, net)
           const p1 = participant(s, net, 'p1')
           const p2 = participant(s, net, 'p2', secondVote)
           await Promise.all([coordinator.start(), p1.node.start(), p2.node.start()])
