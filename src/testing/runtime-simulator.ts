@@ -408,9 +408,8 @@ class RuntimeSimulation {
   private pickCategory(healed: boolean): Category | undefined {
     const enabled: [Category, number][] = []
     const add = (category: Category, possible: boolean) => {
-      const weight =
-        healed && (category === 'drop' || category === 'duplicate' || category === 'crash') ? 0 : 1
-      if (possible && weight > 0 && this.weights[category] > 0)
+      const fault = category === 'drop' || category === 'duplicate' || category === 'crash'
+      if (possible && !(healed && fault) && this.weights[category] > 0)
         enabled.push([category, this.weights[category]])
     }
     const coordinator = this.nodes.get('coord')?.current
