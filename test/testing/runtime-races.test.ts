@@ -238,7 +238,7 @@ describe('fast-check scheduler: races in the runtime classes', () => {
         fc.constantFrom<'yes' | 'no'>('yes', 'yes', 'no'),
         async (s, copies, secondVote) => {
           const net = new ScheduledNetwork(s, copies)
-          const { coordinator, log } = coordinatorOn(s, net)
+          const { coordinator } = coordinatorOn(s, net)
           const p1 = participant(s, net, 'p1')
           const p2 = participant(s, net, 'p2', secondVote)
           await Promise.all([coordinator.start(), p1.node.start(), p2.node.start()])
