@@ -16,7 +16,7 @@ import {
   ReadyBuilder,
   type TimerKind,
 } from './ready.js'
-import type { LogRecord } from './records.js'
+import { incarnationTxId, type LogRecord } from './records.js'
 import type { AbortReason, Decision, Json, NodeId, TxId, Vote } from './types.js'
 import { isId, isTxId } from './validate.js'
 
@@ -61,6 +61,9 @@ type TxState =
       phase: 'preparing'
       readonly payloads: ReadonlyMap<NodeId, Json>
       readonly votes: Map<NodeId, Vote>
+      /** The incarnation each participant's `prepare` is bound to (0: not known yet, see `PrepareTicket`). */
+      readonly expected: Map<NodeId, number>
+      readonly seq: number
       attempt: number
     }
   | {
@@ -68,13 +71,21 @@ type TxState =
       phase: 'one-phase'
       readonly participant: NodeId
       readonly payload: Json
+      /** The incarnation its requests are bound to (0: not known yet). */
+      expected: number
+      readonly seq: number
       /** Set once the coordinator asked the participant to abort (timeout or cancel). */
       abortReason: AbortReason | undefined
       attempt: number
     }
   | { phase: 'committing'; readonly pendingAcks: Set<NodeId>; attempt: number }
 
+type OnePhaseTx = Extract<TxState, { phase: 'one-phase' }>
+
 type Builder = ReadyBuilder<CoordinatorCoreEvent>
+
+/** Most participants whose incarnation a coordinator remembers (a limit on everything). */
+const MAX_KNOWN_PARTICIPANTS = 100_000
 
 /**
  * The coordinator's side of presumed-abort two-phase commit, as a pure state machine:
@@ -94,6 +105,12 @@ export class CoordinatorCore {
   private readonly participantsOf = new Map<TxId, readonly NodeId[]>()
   private readonly finished: BoundedMap<TxId, Decision>
   private readonly mismatches: BoundedMap<TxId, NodeId[]>
+  /** The latest incarnation heard from each participant (`inc` on its messages). */
+  private readonly incarnations = new BoundedMap<NodeId, number>(MAX_KNOWN_PARTICIPANTS)
+  /** This coordinator's incarnation, the `epoch` of its requests; 0 until `recover`. */
+  private epoch = 0
+  /** The last `seq` given to a transaction in this epoch. */
+  private seq = 0
   private recovered = false
 
   /** @throws TwopcError `INVALID_OPTIONS` naming the option at fault. */
@@ -125,14 +142,18 @@ export class CoordinatorCore {
     }
     this.recovered = true
     const committing = new Map<TxId, readonly NodeId[]>()
+    let lastEpoch = 0
     for (const record of records) {
       if (record.type === 'commit') committing.set(record.txId, record.participants)
-      else if (record.type === 'end') {
-        committing.delete(record.txId)
-        this.finished.set(record.txId, 'commit')
-      }
+      else if (record.type === 'incarnation') lastEpoch = Math.max(lastEpoch, record.n)
+      else if (record.type === 'end' && committing.delete(record.txId)) this.finished.set(record.txId, 'commit')
     }
     const ready: Builder = new ReadyBuilder()
+    // A new epoch, durable before any request carries it: participants order this coordinator's
+    // transactions by (epoch, seq), and seq starts again at each start.
+    this.epoch = lastEpoch + 1
+    ready.persist({ type: 'incarnation', txId: incarnationTxId(this.epoch), n: this.epoch }, true)
+    if (lastEpoch > 0) ready.persist({ type: 'end', txId: incarnationTxId(lastEpoch) }, false)
     for (const [txId, participants] of committing) {
       this.participantsOf.set(txId, participants)
       this.transactions.set(txId, { phase: 'committing', pendingAcks: new Set(participants), attempt: 0 })
@@ -229,25 +250,32 @@ export class CoordinatorCore {
     }
     const ids = [...participants.keys()]
     this.participantsOf.set(txId, ids)
+    this.seq += 1
+    const seq = this.seq
     const [only] = ids
     if (ids.length === 1 && only !== undefined) {
-      const payload = participants.get(only) as Json
-      this.transactions.set(txId, {
+      const tx: OnePhaseTx = {
         phase: 'one-phase',
         participant: only,
-        payload,
+        payload: participants.get(only) as Json,
+        expected: this.incarnations.get(only) ?? 0,
+        seq,
         abortReason: undefined,
         attempt: 0,
-      })
-      ready.send(this.prepare(txId, only, payload, ids, true))
+      }
+      this.transactions.set(txId, tx)
+      ready.send(this.onePhaseRequest(txId, tx))
     } else {
+      const expected = new Map(ids.map((id) => [id, this.incarnations.get(id) ?? 0]))
       this.transactions.set(txId, {
         phase: 'preparing',
         payloads: participants,
         votes: new Map(),
+        expected,
+        seq,
         attempt: 0,
       })
-      for (const [id, payload] of participants) ready.send(this.prepare(txId, id, payload, ids, false))
+      for (const id of ids) ready.send(this.prepareFor(txId, id))
     }
     ready.setTimer(txId, 'prepare-timeout', this.prepareTimeoutMs)
     this.armRetransmit(ready, txId, 0)
@@ -255,6 +283,7 @@ export class CoordinatorCore {
 
   private receive(ready: Builder, message: Message): void {
     if (message.to !== this.id) return this.drop(ready, message, 'misrouted')
+    if ('inc' in message) this.learn(message.from, message.inc)
     switch (message.type) {
       case 'vote':
         return this.onVote(ready, message)
@@ -292,6 +321,12 @@ export class CoordinatorCore {
       return this.drop(ready, message, this.finished.get(txId) ? 'duplicate' : 'unknown-transaction')
     }
     if (!this.participantsOf.get(txId)?.includes(from)) return this.drop(ready, message, 'not-a-participant')
+    if (tx.phase !== 'committing') {
+      const expected = tx.phase === 'preparing' ? (tx.expected.get(from) ?? 0) : tx.expected
+      // From a life before the one this transaction is bound to: not an answer to our request.
+      if (message.inc < expected) return this.drop(ready, message, 'stale')
+      if (message.refused !== undefined) return this.onRefusal(ready, txId, tx, from, message.refused, message)
+    }
     switch (tx.phase) {
       case 'preparing':
         if (tx.votes.has(from)) return this.drop(ready, message, 'duplicate')
@@ -315,6 +350,40 @@ export class CoordinatorCore {
       default:
         return unreachable(tx)
     }
+  }
+
+  /**
+   * A participant refused to prepare (or, one-phase, to abort): it does not know the transaction
+   * and the request was not bound to its life `inc`. If the request was bound to no life yet (this
+   * coordinator did not know its incarnation), no life acted on it: ask again, bound to `inc`.
+   * Otherwise the life the transaction was bound to is gone (or forgot it): abort.
+   */
+  private onRefusal(
+    ready: Builder,
+    txId: TxId,
+    tx: Exclude<TxState, { phase: 'committing' }>,
+    from: NodeId,
+    refused: number,
+    message: VoteMessage,
+  ): void {
+    const expected = tx.phase === 'preparing' ? (tx.expected.get(from) ?? 0) : tx.expected
+    // A late copy refusing an earlier request (the one that learned the incarnation): already handled.
+    if (refused !== expected) return this.drop(ready, message, 'stale')
+    if (tx.phase === 'preparing') {
+      if (tx.votes.has(from)) return this.drop(ready, message, 'duplicate')
+      if (expected === 0) {
+        tx.expected.set(from, message.inc)
+        return ready.send(this.prepareFor(txId, from))
+      }
+      tx.votes.set(from, 'no')
+      return this.decideAbort(ready, txId, 'refused')
+    }
+    if (expected === 0 && tx.abortReason === undefined) {
+      tx.expected = message.inc
+      return ready.send(this.onePhaseRequest(txId, tx))
+    }
+    // Bound to no life and asked to abort, or refused by the life it was bound to: nobody prepared it.
+    return this.decideAbort(ready, txId, tx.abortReason ?? 'refused')
   }
 
   private onAck(ready: Builder, txId: TxId, from: NodeId, message: Message): void {
@@ -389,7 +458,7 @@ export class CoordinatorCore {
       tx.abortReason = reason
       tx.attempt = 0
       ready.clearTimer(txId, 'prepare-timeout')
-      ready.send(this.abortRequest(txId, tx.participant))
+      ready.send(this.onePhaseRequest(txId, tx))
       this.armRetransmit(ready, txId, 0)
     }
   }
@@ -397,19 +466,11 @@ export class CoordinatorCore {
   private retransmit(ready: Builder, txId: TxId, tx: TxState): void {
     tx.attempt += 1
     switch (tx.phase) {
-      case 'preparing': {
-        const ids = this.participantsOf.get(txId) ?? []
-        for (const [id, payload] of tx.payloads) {
-          if (!tx.votes.has(id)) ready.send(this.prepare(txId, id, payload, ids, false))
-        }
+      case 'preparing':
+        for (const id of tx.payloads.keys()) if (!tx.votes.has(id)) ready.send(this.prepareFor(txId, id))
         break
-      }
       case 'one-phase':
-        ready.send(
-          tx.abortReason === undefined
-            ? this.prepare(txId, tx.participant, tx.payload, [tx.participant], true)
-            : this.abortRequest(txId, tx.participant),
-        )
+        ready.send(this.onePhaseRequest(txId, tx))
         break
       case 'committing':
         for (const id of tx.pendingAcks) ready.send(this.message('commit', txId, id))
@@ -476,22 +537,42 @@ export class CoordinatorCore {
     ready.send(this.message(vote === 'yes' ? 'commit' : 'abort', txId, to))
   }
 
-  /** Asks a one-phase participant to abort; it answers with its vote, which decides. */
-  private abortRequest(txId: TxId, to: NodeId): Message {
-    return { v: PROTOCOL_VERSION, type: 'abort', txId, from: this.id, to, onePhase: true }
+  /**
+   * What a one-phase coordinator sends its participant: `prepare`, or once it timed out or was
+   * cancelled, the request to abort, which the participant answers with its vote (which decides).
+   */
+  private onePhaseRequest(txId: TxId, tx: OnePhaseTx): Message {
+    const ticket = { inc: tx.expected, epoch: this.epoch, seq: tx.seq }
+    const header = { v: PROTOCOL_VERSION, txId, from: this.id, to: tx.participant } as const
+    if (tx.abortReason !== undefined) return { ...header, type: 'abort', onePhase: true, ticket }
+    const { payload, participant } = tx
+    return { ...header, type: 'prepare', payload, participants: [participant], onePhase: true, ...ticket }
   }
 
-  private prepare(
-    txId: TxId,
-    to: NodeId,
-    payload: Json,
-    participants: readonly NodeId[],
-    onePhase: boolean,
-  ): Message {
-    return { v: PROTOCOL_VERSION, type: 'prepare', txId, from: this.id, to, payload, participants, onePhase }
+  /** The `prepare` of a two-phase transaction for participant `to`, bound to the life expected of it. */
+  private prepareFor(txId: TxId, to: NodeId): Message {
+    const tx = this.transactions.get(txId) as Extract<TxState, { phase: 'preparing' }>
+    return {
+      v: PROTOCOL_VERSION,
+      type: 'prepare',
+      txId,
+      from: this.id,
+      to,
+      payload: tx.payloads.get(to) as Json,
+      participants: this.participantsOf.get(txId) ?? [],
+      onePhase: false,
+      inc: tx.expected.get(to) ?? 0,
+      epoch: this.epoch,
+      seq: tx.seq,
+    }
   }
 
-  private message(type: Exclude<MessageType, 'prepare' | 'vote'>, txId: TxId, to: NodeId): Message {
+  /** Remembers the latest incarnation heard from `participant`, to bind its next transactions to it. */
+  private learn(participant: NodeId, inc: number): void {
+    if (inc > (this.incarnations.get(participant) ?? 0)) this.incarnations.set(participant, inc)
+  }
+
+  private message(type: 'commit' | 'abort', txId: TxId, to: NodeId): Message {
     return { v: PROTOCOL_VERSION, type, txId, from: this.id, to }
   }
 }

@@ -1,8 +1,11 @@
 import type { Decision, Json, NodeId, TxId, Vote } from './types.js'
 import { asFields, FieldReader } from './validate.js'
 
-/** Wire format version carried by every message as `v`. */
-export const PROTOCOL_VERSION = 1
+/**
+ * Wire format version carried by every message as `v`. Version 2 binds every `prepare` to one life
+ * of its participant (incarnations) and to the coordinator's order of transactions (`epoch`, `seq`).
+ */
+export const PROTOCOL_VERSION = 2
 
 /** Fields every message carries. `from` and `to` are node ids; transports route by `to`. */
 export interface MessageHeader {
@@ -16,8 +19,28 @@ export interface MessageHeader {
   readonly to: NodeId
 }
 
+/**
+ * What binds a request to prepare (or to abort, one-phase) to one life of its participant and to
+ * the coordinator's order of transactions. A participant that does not know the transaction acts
+ * on the request only if `inc` is its current incarnation and (`epoch`, `seq`) is above what it has
+ * forgotten from this coordinator; otherwise it refuses (a `no` vote with `refused`), so a
+ * duplicated or delayed request can never make it prepare work again.
+ */
+export interface PrepareTicket {
+  /**
+   * The incarnation of the recipient the coordinator expects (it learns them from `inc` on the
+   * participants' messages); 0 when it does not know it yet, which every participant refuses,
+   * telling its incarnation: the coordinator then asks again with it.
+   */
+  readonly inc: number
+  /** The coordinator's own incarnation: it grows at each coordinator start. */
+  readonly epoch: number
+  /** The transaction's place in the coordinator's order within `epoch`, from 1. */
+  readonly seq: number
+}
+
 /** Coordinator → participant: prepare your share of the work and vote. Phase 1. */
-export interface PrepareMessage extends MessageHeader {
+export interface PrepareMessage extends MessageHeader, PrepareTicket {
   readonly type: 'prepare'
   /** The recipient's share of the work. */
   readonly payload: Json
@@ -31,15 +54,28 @@ export interface PrepareMessage extends MessageHeader {
 }
 
 /** Participant → coordinator: the answer to `prepare`. Never called an "ack". */
-export interface VoteMessage extends MessageHeader {
+export interface VoteMessage extends MessageHeader, ParticipantStamp {
   readonly type: 'vote'
   readonly vote: Vote
+  /**
+   * Set on a `no` that is a refusal: the participant does not know the transaction and the request
+   * was not for its current life (or was older than what it forgot), so it did nothing — no
+   * resource call, no record. The value is the `inc` of the request it refused (so that a late
+   * copy answering an earlier request is recognised); `inc` says which life refused.
+   */
+  readonly refused?: number
   /**
    * Set on a one-phase participant's vote, which is the outcome itself: the coordinator confirms
    * it with `commit` or `abort` (even after forgetting the transaction), and only then may the
    * participant forget it.
    */
   readonly onePhase?: true
+}
+
+/** Carried by every message only a participant sends (`vote`, `ack`, `decision-request`). */
+export interface ParticipantStamp {
+  /** The sender's incarnation: 1 on its first start, one more at each start after. */
+  readonly inc: number
 }
 
 /** The commit decision: coordinator → participant in phase 2, or anyone's answer to a `decision-request`. */
@@ -58,10 +94,12 @@ export interface AbortMessage extends MessageHeader {
    * abort. The participant decides: it answers with its vote, which may still be `yes`.
    */
   readonly onePhase?: true
+  /** With `onePhase`: the same ticket as the transaction's `prepare`. */
+  readonly ticket?: PrepareTicket
 }
 
 /** Participant → coordinator: the commit outcome is durable here; the coordinator may forget it once all are in. */
-export interface AckMessage extends MessageHeader {
+export interface AckMessage extends MessageHeader, ParticipantStamp {
   readonly type: 'ack'
   /**
    * Present when an operator resolved the transaction by hand on this participant
@@ -72,7 +110,7 @@ export interface AckMessage extends MessageHeader {
 }
 
 /** An in-doubt participant asks the coordinator, or a peer, for the outcome. Answered by `commit` or `abort`. */
-export interface DecisionRequestMessage extends MessageHeader {
+export interface DecisionRequestMessage extends MessageHeader, ParticipantStamp {
   readonly type: 'decision-request'
 }
 
@@ -130,18 +168,38 @@ export function parseMessage(value: unknown): Message {
         payload: read.payload('payload') as Json,
         participants: read.idList('participants'),
         onePhase: read.boolean('onePhase'),
+        ...readTicket(read),
       }
     case 'vote': {
       const vote = read.oneOf('vote', VOTES)
-      return read.flag('onePhase') ? { ...header, type, vote, onePhase: true } : { ...header, type, vote }
+      const message: VoteMessage = { ...header, type, vote, inc: read.counter('inc', 1) }
+      const onePhase = read.flag('onePhase')
+      if (fields.refused !== undefined) {
+        if (vote !== 'no' || onePhase) read.fail('refused', "absent unless `vote` is 'no' and not `onePhase`")
+        return { ...message, refused: read.counter('refused', 0) }
+      }
+      return onePhase ? { ...message, onePhase: true } : message
     }
     case 'abort':
-      return read.flag('onePhase') ? { ...header, type, onePhase: true } : { ...header, type }
-    case 'ack':
+      if (!read.flag('onePhase')) return { ...header, type }
+      return { ...header, type, onePhase: true, ticket: readTicket(asFieldReader(fields.ticket, 'ticket')) }
+    case 'ack': {
+      const message: AckMessage = { ...header, type, inc: read.counter('inc', 1) }
       return fields.heuristic === undefined
-        ? { ...header, type }
-        : { ...header, type, heuristic: read.oneOf('heuristic', DECISIONS) }
+        ? message
+        : { ...message, heuristic: read.oneOf('heuristic', DECISIONS) }
+    }
+    case 'decision-request':
+      return { ...header, type, inc: read.counter('inc', 1) }
     default:
       return { ...header, type }
   }
+}
+
+function readTicket(read: FieldReader): PrepareTicket {
+  return { inc: read.counter('inc', 0), epoch: read.counter('epoch', 1), seq: read.counter('seq', 1) }
+}
+
+function asFieldReader(value: unknown, what: string): FieldReader {
+  return new FieldReader(asFields(value, `message ${what}`, 'INVALID_MESSAGE'), `message ${what}`, 'INVALID_MESSAGE')
 }

@@ -1,7 +1,7 @@
 import { backoffDelayMs } from './backoff.js'
 import { BoundedMap } from './bounded-map.js'
 import { TwopcError, unreachable } from './errors.js'
-import type { Message, MessageType, PrepareMessage, VoteMessage } from './messages.js'
+import type { AckMessage, Message, MessageType, PrepareMessage, PrepareTicket, VoteMessage } from './messages.js'
 import { PROTOCOL_VERSION } from './messages.js'
 import {
   type CommonCoreOptions,
@@ -16,7 +16,7 @@ import {
   ReadyBuilder,
   type TimerKind,
 } from './ready.js'
-import { CREATED_RECORD_TX_ID, type LogRecord } from './records.js'
+import { incarnationTxId, type LogRecord } from './records.js'
 import type { Decision, NodeId, TransactionInfo, TxId, Vote } from './types.js'
 
 /** Options of a {@link ParticipantCore}. */
@@ -65,6 +65,7 @@ type TxState =
       /** The resource is preparing; no vote sent yet. */
       phase: 'preparing'
       readonly info: TransactionInfo
+      readonly order: Order
       readonly onePhase: boolean
       /** Set when an abort was recorded durably while preparing: the vote will be `no`, whatever the resource says. */
       abortedBy: NodeId | undefined
@@ -73,6 +74,8 @@ type TxState =
       /** Voted yes, prepared record durable, outcome unknown: in doubt. */
       phase: 'prepared'
       readonly info: TransactionInfo
+      /** Where it stands in its coordinator's order; unknown for a transaction recovered from the log. */
+      readonly order: Order | undefined
       attempt: number
       /** Sum of the decision-request delays armed so far: how long it has been asking. */
       waitedMs: number
@@ -81,6 +84,7 @@ type TxState =
       /** Outcome known; the resource is applying it. */
       phase: 'applying'
       readonly info: TransactionInfo
+      readonly order: Order | undefined
       readonly onePhase: boolean
       readonly decision: Decision
       /** Whether this transaction has records in the log (and so needs an `end` record). */
@@ -123,10 +127,22 @@ interface Unconfirmed extends Asking {
   readonly info: TransactionInfo
 }
 
+/**
+ * A transaction's place in its coordinator's order (from its `prepare`): forgetting it raises the
+ * low-water mark below which this participant refuses requests for transactions it does not know.
+ */
+interface Order {
+  readonly coordinator: NodeId
+  readonly epoch: number
+  readonly seq: number
+}
+
 /** What a participant remembers of a finished transaction, to answer duplicates and late questions exactly. */
 interface Finished {
   readonly outcome: Decision | 'read-only'
   readonly onePhase: boolean
+  /** Undefined for a transaction recovered from the log or never prepared here. */
+  readonly order?: Order | undefined
   /**
    * True for an abort held only in memory (a two-phase `no` vote, or a refusal over the limit).
    * Fix: it must be made durable before it is told to a peer (see `onDecisionRequest`).
@@ -151,6 +167,20 @@ export class ParticipantCore {
   private readonly cooperativeTerminationAfterMs: number
   private readonly transactions = new Map<TxId, TxState>()
   private readonly finished: BoundedMap<TxId, Finished>
+  /**
+   * Aborts this node told someone about before it ever saw the transaction's `prepare` (so with no
+   * place in an order): durable with no `end`, and never forgotten, so that the `prepare`, if it
+   * comes, is voted `no`. There are as many as such records in the log, which keeps them too.
+   */
+  private readonly pinned = new Map<TxId, Finished>()
+  /**
+   * Per coordinator, the highest (epoch, seq) of a transaction this life forgot from memory: a
+   * request for an unknown transaction at or below it may be a duplicate of one it finished, so it
+   * is refused (the same-life half of "prepare once"; the incarnation covers earlier lives).
+   */
+  private readonly lowWater = new Map<NodeId, Order>()
+  /** This life's number (see `IncarnationRecord`); 0 until `recover`. */
+  private incarnation = 0
   private readonly heuristics = new Map<TxId, Unconfirmed>()
   /**
    * Whether this node remembers every transaction it ever voted on, so that "unknown" means
@@ -174,6 +204,11 @@ export class ParticipantCore {
   /** This node's id. */
   get id(): NodeId {
     return this.options.id
+  }
+
+  /** This life's incarnation number, carried as `inc` on its messages; 0 before `recover`. */
+  get currentIncarnation(): number {
+    return this.incarnation
   }
 
   /** Transactions this participant is working on (preparing, in doubt, or applying an outcome). */
@@ -206,6 +241,7 @@ export class ParticipantCore {
     const prepared = new Map<TxId, { info: TransactionInfo; onePhase: boolean }>()
     const outcomes = new Map<TxId, { decision: Decision; heuristic: string | undefined }>()
     const ended = new Set<TxId>()
+    let lastIncarnation = 0
     for (const record of records) {
       switch (record.type) {
         case 'prepared': {
@@ -219,6 +255,9 @@ export class ParticipantCore {
         case 'end':
           ended.add(record.txId)
           break
+        case 'incarnation':
+          lastIncarnation = Math.max(lastIncarnation, record.n)
+          break
         case 'created':
           break
         case 'commit':
@@ -231,10 +270,12 @@ export class ParticipantCore {
       }
     }
     const ready: Builder = new ReadyBuilder()
-    if (records.length === 0) {
-      // A brand-new log: mark it, durably before any vote, so that a later start knows it is not new.
-      ready.persist({ type: 'created', txId: CREATED_RECORD_TX_ID }, true)
-    } else {
+    // A new life, durable before anything is sent: its messages carry this number, and requests
+    // meant for an earlier life are refused (so a stale `prepare` never prepares work twice).
+    this.incarnation = lastIncarnation + 1
+    ready.persist({ type: 'incarnation', txId: incarnationTxId(this.incarnation), n: this.incarnation }, true)
+    if (lastIncarnation > 0) ready.persist({ type: 'end', txId: incarnationTxId(lastIncarnation) }, false)
+    if (records.length > 0) {
       // A restart: finished transactions may have been compacted away and read-only votes leave
       // no trace, so "unknown" no longer means "never saw it".
       this.answersUnknown = false
@@ -245,7 +286,9 @@ export class ParticipantCore {
       let decision = outcome?.decision
       const onePhase = entry?.onePhase ?? false
       if (ended.has(txId) || entry === undefined) {
-        this.remember(txId, { outcome: decision ?? 'abort', onePhase })
+        // An abort recorded before any prepare (see `pinned`) stays remembered for good.
+        const pin = !ended.has(txId) && entry === undefined
+        this.remember(txId, { outcome: decision ?? 'abort', onePhase }, pin)
         continue
       }
       if (outcome?.heuristic !== undefined) {
@@ -260,10 +303,16 @@ export class ParticipantCore {
         ready.persist({ type: 'outcome', txId, decision }, true)
       }
       if (decision === undefined) {
-        this.transactions.set(txId, { phase: 'prepared', info: entry.info, attempt: 0, waitedMs: 0 })
+        this.transactions.set(txId, {
+          phase: 'prepared',
+          info: entry.info,
+          order: undefined,
+          attempt: 0,
+          waitedMs: 0,
+        })
         this.askForDecision(ready, txId)
       } else {
-        this.startApplying(ready, entry.info, onePhase, decision, true)
+        this.startApplying(ready, entry.info, undefined, onePhase, decision, true)
       }
     }
     return ready.build()
@@ -327,7 +376,7 @@ export class ParticipantCore {
       return this.drop(ready, message, 'duplicate')
     }
     const info: TransactionInfo = { txId, payload, coordinator: from, participants }
-    const finished = this.finished.get(txId)
+    const finished = this.recall(txId)
     if (finished !== undefined) {
       // Answer a repeated prepare with the vote that still holds; a two-phase commit needs no more votes.
       if (finished.outcome === 'read-only') return this.vote(ready, info, 'read-only', onePhase)
@@ -338,25 +387,27 @@ export class ParticipantCore {
     if (!participants.includes(this.id) || (onePhase && participants.length !== 1)) {
       return this.drop(ready, message, 'not-a-participant')
     }
+    if (this.refuses(from, message)) return this.refuse(ready, message, message)
+    const order: Order = { coordinator: from, epoch: message.epoch, seq: message.seq }
     if (this.transactions.size >= this.options.maxInFlightTransactions) {
       // Over the limit: refuse rather than queue without bound. A one-phase `no` is the outcome, so it is logged.
       if (onePhase) ready.persist({ type: 'outcome', txId, decision: 'abort' }, true)
-      this.remember(txId, { outcome: 'abort', onePhase, unlogged: !onePhase })
+      this.remember(txId, { outcome: 'abort', onePhase, order, unlogged: !onePhase })
       return this.vote(ready, info, 'no', onePhase)
     }
-    this.transactions.set(txId, { phase: 'preparing', info, onePhase, abortedBy: undefined })
+    this.transactions.set(txId, { phase: 'preparing', info, order, onePhase, abortedBy: undefined })
     ready.request('prepare', info)
   }
 
   private onPrepareResult(ready: Builder, txId: TxId, vote: Vote): void {
     const tx = this.transactions.get(txId)
     if (tx?.phase !== 'preparing') return
-    const { info, onePhase } = tx
+    const { info, order, onePhase } = tx
     if (tx.abortedBy !== undefined) {
       // An abort was recorded while the resource prepared; undo whatever it did. A unilateral
       // abort (cooperative termination) keeps its record, with no `end`, so that a prepare
       // retransmitted later is still voted `no` after compaction and restarts.
-      return this.startApplying(ready, info, onePhase, 'abort', tx.abortedBy !== this.id)
+      return this.startApplying(ready, info, order, onePhase, 'abort', tx.abortedBy !== this.id)
     }
     switch (vote) {
       case 'yes': {
@@ -366,23 +417,23 @@ export class ParticipantCore {
           ready.persist({ type: 'outcome', txId, decision: 'commit' }, true)
           this.vote(ready, info, 'yes', true)
           ready.emit({ type: 'decided', txId, decision: 'commit', from: this.id })
-          return this.startApplying(ready, info, true, 'commit', true)
+          return this.startApplying(ready, info, order, true, 'commit', true)
         }
-        const prepared: PreparedTx = { phase: 'prepared', info, attempt: 0, waitedMs: 0 }
+        const prepared: PreparedTx = { phase: 'prepared', info, order, attempt: 0, waitedMs: 0 }
         this.transactions.set(txId, prepared)
         this.vote(ready, info, 'yes')
         return this.armDecisionRequest(ready, txId, prepared)
       }
       case 'read-only':
         this.transactions.delete(txId)
-        this.remember(txId, { outcome: 'read-only', onePhase })
+        this.remember(txId, { outcome: 'read-only', onePhase, order })
         return this.vote(ready, info, 'read-only', onePhase)
       case 'no':
         // A two-phase `no` needs no record: the coordinator aborts, and a later yes would be
         // answered by presumed abort. A one-phase `no` is the outcome itself, so it is forced.
         if (onePhase) ready.persist({ type: 'outcome', txId, decision: 'abort' }, true)
         this.vote(ready, info, 'no', onePhase)
-        return this.startApplying(ready, info, onePhase, 'abort', onePhase)
+        return this.startApplying(ready, info, order, onePhase, 'abort', onePhase)
       default:
         return unreachable(vote)
     }
@@ -408,7 +459,7 @@ export class ParticipantCore {
           ready.persist({ type: 'outcome', txId, decision }, false)
         }
         ready.emit({ type: 'decided', txId, decision, from })
-        return this.startApplying(ready, tx.info, false, decision, true)
+        return this.startApplying(ready, tx.info, tx.order, false, decision, true)
       case 'preparing':
         if (decision === 'commit' || tx.abortedBy !== undefined)
           return this.drop(ready, message, 'unexpected')
@@ -433,7 +484,7 @@ export class ParticipantCore {
 
   private onDecisionForFinished(ready: Builder, message: Message, decision: Decision): void {
     const { txId, from } = message
-    const finished = this.finished.get(txId)
+    const finished = this.recall(txId)
     const request = isAbortRequest(message)
     const reply = (vote: Vote): void => this.vote(ready, { txId, coordinator: from }, vote, true)
     if (finished === undefined) {
@@ -445,9 +496,17 @@ export class ParticipantCore {
       // A one-phase coordinator asks to abort a transaction this node does not know. It did not
       // commit it and forget: a one-phase outcome is forgotten only after the coordinator confirmed
       // it, and then the coordinator no longer asks. So abort it, durably and with no `end`, so
-      // that a late prepare is voted `no`, and answer with that vote: it is the outcome.
+      // that a late prepare is voted `no`, and answer with that vote: it is the outcome. Unless the
+      // request is not for this life (or is older than what it forgot): then it may be a stale copy
+      // about a transaction an earlier life committed, and it is refused.
+      const ticket = message.type === 'abort' ? message.ticket : undefined
+      if (ticket === undefined || this.refuses(from, ticket)) return this.refuse(ready, message, ticket)
       ready.persist({ type: 'outcome', txId, decision: 'abort' }, true)
-      this.remember(txId, { outcome: 'abort', onePhase: true })
+      this.remember(txId, {
+        outcome: 'abort',
+        onePhase: true,
+        order: { coordinator: from, epoch: ticket.epoch, seq: ticket.seq },
+      })
       ready.emit({ type: 'decided', txId, decision: 'abort', from })
       return reply('no')
     }
@@ -496,7 +555,7 @@ export class ParticipantCore {
     if (this.heuristics.has(txId)) return this.drop(ready, message, 'cannot-answer')
     const tx = this.transactions.get(txId)
     if (tx === undefined) {
-      const finished = this.finished.get(txId)
+      const finished = this.recall(txId)
       if (finished === undefined) return this.abortUnknown(ready, message)
       // Voted read-only: that counts as yes, so this node must not answer abort, and it does not know the outcome.
       if (finished.outcome === 'read-only') return this.drop(ready, message, 'cannot-answer')
@@ -508,7 +567,7 @@ export class ParticipantCore {
         // if this node then restarted without a record, a retransmitted prepare could be voted
         // yes and the coordinator could commit. Durable first, and never ended, like abortUnknown.
         ready.persist({ type: 'outcome', txId, decision: finished.outcome }, true)
-        this.remember(txId, { outcome: finished.outcome, onePhase: finished.onePhase })
+        this.remember(txId, { ...finished, unlogged: false })
       }
       return ready.send(this.message(finished.outcome, txId, from))
     }
@@ -558,13 +617,19 @@ export class ParticipantCore {
     // An outcome taken by hand keeps its records until the real decision confirms or contradicts it.
     if (tx.logged && !this.heuristics.has(txId)) ready.persist({ type: 'end', txId }, false)
     this.transactions.delete(txId)
-    this.remember(txId, { outcome: tx.decision, onePhase: tx.onePhase, unlogged: !tx.logged && !tx.forced })
+    this.remember(txId, {
+      outcome: tx.decision,
+      onePhase: tx.onePhase,
+      order: tx.order,
+      unlogged: !tx.logged && !tx.forced,
+    })
   }
 
   /** Starts applying an outcome; a one-phase participant also resends its vote until it is confirmed. */
   private startApplying(
     ready: Builder,
     info: TransactionInfo,
+    order: Order | undefined,
     onePhase: boolean,
     decision: Decision,
     logged: boolean,
@@ -572,6 +637,7 @@ export class ParticipantCore {
     const tx: ApplyingTx = {
       phase: 'applying',
       info,
+      order,
       onePhase,
       decision,
       logged,
@@ -630,7 +696,7 @@ export class ParticipantCore {
     const { txId, from } = message
     if (!this.answersUnknown) return this.drop(ready, message, 'cannot-answer')
     ready.persist({ type: 'outcome', txId, decision: 'abort' }, true)
-    this.remember(txId, { outcome: 'abort', onePhase: false })
+    this.remember(txId, { outcome: 'abort', onePhase: false }, true)
     ready.emit({ type: 'decided', txId, decision: 'abort', from: this.id })
     ready.send(this.message('abort', txId, from))
   }
@@ -654,7 +720,7 @@ export class ParticipantCore {
     const unconfirmed: Unconfirmed = { decision, info: tx.info, attempt: 0, waitedMs: 0 }
     this.heuristics.set(txId, unconfirmed)
     ready.emit({ type: 'decided', txId, decision, from: this.id })
-    this.startApplying(ready, tx.info, false, decision, true)
+    this.startApplying(ready, tx.info, tx.order, false, decision, true)
     this.armDecisionRequest(ready, txId, unconfirmed)
   }
 
@@ -671,7 +737,7 @@ export class ParticipantCore {
       return this.drop(ready, message, 'not-a-participant')
     this.heuristics.delete(txId)
     ready.clearTimer(txId, 'decision-request')
-    const ack: Message = { v: PROTOCOL_VERSION, type: 'ack', txId, from: this.id, to: coordinator }
+    const ack: AckMessage = { v: PROTOCOL_VERSION, type: 'ack', txId, from: this.id, to: coordinator, inc: this.incarnation }
     if (decision !== unconfirmed.decision) {
       ready.emit({ type: 'heuristic-mismatch', txId, decision, heuristic: unconfirmed.decision })
       ready.send({ ...ack, heuristic: unconfirmed.decision })
@@ -681,12 +747,57 @@ export class ParticipantCore {
     if (!this.transactions.has(txId)) ready.persist({ type: 'end', txId }, false)
   }
 
-  /** Remembers a finished transaction; evicting a read-only vote means unknown ones can no longer be answered. */
-  private remember(txId: TxId, finished: Finished): void {
+  /**
+   * Remembers a finished transaction (`pin`: for good, see `pinned`). Evicting a read-only vote
+   * means unknown ones can no longer be answered; evicting any transaction raises the low-water
+   * mark of its coordinator, so that a late duplicate of its `prepare` is refused.
+   */
+  private remember(txId: TxId, finished: Finished, pin = false): void {
+    if (pin) {
+      this.pinned.set(txId, finished)
+      return
+    }
     const evicted = this.finished.set(txId, finished)
+    if (evicted === undefined) return
     // Fix (S1): forgetting a commit is as bad as forgetting a read-only vote: a peer in doubt about
     // it must not be told abort. Only a forgotten abort is still answered correctly by abortUnknown.
-    if (evicted !== undefined && evicted.outcome !== 'abort') this.answersUnknown = false
+    if (evicted.outcome !== 'abort') this.answersUnknown = false
+    const order = evicted.order
+    if (order !== undefined && isAfter(order, this.lowWater.get(order.coordinator)))
+      this.lowWater.set(order.coordinator, order)
+  }
+
+  /** What this node remembers of a finished transaction, if anything. */
+  private recall(txId: TxId): Finished | undefined {
+    return this.finished.get(txId) ?? this.pinned.get(txId)
+  }
+
+  /**
+   * Whether a request about a transaction this node does not know must be refused: it is not for
+   * this life (a stale copy may be about work an earlier life did and forgot), or it is not after
+   * everything this life forgot from that coordinator (it may be about work done and forgotten).
+   */
+  private refuses(coordinator: NodeId, ticket: PrepareTicket): boolean {
+    if (ticket.inc !== this.incarnation) return true
+    const forgotten = this.lowWater.get(coordinator)
+    return forgotten !== undefined && !isAfter({ coordinator, ...ticket }, forgotten)
+  }
+
+  /** Refuses a request: a `no` flagged `refused`, with no resource call, no record and no decision. */
+  private refuse(ready: Builder, message: Message, ticket: PrepareTicket | undefined): void {
+    const { txId, from } = message
+    const refused = ticket?.inc ?? 0
+    ready.send({
+      v: PROTOCOL_VERSION,
+      type: 'vote',
+      txId,
+      from: this.id,
+      to: from,
+      vote: 'no',
+      refused,
+      inc: this.incarnation,
+    })
+    ready.emit({ type: 'refused', txId, coordinator: from })
   }
 
   /** Sends a vote to the coordinator; a one-phase vote is flagged, because it is the outcome. */
@@ -703,6 +814,7 @@ export class ParticipantCore {
       from: this.id,
       to: info.coordinator,
       vote,
+      inc: this.incarnation,
     }
     ready.send(onePhase ? { ...message, onePhase: true } : message)
     ready.emit({ type: 'voted', txId: info.txId, vote })
@@ -713,8 +825,17 @@ export class ParticipantCore {
   }
 
   private message(type: Exclude<MessageType, 'prepare' | 'vote'>, txId: TxId, to: NodeId): Message {
-    return { v: PROTOCOL_VERSION, type, txId, from: this.id, to }
+    const header = { v: PROTOCOL_VERSION, txId, from: this.id, to } as const
+    return type === 'ack' || type === 'decision-request'
+      ? { ...header, type, inc: this.incarnation }
+      : { ...header, type }
   }
+}
+
+/** Whether `order` comes after `other` in their coordinator's order (anything is after nothing). */
+function isAfter(order: Order, other: Order | undefined): boolean {
+  if (other === undefined) return true
+  return order.epoch > other.epoch || (order.epoch === other.epoch && order.seq > other.seq)
 }
 
 function pick(info: TransactionInfo): Pick<TransactionInfo, 'coordinator' | 'participants' | 'payload'> {

@@ -60,6 +60,8 @@ export type DropReason =
   | 'undecided'
   /** a cooperative-termination request this participant cannot answer: it is in doubt too, or voted read-only */
   | 'cannot-answer'
+  /** from an earlier life of its sender than the one the transaction is bound to (see `PrepareTicket`) */
+  | 'stale'
 
 /** Events of a coordinator core. */
 export type CoordinatorCoreEvent =
@@ -90,6 +92,13 @@ export type CoordinatorCoreEvent =
 export type ParticipantCoreEvent =
   /** The vote left this node (a `yes` only after the prepared record was durable). */
   | { readonly type: 'voted'; readonly txId: TxId; readonly vote: Vote }
+  /**
+   * This participant refused a request to prepare (or to abort, one-phase) a transaction it does
+   * not know, because the request was meant for an earlier life of it or is older than what it
+   * forgot: a stale or duplicated copy. It did nothing else; the coordinator aborts the
+   * transaction unless it was only learning this participant's incarnation.
+   */
+  | { readonly type: 'refused'; readonly txId: TxId; readonly coordinator: NodeId }
   /** This participant started asking for the outcome of a transaction it voted yes on. */
   | { readonly type: 'in-doubt'; readonly txId: TxId; readonly coordinator: NodeId }
   /** The outcome is durable here; `from` is who told it (the coordinator, a peer, or this node itself). */

@@ -51,28 +51,58 @@ export interface OutcomeRecord {
 export const CREATED_RECORD_TX_ID = '~log'
 
 /**
- * Participant: the first record of its log, forced when it starts on an empty log. It is never
- * compacted (no transaction can have its reserved id), so a participant that later finds an
- * empty log knows it is brand new. Only a participant running on the log it created remembers
- * every transaction it ever voted on; after a restart it may have finished and compacted some, or
- * voted read-only (which leaves no trace), so it stops answering cooperative-termination requests
- * about transactions it does not know.
+ * Participant, protocol version 1 only: the first record of a log. A version-2 node reads it as
+ * incarnation 0, so a log written by version 1 keeps working; version 2 never writes it.
  */
 export interface CreatedRecord {
   readonly type: 'created'
   readonly txId: typeof CREATED_RECORD_TX_ID
 }
 
+/**
+ * The reserved `txId` of the {@link IncarnationRecord} of life `n`: `~inc:<n>`. An `end` record
+ * with it lets the log drop that record once a later one is durable (compaction keeps the latest).
+ */
+export function incarnationTxId(n: number): TxId {
+  return `~inc:${n}`
+}
+
+/**
+ * Coordinator or participant: the node started its life number `n` (1 on an empty log, one more at
+ * each start). Forced at every start, before the node sends anything: a participant's messages
+ * carry `n` as `inc` and it refuses requests meant for another life; a coordinator's `n` is the
+ * `epoch` of its requests. The previous incarnation record is ended in the same append.
+ */
+export interface IncarnationRecord {
+  readonly type: 'incarnation'
+  readonly txId: TxId
+  readonly n: number
+}
+
 /** Records a coordinator writes. */
-export type CoordinatorRecord = CommitRecord | EndRecord
+export type CoordinatorRecord = CommitRecord | EndRecord | IncarnationRecord
 
 /** Records a participant writes. */
-export type ParticipantRecord = PreparedRecord | OutcomeRecord | CreatedRecord | EndRecord
+export type ParticipantRecord =
+  | PreparedRecord
+  | OutcomeRecord
+  | IncarnationRecord
+  | CreatedRecord
+  | EndRecord
 
 /** Every durable record, tagged by `type`. JSON-compatible. */
 export type LogRecord = CoordinatorRecord | ParticipantRecord
 
-const RECORD_TYPES: readonly LogRecord['type'][] = ['commit', 'end', 'prepared', 'outcome', 'created']
+const RECORD_TYPES: readonly LogRecord['type'][] = [
+  'commit',
+  'end',
+  'prepared',
+  'outcome',
+  'incarnation',
+  'created',
+]
+
+const INCARNATION_TX_ID = /^~inc:[1-9][0-9]{0,15}$/
 const DECISIONS: readonly Decision[] = ['commit', 'abort']
 
 /**
@@ -90,6 +120,13 @@ export function parseRecord(value: unknown): LogRecord {
       read.fail('txId', `'${CREATED_RECORD_TX_ID}' in a created record`)
     return { type, txId: CREATED_RECORD_TX_ID }
   }
+  if (type === 'incarnation') {
+    const n = read.counter('n', 1)
+    if (fields.txId !== incarnationTxId(n)) read.fail('txId', `'${incarnationTxId(n)}' in incarnation record ${n}`)
+    return { type, txId: incarnationTxId(n), n }
+  }
+  if (type === 'end' && typeof fields.txId === 'string' && INCARNATION_TX_ID.test(fields.txId))
+    return { type, txId: fields.txId }
   const txId = read.txId('txId')
   switch (type) {
     case 'commit':

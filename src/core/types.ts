@@ -24,8 +24,15 @@ export type Vote = 'yes' | 'no' | 'read-only'
 /** The outcome of a transaction. `abort` is the decision; "cancel" is what a caller does, never a decision. */
 export type Decision = 'commit' | 'abort'
 
-/** Why a transaction aborted, as reported to the caller of `commit()`. */
-export type AbortReason = 'vote-no' | 'prepare-timeout' | 'cancelled'
+/**
+ * Why a transaction aborted, as reported to the caller of `commit()`:
+ * - `vote-no`: a participant voted no;
+ * - `prepare-timeout`: not every vote arrived within `prepareTimeoutMs`;
+ * - `cancelled`: the caller cancelled it (its `signal` fired);
+ * - `refused`: a participant refused to prepare it: it restarted after the transaction began (its
+ *   new life does not act on requests meant for an earlier one). Safe to retry with a new `txId`.
+ */
+export type AbortReason = 'vote-no' | 'prepare-timeout' | 'cancelled' | 'refused'
 
 /** A JSON-compatible value: what payloads may contain so that every transport can carry them. */
 export type Json = null | boolean | number | string | readonly Json[] | { readonly [key: string]: Json }

@@ -89,6 +89,13 @@ export class FieldReader {
     return true
   }
 
+  /** An integer from `min` to `Number.MAX_SAFE_INTEGER` (incarnations and sequence numbers). */
+  counter(field: string, min: number): number {
+    const value = this.fields[field]
+    if (!Number.isSafeInteger(value) || (value as number) < min) this.fail(field, `an integer of at least ${min}`)
+    return value as number
+  }
+
   /** A boolean. */
   boolean(field: string): boolean {
     const value = this.fields[field]

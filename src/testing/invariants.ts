@@ -4,7 +4,7 @@ import type { LogRecord } from '../core/records.js'
 import type { Decision, NodeId, TxId, Vote } from '../core/types.js'
 
 /** The properties of DESIGN.md §3 the simulator and the model checker check. */
-export type InvariantName = 'S1' | 'S2' | 'S3' | 'S4' | 'S5' | 'S6' | 'L1'
+export type InvariantName = 'S1' | 'S2' | 'S3' | 'S4' | 'S5' | 'S6' | 'S7' | 'L1'
 
 /** One-line descriptions of the invariants, for reports. */
 export const INVARIANTS: Readonly<Record<InvariantName, string>> = {
@@ -14,6 +14,7 @@ export const INVARIANTS: Readonly<Record<InvariantName, string>> = {
   S4: 'stability: a durable decision never changes',
   S5: 'no unilateral abort after a yes vote',
   S6: 'resource consistency: never both commit and abort for one transaction on one participant',
+  S7: 'prepare once: no resource prepare after a vote, no other vote after a vote, no resource call after the end record, in any life',
   L1: 'termination: once faults stop, everything is decided, nothing is in flight, every log can be compacted',
 }
 
@@ -46,8 +47,10 @@ interface TxGhost {
   readonly participants: readonly NodeId[]
   /** Decisions each node has held (S1), with what first showed each one, for the report. */
   readonly claims: Map<NodeId, Map<Decision, string>>
-  /** Votes each participant has sent (S3, S5). */
+  /** Votes each participant has sent, refusals left out (S3, S5, S7). */
   readonly votes: Map<NodeId, Set<Vote>>
+  /** Participants whose `end` record for the transaction was durable (S7). */
+  readonly ended: Set<NodeId>
   /** The first decision each node made durable (S4). */
   readonly durable: Map<NodeId, Decision>
   /** Resource calls each participant started (S6). */
@@ -55,7 +58,7 @@ interface TxGhost {
 }
 
 /**
- * Ghost state and checks for S1–S6. The simulated cluster calls it at each observable effect —
+ * Ghost state and checks for S1–S7. The simulated cluster calls it at each observable effect —
  * a record made durable, a message put on the wire, an event emitted, a resource call started —
  * and it throws an {@link InvariantViolation} at the first effect that breaks a property, so a
  * failure names the exact step.
@@ -84,6 +87,7 @@ export class InvariantTracker {
       participants: [...participants],
       claims: new Map(),
       votes: new Map(),
+      ended: new Set(),
       durable: new Map(),
       resource: new Map(),
     })
@@ -127,6 +131,7 @@ export class InvariantTracker {
     }
     for (const record of records) {
       keys.add(recordKey(record))
+      if (record.type === 'end' && node !== this.coordinator) this.transactions.get(record.txId)?.ended.add(node)
       const decision =
         record.type === 'commit'
           ? 'commit'
@@ -156,11 +161,17 @@ export class InvariantTracker {
     const describe = `${message.type}${message.type === 'vote' ? `:${message.vote}` : ''} ${node}→${message.to}`
     switch (message.type) {
       case 'vote': {
+        // A refusal is not a vote on the transaction: the participant did nothing.
+        if (message.refused !== undefined) return
         let votes = tx.votes.get(node)
         if (votes === undefined) {
           votes = new Set()
           tx.votes.set(node, votes)
         }
+        const changed =
+          message.vote === 'yes' ? votes.has('no') || votes.has('read-only') : message.vote === 'no' && votes.has('yes')
+        if (changed)
+          this.fail('S7', `${node} sent ${describe} for ${txId} after voting ${[...votes].join(', ')} on it`)
         votes.add(message.vote)
         if (message.vote === 'yes') {
           const needed = tx.participants.length === 1 ? `outcome:commit ${txId}` : `prepared ${txId}`
@@ -205,9 +216,21 @@ export class InvariantTracker {
 
   /** `node` started a resource call. Checks S6, and S1/S3 for the decision it applies. */
   resourceCall(node: NodeId, request: ResourceRequest): void {
-    if (request.type === 'prepare') return
     const tx = this.transactions.get(request.tx.txId)
     if (tx === undefined) return
+    if (tx.ended.has(node)) {
+      this.fail('S7', `${node} called resource.${request.type} for ${request.tx.txId} after its end record was durable`)
+    }
+    if (request.type === 'prepare') {
+      const votes = tx.votes.get(node)
+      if (votes !== undefined && votes.size > 0) {
+        this.fail(
+          'S7',
+          `${node} called resource.prepare for ${request.tx.txId} again after voting ${[...votes].join(', ')} on it`,
+        )
+      }
+      return
+    }
     let calls = tx.resource.get(node)
     if (calls === undefined) {
       calls = new Set()
@@ -224,8 +247,8 @@ export class InvariantTracker {
    * The ghost state as a canonical string (for the model checker), with node ids renamed: only
    * what a future check reads. Per transaction, the decisions anyone held (S1 compares a new
    * holding with their union; S4 and S6 conflicts are S1 conflicts too, since durable decisions and
-   * resource calls are holdings) and which participants sent `yes`, or `yes`/`read-only` (S5, S3);
-   * per node, the records ever durable (S2).
+   * resource calls are holdings), which votes each participant sent (S3, S5, S7) and whose `end`
+   * was durable (S7); per node, the records ever durable (S2).
    */
   canonical(rename: (id: NodeId) => NodeId): string {
     const parts: string[] = []
@@ -233,10 +256,10 @@ export class InvariantTracker {
       const held = new Set<Decision>()
       for (const decisions of tx.claims.values()) for (const decision of decisions.keys()) held.add(decision)
       const voted = [...tx.votes]
-        .filter(([, votes]) => votes.has('yes') || votes.has('read-only'))
-        .map(([id, votes]) => `${rename(id)}${votes.has('yes') ? '+' : ''}`)
+        .map(([id, votes]) => `${rename(id)}=${[...votes].sort().join('+')}`)
         .sort()
-      parts.push(`${txId}:${[...held].sort().join('|')};${voted.join(',')}`)
+      const ended = [...tx.ended].map(rename).sort()
+      parts.push(`${txId}:${[...held].sort().join('|')};${voted.join(',')};${ended.join(',')}`)
     }
     const durable = [...this.everDurable].map(([id, keys]) => `${rename(id)}=${[...keys].sort().join('|')}`)
     parts.push(durable.sort().join(','))
@@ -251,6 +274,7 @@ export class InvariantTracker {
         participants: tx.participants,
         claims: new Map([...tx.claims].map(([id, held]) => [id, new Map(held)])),
         votes: new Map([...tx.votes].map(([id, votes]) => [id, new Set(votes)])),
+        ended: new Set(tx.ended),
         durable: new Map(tx.durable),
         resource: new Map([...tx.resource].map(([id, calls]) => [id, new Set(calls)])),
       })

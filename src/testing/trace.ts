@@ -58,13 +58,21 @@ export type SimAction =
 
 /** A message in a trace: `vote:yes p1→coord t1`, `prepare(1pc) coord→p1 t2`. */
 export function describeMessage(message: Message): string {
-  const kind =
-    message.type === 'vote'
-      ? `vote:${message.vote}`
-      : message.type === 'prepare' && message.onePhase
-        ? 'prepare(1pc)'
-        : message.type
-  return `${kind} ${message.from}→${message.to} ${message.txId}`
+  return `${kindOf(message)} ${message.from}→${message.to} ${message.txId}`
+}
+
+/** `vote:yes`, `vote:refused` (a refusal), `prepare(1pc)`, `prepare(probe)` (bound to no life yet)… */
+function kindOf(message: Message): string {
+  switch (message.type) {
+    case 'vote':
+      return message.refused === undefined ? `vote:${message.vote}` : 'vote:refused'
+    case 'prepare': {
+      const flags = [...(message.onePhase ? ['1pc'] : []), ...(message.inc === 0 ? ['probe'] : [])]
+      return flags.length === 0 ? 'prepare' : `prepare(${flags.join(',')})`
+    }
+    default:
+      return message.type
+  }
 }
 
 /** A record in a trace: `prepared t1`, `outcome:commit t1`. */

@@ -277,11 +277,11 @@ function header(from: NodeId, to: NodeId, txId: string) {
 }
 
 function prepare(from: NodeId, to: NodeId, txId: string, payload: Json): Message {
-  return { ...header(from, to, txId), type: 'prepare', payload, participants: [to], onePhase: false }
+  return { ...header(from, to, txId), type: 'prepare', payload, participants: [to], onePhase: false, inc: 1, epoch: 1, seq: 1 }
 }
 
 function vote(from: NodeId, to: NodeId, txId: string): Message {
-  return { ...header(from, to, txId), type: 'vote', vote: 'yes' }
+  return { ...header(from, to, txId), type: 'vote', vote: 'yes', inc: 1 }
 }
 
 function commit(from: NodeId, to: NodeId, txId: string): Message {
@@ -289,7 +289,7 @@ function commit(from: NodeId, to: NodeId, txId: string): Message {
 }
 
 function ack(from: NodeId, to: NodeId, txId: string): Message {
-  return { ...header(from, to, txId), type: 'ack' }
+  return { ...header(from, to, txId), type: 'ack', inc: 1 }
 }
 
 /** A `prepare` whose JSON is exactly `bytes` long, its payload full of multi-byte characters. */

@@ -51,7 +51,7 @@ async function serve(listener: Parameters<typeof createServer>[1]): Promise<stri
 }
 
 function commit(txId: string, from = 'a', to = 'b'): Message {
-  return { v: 1, type: 'commit', txId, from, to }
+  return { v: 2, type: 'commit', txId, from, to }
 }
 
 async function post(url: string, body: string, headers: Record<string, string> = {}) {

@@ -15,7 +15,7 @@ afterEach(async () => {
 })
 
 function commit(txId: string, from = 'a', to = 'b'): Message {
-  return { v: 1, type: 'commit', txId, from, to }
+  return { v: 2, type: 'commit', txId, from, to }
 }
 
 /** Node b, which shares KEY_AB with a and nothing with anyone else, on a clock the test moves. */

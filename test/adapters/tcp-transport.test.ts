@@ -43,7 +43,7 @@ async function pair(options: Partial<TcpTransportOptions> = {}) {
 }
 
 function commit(txId: string, from = 'a', to = 'b'): Message {
-  return { v: 1, type: 'commit', txId, from, to }
+  return { v: 2, type: 'commit', txId, from, to }
 }
 
 /** A free loopback port: bound, read, released. */
@@ -157,6 +157,9 @@ describe('TcpTransport sending', () => {
       payload: 'x'.repeat(4096),
       participants: ['b'],
       onePhase: false,
+      inc: 1,
+      epoch: 1,
+      seq: 1,
     }
     expect(() => a.send(big)).toThrow(/exceeds this transport's limit of 2047/)
     await a.close()
@@ -192,6 +195,9 @@ describe('TcpTransport sending', () => {
       payload,
       participants: ['b'],
       onePhase: false,
+      inc: 1,
+      epoch: 1,
+      seq: 1,
     })
     for (let round = 0; round < 40; round++) {
       for (let i = 0; i < 10; i++) a.send(big(round * 10 + i))

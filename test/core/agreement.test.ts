@@ -161,7 +161,7 @@ describe('the simulator has teeth', () => {
               ...ready,
               messages: [
                 ...ready.messages,
-                { v: 1, type: 'commit', txId: 't', from: 'coord', to: 'p1' } as const,
+                { v: 2, type: 'commit', txId: 't', from: 'coord', to: 'p1' } as const,
               ],
             }
           : ready,

@@ -83,6 +83,9 @@ export const msg = {
       payload?: Json
       participants?: readonly NodeId[]
       onePhase?: boolean
+      /** The incarnation it is bound to. @default 1 (a participant's first life) */
+      inc?: number
+      seq?: number
     } = {},
   ): PrepareMessage {
     const to = options.to ?? P1
@@ -92,17 +95,21 @@ export const msg = {
       payload: options.payload ?? { work: to },
       participants: options.participants ?? [P1, P2],
       onePhase: options.onePhase ?? false,
+      inc: options.inc ?? 1,
+      epoch: 1,
+      seq: options.seq ?? 1,
     }
   },
   /** A vote; `onePhase: true` flags it as a one-phase participant's vote (its outcome). */
   vote(
     vote: Vote,
-    options: { txId?: TxId; from?: NodeId; to?: NodeId; onePhase?: boolean } = {},
+    options: { txId?: TxId; from?: NodeId; to?: NodeId; onePhase?: boolean; inc?: number } = {},
   ): VoteMessage {
     const message: VoteMessage = {
       ...header(options.txId ?? TX, options.from ?? P1, options.to ?? C),
       type: 'vote',
       vote,
+      inc: options.inc ?? 1,
     }
     return options.onePhase ? { ...message, onePhase: true } : message
   },
@@ -115,17 +122,21 @@ export const msg = {
       ...header(options.txId ?? TX, options.from ?? C, options.to ?? P1),
       type: 'abort',
     }
-    return options.onePhase ? { ...message, onePhase: true } : message
+    return options.onePhase ? { ...message, onePhase: true, ticket: { inc: 1, epoch: 1, seq: 1 } } : message
   },
   /** A one-phase coordinator's request to abort (it timed out or was cancelled): a flagged abort. */
   abortRequest(options: { txId?: TxId; from?: NodeId; to?: NodeId } = {}): AbortMessage {
     return msg.abort({ ...options, onePhase: true })
   },
   ack(options: { txId?: TxId; from?: NodeId; to?: NodeId } = {}): AckMessage {
-    return { ...header(options.txId ?? TX, options.from ?? P1, options.to ?? C), type: 'ack' }
+    return { ...header(options.txId ?? TX, options.from ?? P1, options.to ?? C), type: 'ack', inc: 1 }
   },
   decisionRequest(options: { txId?: TxId; from?: NodeId; to?: NodeId } = {}): DecisionRequestMessage {
-    return { ...header(options.txId ?? TX, options.from ?? P1, options.to ?? C), type: 'decision-request' }
+    return {
+      ...header(options.txId ?? TX, options.from ?? P1, options.to ?? C),
+      type: 'decision-request',
+      inc: 1,
+    }
   },
 }
 

@@ -35,7 +35,16 @@ const decisionArbitrary = fc.constantFrom('commit' as const, 'abort' as const)
  */
 const payloadArbitrary = fc.jsonValue().map((value) => JSON.parse(JSON.stringify(value)))
 
-const header = { v: fc.constant(1 as const), txId: txIdArbitrary, from: idArbitrary, to: idArbitrary }
+const header = { v: fc.constant(2 as const), txId: txIdArbitrary, from: idArbitrary, to: idArbitrary }
+
+const incArbitrary = fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER })
+
+/** What binds a prepare (or a one-phase abort request) to a participant's life and the coordinator's order. */
+const ticketFields = {
+  inc: fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }),
+  epoch: incArbitrary,
+  seq: incArbitrary,
+}
 
 const messageArbitrary: fc.Arbitrary<Message> = fc.oneof(
   fc.record({
@@ -44,26 +53,42 @@ const messageArbitrary: fc.Arbitrary<Message> = fc.oneof(
     payload: payloadArbitrary,
     participants: idsArbitrary,
     onePhase: fc.boolean(),
+    ...ticketFields,
   }),
   fc.record({
     ...header,
     type: fc.constant('vote' as const),
     vote: fc.constantFrom('yes' as const, 'no' as const, 'read-only' as const),
+    inc: incArbitrary,
+  }),
+  // A refusal: a `no` flagged refused.
+  fc.record({
+    ...header,
+    type: fc.constant('vote' as const),
+    vote: fc.constant('no' as const),
+    inc: incArbitrary,
+    refused: fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }),
   }),
   // A one-phase participant's vote: flagged. The flag is present only when true.
   fc.record({
     ...header,
     type: fc.constant('vote' as const),
     vote: fc.constantFrom('yes' as const, 'no' as const, 'read-only' as const),
+    inc: incArbitrary,
     onePhase: fc.constant(true as const),
   }),
   fc.record({ ...header, type: fc.constant('commit' as const) }),
   fc.record({ ...header, type: fc.constant('abort' as const) }),
   // A one-phase coordinator's abort request.
-  fc.record({ ...header, type: fc.constant('abort' as const), onePhase: fc.constant(true as const) }),
-  fc.record({ ...header, type: fc.constant('ack' as const) }),
-  fc.record({ ...header, type: fc.constant('ack' as const), heuristic: decisionArbitrary }),
-  fc.record({ ...header, type: fc.constant('decision-request' as const) }),
+  fc.record({
+    ...header,
+    type: fc.constant('abort' as const),
+    onePhase: fc.constant(true as const),
+    ticket: fc.record(ticketFields),
+  }),
+  fc.record({ ...header, type: fc.constant('ack' as const), inc: incArbitrary }),
+  fc.record({ ...header, type: fc.constant('ack' as const), inc: incArbitrary, heuristic: decisionArbitrary }),
+  fc.record({ ...header, type: fc.constant('decision-request' as const), inc: incArbitrary }),
 ) as fc.Arbitrary<Message>
 
 const recordArbitrary: fc.Arbitrary<LogRecord> = fc.oneof(

@@ -178,7 +178,7 @@ describe('cooperative termination and the operator surface', () => {
     reader.on('message-dropped', (event) => drops.push(event.reason))
     cluster.net
       .connect('asker')
-      .send({ v: 1, type: 'decision-request', txId: 'other', from: 'asker', to: 'reader' })
+      .send({ v: 2, type: 'decision-request', txId: 'other', from: 'asker', to: 'reader', inc: 1 })
     await expect.poll(() => drops).toEqual(['cannot-answer'])
     expect(reader.stats().messagesSent.abort).toBe(0)
     await cluster.close()

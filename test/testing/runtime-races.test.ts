@@ -173,6 +173,9 @@ function duplicatePrepareProperty(lyingLog: boolean) {
       payload: null,
       participants: ['p1', 'p2'],
       onePhase: false,
+      inc: 1,
+      epoch: 1,
+      seq: 1,
     })
     await s.waitIdle()
     // The commit races with the remaining copies of the prepare and with the outcome's sync.
@@ -208,9 +211,9 @@ describe('fast-check scheduler: races in the runtime classes', () => {
         for (const id of ['p1', 'p2']) {
           net.script(id, (message) =>
             message.type === 'prepare'
-              ? [{ ...header(message.txId, id, 'coord'), type: 'vote', vote: 'yes' }]
+              ? [{ ...header(message.txId, id, 'coord'), type: 'vote', vote: 'yes', inc: 1 }]
               : message.type === 'commit'
-                ? [{ ...header(message.txId, id, 'coord'), type: 'ack' }]
+                ? [{ ...header(message.txId, id, 'coord'), type: 'ack', inc: 1 }]
                 : [],
           )
         }
