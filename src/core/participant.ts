@@ -97,6 +97,11 @@ type TxState =
       /** The resource finished applying the outcome. */
       applied: boolean
       /**
+       * The outcome was taken by hand (`resolveManually`): it is never told to a peer, even once the
+       * real decision is known (it may differ from it).
+       */
+      readonly byHand: boolean
+      /**
        * Whether the coordinator confirmed a one-phase outcome (always true for two-phase). Until
        * then the participant resends its vote and keeps its records: forgetting a one-phase
        * outcome the coordinator never received would let a timed-out coordinator's abort request
@@ -143,6 +148,8 @@ interface Finished {
   readonly onePhase: boolean
   /** Undefined for a transaction recovered from the log or never prepared here. */
   readonly order?: Order | undefined
+  /** Taken by hand: never told to a peer (see `ApplyingTx.byHand`). */
+  readonly byHand?: boolean
   /**
    * True for an abort held only in memory (a two-phase `no` vote, or a refusal over the limit).
    * Fix: it must be made durable before it is told to a peer (see `onDecisionRequest`).
@@ -510,6 +517,12 @@ export class ParticipantCore {
       ready.emit({ type: 'decided', txId, decision: 'abort', from })
       return reply('no')
     }
+    // Found by the simulator: the ack reporting a heuristic outcome may be lost, and the
+    // coordinator resends commit until it gets one; without an answer it retransmitted forever.
+    if (finished.byHand && decision === 'commit' && !request) {
+      const ack = this.ack(txId, from)
+      return ready.send(finished.outcome === 'abort' ? { ...ack, heuristic: 'abort' } : ack)
+    }
     switch (finished.outcome) {
       case 'read-only':
         // It changed nothing, so abort is as true as commit; and a one-phase coordinator that asked
@@ -557,8 +570,9 @@ export class ParticipantCore {
     if (tx === undefined) {
       const finished = this.recall(txId)
       if (finished === undefined) return this.abortUnknown(ready, message)
-      // Voted read-only: that counts as yes, so this node must not answer abort, and it does not know the outcome.
-      if (finished.outcome === 'read-only') return this.drop(ready, message, 'cannot-answer')
+      // Voted read-only: that counts as yes, so this node must not answer abort, and it does not know
+      // the outcome. An outcome taken by hand is not the decision either.
+      if (finished.outcome === 'read-only' || finished.byHand) return this.drop(ready, message, 'cannot-answer')
       if (finished.unlogged) {
         // Fix (S1): a `no` settles nothing if this node may have voted read-only (or committed) in a
         // forgotten earlier life, so then it cannot answer (the same rule as abortUnknown).
@@ -574,6 +588,9 @@ export class ParticipantCore {
     if (!tx.info.participants.includes(from)) return this.drop(ready, message, 'not-a-participant')
     switch (tx.phase) {
       case 'applying':
+        // Found by the simulator (manual resolutions as an input): once the real decision confirmed
+        // (or contradicted) an outcome taken by hand, this node used to hand on its own outcome.
+        if (tx.byHand) return this.drop(ready, message, 'cannot-answer')
         if (!tx.logged && !tx.forced) {
           // Fix (S1): an unlogged abort (after a two-phase `no`) must be durable before a peer
           // hears it, as in the finished case above, and it gets no `end` (like abortUnknown): it
@@ -622,6 +639,7 @@ export class ParticipantCore {
       onePhase: tx.onePhase,
       order: tx.order,
       unlogged: !tx.logged && !tx.forced,
+      byHand: tx.byHand,
     })
   }
 
@@ -643,6 +661,7 @@ export class ParticipantCore {
       logged,
       forced: false,
       applied: false,
+      byHand: this.heuristics.has(info.txId),
       confirmed: !onePhase,
       attempt: 0,
       waitedMs: 0,
@@ -737,7 +756,7 @@ export class ParticipantCore {
       return this.drop(ready, message, 'not-a-participant')
     this.heuristics.delete(txId)
     ready.clearTimer(txId, 'decision-request')
-    const ack: AckMessage = { v: PROTOCOL_VERSION, type: 'ack', txId, from: this.id, to: coordinator, inc: this.incarnation }
+    const ack = this.ack(txId, coordinator)
     if (decision !== unconfirmed.decision) {
       ready.emit({ type: 'heuristic-mismatch', txId, decision, heuristic: unconfirmed.decision })
       ready.send({ ...ack, heuristic: unconfirmed.decision })
@@ -798,6 +817,10 @@ export class ParticipantCore {
       inc: this.incarnation,
     })
     ready.emit({ type: 'refused', txId, coordinator: from })
+  }
+
+  private ack(txId: TxId, to: NodeId): AckMessage {
+    return { v: PROTOCOL_VERSION, type: 'ack', txId, from: this.id, to, inc: this.incarnation }
   }
 
   /** Sends a vote to the coordinator; a one-phase vote is flagged, because it is the outcome. */

@@ -53,6 +53,15 @@ export interface FaultMix {
   readonly compaction: boolean
   /** What a crash does to messages in flight. */
   readonly network: NetworkSemantics
+  /** The cores' `rememberedTransactions`; small values make them forget finished transactions at once. */
+  readonly rememberedTransactions: number | undefined
+  /**
+   * Probability, at each step, of an outside input the protocol must tolerate: the caller cancels
+   * a transaction, a timer fires late (after it was cleared), the network delivers a copy of a
+   * message as if sent by a node outside its transaction, or an operator resolves an in-doubt
+   * transaction by hand.
+   */
+  readonly inputRate: number
 }
 
 const BEHAVIOURS: readonly PrepareBehaviour[] = ['no', 'read-only', 'throws', 'hangs', 'random']
@@ -99,7 +108,7 @@ export function drawFaultMix(random: () => number): FaultMix {
     lossRate: rate(0.5, 0.4),
     duplicateRate: rate(0.5, 0.4),
     maxDelayMs: chance(0.7) ? between(1, 300) : 0,
-    maxMessageAgeMs: 5000,
+    maxMessageAgeMs: chance(0.5) ? Number.POSITIVE_INFINITY : 5000,
     crashRate: rate(0.6, 0.03),
     crashTargets: (['any', 'any', 'coordinator', 'participants'] as const)[between(0, 3)] ?? 'any',
     restartDelayMs: between(10, 1500),
@@ -109,7 +118,9 @@ export function drawFaultMix(random: () => number): FaultMix {
     oneWayPartitions: chance(0.5),
     clogRate: rate(0.3, 0.01),
     compaction,
-    network: compaction || chance(0.5) ? 'connection' : 'datagram',
+    network: chance(0.2) ? 'connection' : 'datagram',
+    rememberedTransactions: chance(0.3) ? between(1, 2) : undefined,
+    inputRate: rate(0.3, 0.02),
   }
 }
 
@@ -128,6 +139,8 @@ export function describeFaultMix(mix: FaultMix): string {
       : undefined,
     mix.clogRate > 0 ? `clogging ${percent(mix.clogRate)}/step` : undefined,
     mix.compaction ? 'compaction' : undefined,
+    mix.rememberedTransactions === undefined ? undefined : `remembers ${mix.rememberedTransactions}`,
+    mix.inputRate > 0 ? `cancels/late timers/forgeries/manual resolutions ${percent(mix.inputRate)}/step` : undefined,
   ].filter((fault) => fault !== undefined)
   const resources = Object.entries(mix.resources)
     .filter(([, behaviour]) => behaviour.prepare !== 'yes' || behaviour.applyFailures > 0)

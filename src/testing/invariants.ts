@@ -51,6 +51,12 @@ interface TxGhost {
   readonly votes: Map<NodeId, Set<Vote>>
   /** Participants whose `end` record for the transaction was durable (S7). */
   readonly ended: Set<NodeId>
+  /**
+   * Participants an operator resolved by hand (`resolveManually`): a heuristic outcome may
+   * contradict the decision — that is what the operator risked, and the protocol reports it — so
+   * their holdings are not checked against the others' (S1, S5, S6); S2 and S7 still apply.
+   */
+  readonly byHand: Set<NodeId>
   /** The first decision each node made durable (S4). */
   readonly durable: Map<NodeId, Decision>
   /** Resource calls each participant started (S6). */
@@ -66,9 +72,8 @@ interface TxGhost {
  * A node "holds" a decision once it shows it to the world or to its disk: a `decided` or
  * `applied` event, a durable `commit`/`outcome` record, a `commit`/`abort` message it sends (an
  * `ack` counts as commit), a resource `commit`/`abort` call. Holdings are kept across crashes,
- * so S1 also catches a node that changes its mind after a restart. (A one-phase coordinator's
- * `abort` may be a request to its only participant, who decides, so it is not counted; its
- * `decided` event is.)
+ * so S1 also catches a node that changes its mind after a restart. (The coordinator's `abort`
+ * messages are not counted, only its `decided` event: see `messageSent`.)
  */
 export class InvariantTracker {
   private transactions = new Map<TxId, TxGhost>()
@@ -88,9 +93,15 @@ export class InvariantTracker {
       claims: new Map(),
       votes: new Map(),
       ended: new Set(),
+      byHand: new Set(),
       durable: new Map(),
       resource: new Map(),
     })
+  }
+
+  /** An operator resolved `txId` on `node` by hand: its holdings are no longer held against anyone's. */
+  resolvedByHand(node: NodeId, txId: TxId): void {
+    this.transactions.get(txId)?.byHand.add(node)
   }
 
   /** The transactions begun so far. */
@@ -158,6 +169,9 @@ export class InvariantTracker {
     const tx = this.transactions.get(message.txId)
     if (tx === undefined) return
     const { txId } = message
+    // A node outside the transaction answering a forged or misrouted message (an ack of a commit it
+    // never had) holds nothing: the coordinator counts no vote or ack from outsiders.
+    if ((message.type === 'ack' || message.type === 'vote') && !tx.participants.includes(node)) return
     const describe = `${message.type}${message.type === 'vote' ? `:${message.vote}` : ''} ${node}→${message.to}`
     switch (message.type) {
       case 'vote': {
@@ -168,9 +182,14 @@ export class InvariantTracker {
           votes = new Set()
           tx.votes.set(node, votes)
         }
+        // Once a node holds abort, its answers to late prepares may tell that outcome (`no`) or,
+        // after a crash lost the lazy abort record, its durable prepared state (`yes`) again:
+        // harmless, the transaction is decided. Before that, a vote never changes.
         const changed =
-          message.vote === 'yes' ? votes.has('no') || votes.has('read-only') : message.vote === 'no' && votes.has('yes')
-        if (changed)
+          message.vote === 'yes'
+            ? votes.has('no') || votes.has('read-only')
+            : message.vote === 'no' && votes.has('yes')
+        if (changed && !tx.claims.get(node)?.has('abort'))
           this.fail('S7', `${node} sent ${describe} for ${txId} after voting ${[...votes].join(', ')} on it`)
         votes.add(message.vote)
         if (message.vote === 'yes') {
@@ -185,10 +204,17 @@ export class InvariantTracker {
         else if (tx.participants.length > 1) this.requireDurable(node, `commit ${txId}`, describe, txId)
         return this.claim(node, txId, 'commit', `sent ${describe}`, true)
       case 'ack':
+        // An ack that reports an outcome taken by hand (a heuristic mismatch) confirms nothing.
+        if (message.heuristic !== undefined) return
         this.requireDurable(node, `outcome:commit ${txId}`, describe, txId)
         return this.claim(node, txId, 'commit', `sent ${describe}`, true)
       case 'abort':
-        if (node === this.coordinator && tx.participants.length === 1) return
+        // The coordinator's abort holding is its `decided` event; its `abort` messages are not
+        // counted: a one-phase one may be a request, and one answering a decision-request about a
+        // transaction it no longer knows is presumed abort — after all acks, a stale request on a
+        // datagram network may get it, and its sender, which committed, ignores it. Whoever acts on
+        // an abort holds it, and that is checked.
+        if (node === this.coordinator) return
         return this.claim(node, txId, 'abort', `sent ${describe}`, true)
       default:
         return
@@ -206,7 +232,10 @@ export class InvariantTracker {
       event.from === node &&
       event.decision === 'abort' &&
       tx.participants.length > 1 &&
-      tx.votes.get(node)?.has('yes')
+      !tx.byHand.has(node) &&
+      tx.votes.get(node)?.has('yes') &&
+      // Telling again an abort that was decided (one it applied and forgot) is not deciding alone.
+      !this.decisions(event.txId).includes('abort')
     ) {
       this.fail('S5', `${node} aborted ${event.txId} on its own after voting yes`)
     }
@@ -237,7 +266,7 @@ export class InvariantTracker {
       tx.resource.set(node, calls)
     }
     calls.add(request.type)
-    if (calls.size > 1) {
+    if (calls.size > 1 && !tx.byHand.has(node)) {
       this.fail('S6', `${node} called both resource.commit and resource.abort for ${request.tx.txId}`)
     }
     this.claim(node, request.tx.txId, request.type, `resource.${request.type} call`, true)
@@ -259,7 +288,8 @@ export class InvariantTracker {
         .map(([id, votes]) => `${rename(id)}=${[...votes].sort().join('+')}`)
         .sort()
       const ended = [...tx.ended].map(rename).sort()
-      parts.push(`${txId}:${[...held].sort().join('|')};${voted.join(',')};${ended.join(',')}`)
+      const byHand = [...tx.byHand].map(rename).sort()
+      parts.push(`${txId}:${[...held].sort().join('|')};${voted.join(',')};${ended.join(',')};${byHand.join(',')}`)
     }
     const durable = [...this.everDurable].map(([id, keys]) => `${rename(id)}=${[...keys].sort().join('|')}`)
     parts.push(durable.sort().join(','))
@@ -275,6 +305,7 @@ export class InvariantTracker {
         claims: new Map([...tx.claims].map(([id, held]) => [id, new Map(held)])),
         votes: new Map([...tx.votes].map(([id, votes]) => [id, new Set(votes)])),
         ended: new Set(tx.ended),
+        byHand: new Set(tx.byHand),
         durable: new Map(tx.durable),
         resource: new Map([...tx.resource].map(([id, calls]) => [id, new Set(calls)])),
       })
@@ -305,7 +336,9 @@ export class InvariantTracker {
       tx.claims.set(node, held)
     }
     if (!held.has(decision)) held.set(decision, source)
+    if (tx.byHand.has(node)) return
     for (const [other, decisions] of tx.claims) {
+      if (tx.byHand.has(other)) continue
       for (const [otherDecision, otherSource] of decisions) {
         if (otherDecision !== decision) {
           this.fail(

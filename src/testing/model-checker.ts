@@ -1,3 +1,4 @@
+import type { TimerKind } from '../core/ready.js'
 import type { NodeId, Vote } from '../core/types.js'
 import { fingerprint } from './canonical.js'
 import type { Violation } from './invariants.js'
@@ -30,10 +31,20 @@ export interface ModelCheckerConfig {
   readonly crashes: number
   /** Which nodes may crash. @default 'any' */
   readonly crashTargets?: CrashTargets
-  /** Compact logs after `end` records (implies `connection` semantics). @default false */
+  /** Compact logs after `end` records; a stale message may still reach the compacted node. @default false */
   readonly compaction?: boolean
-  /** @default 'datagram' without compaction */
+  /** @default 'datagram' (any message may arrive after its recipient restarted) */
   readonly network?: NetworkSemantics
+  /** The cores' `rememberedTransactions` (1: every finished transaction is forgotten at the next). @default the cores' default */
+  readonly rememberedTransactions?: number
+  /** The caller may cancel any transaction at any moment. @default false */
+  readonly cancels?: boolean
+  /** How many times an operator may resolve an in-doubt transaction by hand (`resolveManually`), either way. @default 0 */
+  readonly manualResolutions?: number
+  /** How many times a timer that is not armed may fire anyway (a late timer). @default 0 */
+  readonly lateTimers?: number
+  /** How many copies of messages in flight the network may deliver as if sent by a node outside their transaction. @default 0 */
+  readonly forgeries?: number
   /** Check a broken core (tests only). */
   readonly mutant?: MutantName
   /** Reduce by symmetry over participants (they are interchangeable: same resource choices). @default true */
@@ -68,7 +79,9 @@ export interface ModelCheckerResult {
   readonly complete: boolean
   /**
    * The first violation found: the shortest history reaching it (breadth-first, counting the
-   * steps the checker takes eagerly) and that history shrunk to the actions that matter.
+   * steps the checker takes eagerly) and that history shrunk to the actions that matter. L1 is
+   * checked in every quiescent state (every node up and nothing left to happen but faults): what
+   * is unfinished there will stay unfinished.
    */
   readonly violation?: {
     readonly violation: Violation
@@ -138,13 +151,44 @@ export const DEEP_MODEL_CHECKS: readonly ModelCheckerConfig[] = [
   },
 ]
 
+/** What is left of the faults a configuration allows. */
 interface Budget {
   readonly crashes: number
+  readonly resolutions: number
+  readonly lateTimers: number
+  readonly forgeries: number
+}
+
+/** The budget an action spends. */
+function spend(budget: Budget, action: SimAction): Budget {
+  switch (action.type) {
+    case 'crash':
+      return { ...budget, crashes: budget.crashes - 1 }
+    case 'resolve':
+      return { ...budget, resolutions: budget.resolutions - 1 }
+    case 'forge':
+      return { ...budget, forgeries: budget.forgeries - 1 }
+    case 'fire':
+      return action.late ? { ...budget, lateTimers: budget.lateTimers - 1 } : budget
+    default:
+      return budget
+  }
+}
+
+/** Actions that are faults or outside inputs, not progress: a state where only these remain is quiescent. */
+function isFault(action: SimAction): boolean {
+  return (
+    action.type === 'crash' ||
+    action.type === 'cancel' ||
+    action.type === 'resolve' ||
+    action.type === 'forge' ||
+    (action.type === 'fire' && action.late === true)
+  )
 }
 
 /**
  * Explores breadth-first every state reachable by the REAL cores (or a mutant) in a small
- * cluster, checking S1–S6 on every transition, and returns the shortest history to the first
+ * cluster, checking S1–S7 on every transition, and returns the shortest history to the first
  * violation. Nondeterminism explored: the order of every delivery, sync, effect, timer and
  * resource answer; any vote in `votes`; crashes within the budget (keeping any prefix of the
  * unsynced tail) and restarts; and an adversarial network: every message sent stays deliverable
@@ -182,6 +226,9 @@ export function checkModel(config: ModelCheckerConfig): ModelCheckerResult {
       timing: { cooperativeTerminationAfterMs: 1 },
       compaction: config.compaction ?? false,
       ...(config.network === undefined ? {} : { network: config.network }),
+      ...(config.rememberedTransactions === undefined
+        ? {}
+        : { rememberedTransactions: config.rememberedTransactions }),
       messageSet: true,
       eagerEffects: true,
       maxPendingReadys: config.maxPendingReadys ?? 2,
@@ -193,13 +240,18 @@ export function checkModel(config: ModelCheckerConfig): ModelCheckerResult {
       const text = cluster.canonical(renaming)
       if (best === undefined || text < best) best = text
     }
-    return fingerprint(`${best}\n${budget.crashes}`)
+    return fingerprint(`${best}\n${budget.crashes},${budget.resolutions},${budget.lateTimers},${budget.forgeries}`)
   }
 
   const maxStates = config.maxStates ?? 2_000_000
   const pure = new Map<string, readonly string[] | false>()
   const root = start()
-  const rootBudget: Budget = { crashes: config.crashes }
+  const rootBudget: Budget = {
+    crashes: config.crashes,
+    resolutions: config.manualResolutions ?? 0,
+    lateTimers: config.lateTimers ?? 0,
+    forgeries: config.forgeries ?? 0,
+  }
   const visited = new Set<string>([key(root, rootBudget)])
   // Parent links for the shortest-trace reconstruction: state index → (parent index, action).
   const parents: number[] = [-1]
@@ -230,11 +282,18 @@ export function checkModel(config: ModelCheckerConfig): ModelCheckerResult {
   while (frontier.length > 0) {
     const next: typeof frontier = []
     for (const state of frontier) {
-      for (const action of enabledActions(state.cluster, state.budget, config, votes, transactions, pure)) {
+      const actions = enabledActions(state.cluster, state.budget, config, votes, transactions, pure)
+      const stuck = quiescentProblems(state.cluster, actions)
+      if (stuck.length > 0) {
+        const history = replay(start, pathTo(state.index, []))
+        const violation = { invariant: 'L1' as const, message: `quiescent with work unfinished: ${stuck.join('; ')}` }
+        return finish(false, { violation, trace: history.trace, shrunk: history.trace })
+      }
+      for (const action of actions) {
         const cluster = state.cluster.clone()
         if (cluster.apply(action) === undefined) continue
         transitions += 1
-        const budget: Budget = { crashes: state.budget.crashes - (action.type === 'crash' ? 1 : 0) }
+        const budget = spend(state.budget, action)
         const edge = [
           action,
           ...syncUncrashable(cluster, budget, config.crashTargets ?? 'any'),
@@ -273,6 +332,18 @@ export function checkModel(config: ModelCheckerConfig): ModelCheckerResult {
   }
   // States cut by the log bound were not explored: the exploration is not complete.
   return finish(unboundedLog === undefined)
+}
+
+/**
+ * L1 in a quiescent state: every node is up and nothing but faults can happen (no message whose
+ * delivery changes anything, no timer, sync, effect or resource call, every transaction begun).
+ * Then whatever is unfinished stays so forever. Returns what is unfinished (empty: L1 holds, or
+ * the state is not quiescent).
+ */
+function quiescentProblems(cluster: SimCluster, actions: readonly SimAction[]): string[] {
+  if (actions.some((action) => !isFault(action))) return []
+  if ([...cluster.nodes.values()].some((node) => !node.up)) return []
+  return cluster.terminationProblems()
 }
 
 /** Whether `node` may still crash. */
@@ -396,6 +467,7 @@ function enabledActions(
   if (cluster.accepts(cluster.node(cluster.coordinatorId))) {
     for (const tx of transactions) {
       if (!begun.has(tx.txId)) actions.push({ type: 'begin', txId: tx.txId, participants: tx.participants })
+      else if (config.cancels) actions.push({ type: 'cancel', txId: tx.txId })
     }
   }
   for (const node of cluster.nodes.values()) {
@@ -410,6 +482,18 @@ function enabledActions(
       for (const timer of node.timers.values()) {
         if (!RESENDERS.has(timer.timer))
           actions.push({ type: 'fire', node: node.id, txId: timer.txId, timer: timer.timer })
+      }
+      for (const txId of begun) {
+        if (budget.lateTimers > 0) {
+          const kinds = node.role === 'coordinator' ? COORDINATOR_TIMERS : PARTICIPANT_TIMERS
+          for (const timer of kinds) {
+            if (!node.timers.has(`${timer} ${txId}`))
+              actions.push({ type: 'fire', node: node.id, txId, timer, late: true })
+          }
+        }
+        if (budget.resolutions > 0 && node.role === 'participant' && node.timers.has(`decision-request ${txId}`)) {
+          for (const decision of ['commit', 'abort'] as const) actions.push({ type: 'resolve', node: node.id, txId, decision })
+        }
       }
       for (const call of node.calls) {
         const base = {
@@ -443,9 +527,18 @@ function enabledActions(
     if (recipient.pending.length === 0 && pure.get(`${cluster.nodeState(recipient.id)}|${entry.key}`))
       continue
     actions.push({ type: 'deliver', key: entry.key })
+    if (budget.forgeries > 0 && entry.message.type !== 'prepare') {
+      const members = new Set([cluster.coordinatorId, ...cluster.tracker.participantsOf(entry.message.txId)])
+      for (const from of cluster.nodes.keys()) {
+        if (!members.has(from)) actions.push({ type: 'forge', key: entry.key, from })
+      }
+    }
   }
   return actions
 }
+
+const COORDINATOR_TIMERS: readonly TimerKind[] = ['prepare-timeout', 'retransmit']
+const PARTICIPANT_TIMERS: readonly TimerKind[] = ['decision-request']
 
 /**
  * The participant renamings to try when canonicalizing `cluster` under symmetry: participants

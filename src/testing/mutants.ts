@@ -35,7 +35,7 @@ export type ParticipantSimCore = SimCore<ParticipantInput, ParticipantCoreEvent>
  *   transaction it does not know with `commit` instead of presumed abort;
  * - `outcome-per-answer`: the participant forces its abort outcome again every time it answers a
  *   peer's `decision-request` with abort. Safe, but its log grows with every question: the model
- *   checker reports it as an unbounded log (not in {@link MUTANTS}, which break S1–S6).
+ *   checker reports it as an unbounded log (not in {@link MUTANTS}, which break S1–S7).
  */
 export type MutantName =
   | 'vote-before-prepared-durable'

@@ -33,12 +33,11 @@ export interface RuntimeSimulationOptions {
   /** Run in a broken environment (tests of the checks only). */
   readonly mutant?: RuntimeSimulationMutant
   /**
-   * Let a message sent to one life of a node reach a later life of it (a datagram that outlives
-   * its recipient's restart). The protocol assumes this does not happen (README, "Guarantees":
-   * it could reopen a transaction the recipient forgot, such as one it voted read-only on), so
-   * it is off by default; test/testing/runtime-simulation.test.ts pins what it finds. Logs do
-   * not compact in this mode.
-   * @default false
+   * Let a message sent to one life of a node reach a later life of it (a datagram, a queue or a
+   * retrying HTTP client that outlives its recipient's restart), also after the recipient compacted
+   * the transaction away. Protocol version 2 is safe there (a request bound to an earlier life is
+   * refused); `false` keeps every message within the life it was sent to.
+   * @default true
    */
   readonly staleDeliveries?: boolean
 }
@@ -55,7 +54,7 @@ export interface RuntimeSimulationResult {
   readonly participants: readonly NodeId[]
   /** Drawn settings of this history, in one line (workload, fault weights, compaction). */
   readonly setup: string
-  /** The first invariant broken (S1–S6 at any step; L1 at the end), if any. */
+  /** The first invariant broken (S1–S7 at any step; L1 at the end), if any. */
   readonly violation: Violation | undefined
   /** One line per step: the simulated time, the choice made, and what the nodes did in response. */
   readonly trace: readonly string[]
@@ -107,18 +106,16 @@ const DRAIN_MAX_TICKS = 20_000
  *   go dead) and restarts (a new instance on the same log, with a fresh transport and a seeded
  *   `random`, then `start()`).
  *
- * After each step the microtasks drain (no real timer or macrotask is ever used). S1–S6 are
+ * After each step the microtasks drain (no real timer or macrotask is ever used). S1–S7 are
  * checked at every effect with {@link InvariantTracker}: S2 when a message leaves, against the
  * records that were durable in the sender's log by then. Then a liveness phase: every
  * down node restarts, no more crashes, drops or duplicates, and within `livenessSteps` every node
  * must have nothing in flight, every transaction must be decided wherever it was prepared, and
  * every `commit()` promise must have settled (L1).
  *
- * A message never reaches a later life of its recipient than the one it was sent to (unless
- * `staleDeliveries`): the protocol assumes so (see the README's guarantees). Messages from a node
- * that crashed may still arrive, except in the half of the histories where logs compact
- * (`forget`): those use connection semantics, where a crash loses every message to or from the
- * node, as with TCP.
+ * The network is a datagram network: a message sent to one life of a node may reach a later life
+ * of it (unless `staleDeliveries: false`), messages from a node that crashed may still arrive, and
+ * in half of the histories logs compact (`forget`) while such stale messages are in flight.
  *
  * @example
  * ```ts
@@ -274,10 +271,10 @@ class RuntimeSimulation {
       const fallback = this.participants[between(0, participantCount - 1)] ?? 'p1'
       return { txId: `t${i + 1}`, participants: chosen.length > 0 ? chosen : [fallback] }
     })
-    this.staleDeliveries = options.staleDeliveries ?? false
+    this.staleDeliveries = options.staleDeliveries ?? true
     // Stale deliveries about a compacted transaction are a known limit of their own (pinned in
     // test/core/scenarios.test.ts), so logs do not compact when stale deliveries are on.
-    this.compaction = setup() < 0.5 && !this.staleDeliveries
+    this.compaction = setup() < 0.5
     const pick = (values: readonly number[]) => values[between(0, values.length - 1)] ?? 0
     this.weights = {
       begin: 2,
@@ -305,9 +302,7 @@ class RuntimeSimulation {
     const faults = (['drop', 'duplicate', 'crash', 'timer'] as const)
       .map((category) => `${category} ${this.weights[category]}`)
       .join(', ')
-    const network = this.compaction
-      ? 'compaction, connection network'
-      : 'no compaction, datagram network (messages from a crashed node still arrive)'
+    const network = `${this.compaction ? 'compaction' : 'no compaction'}, datagram network (messages from a crashed node still arrive)`
     return `${this.participants.length} participants, ${workload || 'no transactions'}; weights: ${faults}; ${network}${
       this.staleDeliveries ? '; stale deliveries to a later life' : ''
     }`
@@ -556,8 +551,7 @@ class RuntimeSimulation {
     const before = this.inFlight.length
     this.inFlight = this.inFlight.filter(
       (entry) =>
-        (this.staleDeliveries || entry.message.to !== node.id) &&
-        (!this.compaction || entry.message.from !== node.id),
+        this.staleDeliveries || entry.message.to !== node.id,
     )
     const lostMessages = before - this.inFlight.length
     return `Crash(${node.id}: kept ${kept.length} of ${unsynced} unsynced records${lostSynced}${
@@ -671,8 +665,7 @@ class RuntimeSimulation {
         this.activity += 1
         if (!owner.alive) return
         this.notes.push(`${owner.id} resource.${operation} ${tx.txId}`)
-        if (operation !== 'prepare')
-          this.check(() => this.tracker.resourceCall(owner.id, { type: operation, tx }))
+        this.check(() => this.tracker.resourceCall(owner.id, { type: operation, tx }))
         this.calls.push({ owner, operation, tx, resolve })
       })
     return {

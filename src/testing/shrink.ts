@@ -33,7 +33,7 @@ export function replay(start: () => SimCluster, actions: readonly SimAction[]): 
  * chunks of actions, halving the chunk size when nothing more can go (a simple form of
  * Zeller's delta debugging). Stops after `budgetMs` with the best history so far.
  *
- * Only safety violations (S1–S6) shrink this way; an L1 failure depends on the liveness phase.
+ * Only safety violations (S1–S7) shrink this way; an L1 failure depends on the liveness phase.
  */
 export function shrinkHistory(
   start: () => SimCluster,

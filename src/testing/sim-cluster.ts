@@ -1,7 +1,7 @@
 import type { Message } from '../core/messages.js'
 import type { Ready, TimerKind } from '../core/ready.js'
 import type { LogRecord } from '../core/records.js'
-import type { Json, NodeId, TxId } from '../core/types.js'
+import type { Decision, Json, NodeId, TxId } from '../core/types.js'
 import { type CanonicalOptions, canonicalize } from './canonical.js'
 import { InvariantTracker, InvariantViolation, type Violation } from './invariants.js'
 import { type CoordinatorSimCore, createCores, type MutantName, type ParticipantSimCore } from './mutants.js'
@@ -36,14 +36,11 @@ export const DEFAULT_SIM_TIMING: SimTiming = {
 
 /**
  * What happens to messages in flight when a node crashes or restarts:
- * - `datagram`: nothing; a message sent before a restart may still arrive after it;
+ * - `datagram`: nothing; a message sent before a restart may still arrive after it, also after
+ *   the recipient compacted the transaction away (protocol version 2 is safe there: the new life
+ *   refuses requests bound to an earlier one);
  * - `connection`: messages from or to the node are lost, as a TCP connection reset would lose
  *   them, and nothing sent to a node before its restart reaches the new incarnation.
- *
- * The cores document that a message duplicated and delayed across compaction is outside their
- * model (after a restart a compacted transaction is forgotten, and a stale message about it is
- * answered by presumption). So a cluster with compaction must use `connection`, which is what
- * the transports with connections (TCP, HTTP) give.
  */
 export type NetworkSemantics = 'datagram' | 'connection'
 
@@ -59,8 +56,10 @@ export interface SimClusterOptions {
   readonly random?: () => number
   /** Compact a log (as `DurableLog.forget`) once an `end` record is durable. @default false */
   readonly compaction?: boolean
-  /** @default 'connection' with compaction, else 'datagram' */
+  /** @default 'datagram' */
   readonly network?: NetworkSemantics
+  /** The cores' `rememberedTransactions` (how many finished transactions each remembers). @default the cores' default */
+  readonly rememberedTransactions?: number
   /** The network as a set of messages, each deliverable any number of times (the model checker's mode; see `SimNetwork`). @default false */
   readonly messageSet?: boolean
   /** Run a broken core (tests only). @default the real cores */
@@ -91,7 +90,7 @@ const CONFIGURATION = new Set(['options', 'prepareTimeoutMs', 'cooperativeTermin
 /**
  * A whole simulated cluster running the REAL `CoordinatorCore` and `ParticipantCore` (or a
  * mutant): one coordinator and N participants, each with a {@link SimDisk}, pending `Ready`s,
- * timers and resource calls, joined by a {@link SimNetwork}, with S1–S6 checked at every
+ * timers and resource calls, joined by a {@link SimNetwork}, with S1–S7 checked at every
  * effect by an {@link InvariantTracker}.
  *
  * It is a deterministic transition system: {@link apply} takes one {@link SimAction} and
@@ -156,7 +155,7 @@ export class SimCluster {
     this.participantIds = [...options.participants]
     this.timing = { ...DEFAULT_SIM_TIMING, ...options.timing }
     this.compaction = options.compaction ?? false
-    this.semantics = options.network ?? (this.compaction ? 'connection' : 'datagram')
+    this.semantics = options.network ?? 'datagram'
     this.maxPendingReadys = options.maxPendingReadys ?? Number.POSITIVE_INFINITY
     this.eagerEffects = options.eagerEffects ?? false
     if (from !== undefined) {
@@ -421,6 +420,9 @@ export class SimCluster {
       random: this.options.random ?? (() => 0.5),
       retransmitIntervalMs: this.timing.retransmitIntervalMs,
       retransmitIntervalMsMax: this.timing.retransmitIntervalMsMax,
+      ...(this.options.rememberedTransactions === undefined
+        ? {}
+        : { rememberedTransactions: this.options.rememberedTransactions }),
     }
     node.core =
       node.role === 'coordinator'
@@ -458,7 +460,13 @@ export class SimCluster {
           ? this.effect(action.node, 0)
           : this.effect(action.node, action.message)
       case 'fire':
-        return this.fire(action.node, action.txId, action.timer)
+        return this.fire(action.node, action.txId, action.timer, action.late === true)
+      case 'cancel':
+        return this.cancel(action.txId)
+      case 'resolve':
+        return this.resolve(action.node, action.txId, action.decision)
+      case 'forge':
+        return this.forge(action.key, action.from)
       case 'resource':
         return this.resource(action)
       case 'crash':
@@ -594,9 +602,9 @@ export class SimCluster {
     return line
   }
 
-  private fire(id: NodeId, txId: TxId, timer: TimerKind): string | undefined {
+  private fire(id: NodeId, txId: TxId, timer: TimerKind, late: boolean): string | undefined {
     const key = `${timer} ${txId}`
-    if (!this.accepts(this.node(id)) || !this.node(id).timers.has(key)) return undefined
+    if (!this.accepts(this.node(id)) || this.node(id).timers.has(key) === late) return undefined
     const node = this.writable(id)
     node.timers.delete(key)
     const input = { type: 'timer', txId, timer } as const
@@ -605,7 +613,52 @@ export class SimCluster {
         ? (node.core as CoordinatorSimCore).step(input)
         : (node.core as ParticipantSimCore).step(input)
     node.enqueue(ready, { answers: false, recovery: false })
-    return `Fire(${id} ${timer} ${txId})`
+    return `Fire(${id} ${timer} ${txId}${late ? ', late' : ''})`
+  }
+
+  private cancel(txId: TxId): string | undefined {
+    const coordinator = this.node(this.coordinatorId)
+    if (!this.accepts(coordinator) || !this.tracker.txIds.includes(txId)) return undefined
+    const node = this.writable(this.coordinatorId)
+    const core = node.core as CoordinatorSimCore
+    node.enqueue(core.step({ type: 'cancel', txId }), { answers: false, recovery: false })
+    return `Cancel(${txId})`
+  }
+
+  /** `resolveManually`: possible only while the participant is in doubt (the core throws otherwise, changing nothing). */
+  private resolve(id: NodeId, txId: TxId, decision: Decision): string | undefined {
+    const current = this.node(id)
+    if (current.role !== 'participant' || !this.accepts(current)) return undefined
+    const node = this.writable(id)
+    let ready: Ready<SimEvent>
+    try {
+      const input = { type: 'resolve-manually', txId, decision, reason: 'by hand' } as const
+      ready = (node.core as ParticipantSimCore).step(input)
+    } catch {
+      return undefined
+    }
+    this.tracker.resolvedByHand(id, txId)
+    node.enqueue(ready, { answers: false, recovery: false })
+    return `Resolve(${id} ${txId} → ${decision})`
+  }
+
+  /**
+   * Delivers a copy of a message in flight claiming to come from `from`, an outsider of its
+   * transaction (any message but `prepare`, which any node may send as a coordinator).
+   */
+  private forge(key: string, from: NodeId): string | undefined {
+    const entry = this.network.find(undefined, key)
+    // Any node may coordinate, so a `prepare` from an outsider is not misattributed: it starts a transaction.
+    if (entry === undefined || entry.message.type === 'prepare') return undefined
+    if (entry.message.from === from || !this.nodes.has(from)) return undefined
+    const members = [this.coordinatorId, ...this.tracker.participantsOf(entry.message.txId)]
+    if (members.includes(from)) return undefined
+    const recipient = this.nodes.get(entry.message.to)
+    if (recipient === undefined || !this.accepts(recipient)) return undefined
+    const node = this.writable(recipient.id)
+    const message = { ...entry.message, from }
+    node.enqueue(this.stepMessage(node, message), { answers: false, recovery: false })
+    return `Forge(${describeMessage(message)})`
   }
 
   private resource(action: SimAction & { type: 'resource' }): string | undefined {
@@ -705,7 +758,13 @@ export function describeAction(action: SimAction): string {
     case 'effect':
       return `Effect(${action.node})`
     case 'fire':
-      return `Fire(${action.node} ${action.timer} ${action.txId})`
+      return `Fire(${action.node} ${action.timer} ${action.txId}${action.late ? ', late' : ''})`
+    case 'cancel':
+      return `Cancel(${action.txId})`
+    case 'resolve':
+      return `Resolve(${action.node} ${action.txId} → ${action.decision})`
+    case 'forge':
+      return `Forge(${describeKey(action.key)} as from ${action.from})`
     case 'resource':
       return `Resource(${action.node} ${action.operation} ${action.txId} → ${action.result.type === 'vote' ? action.result.vote : action.result.type})`
     case 'crash':

@@ -29,7 +29,7 @@ export interface SimulationResult {
   readonly seed: number
   readonly mutant: MutantName | undefined
   readonly mix: FaultMix
-  /** The first invariant broken (S1–S6 in any phase, L1 at the end), if any. */
+  /** The first invariant broken (S1–S7 in any phase, L1 at the end), if any. */
   readonly violation: Violation | undefined
   /** The actions applied, in order: replaying them on a fresh cluster reproduces the history. */
   readonly actions: readonly SimAction[]
@@ -58,6 +58,7 @@ export function clusterFor(mix: FaultMix, seed: number, mutant?: MutantName): Si
     compaction: mix.compaction,
     network: mix.network,
     resources: mix.resources,
+    ...(mix.rememberedTransactions === undefined ? {} : { rememberedTransactions: mix.rememberedTransactions }),
     ...(mutant === undefined ? {} : { mutant }),
   })
 }
@@ -73,7 +74,7 @@ export function clusterFor(mix: FaultMix, seed: number, mutant?: MutantName): Si
  *    duplicated, and the cluster must reach L1 within `livenessSteps` — otherwise that is a
  *    failure ("no convergence"), not a hang.
  *
- * S1–S6 are checked at every effect of both phases. The same seed gives the same history.
+ * S1–S7 are checked at every effect of both phases. The same seed gives the same history.
  *
  * Limits of the model (stated by the cores): messages older than `mix.maxMessageAgeMs` are
  * dropped, and with compaction the network resets connections on a crash, because a message
@@ -134,6 +135,8 @@ export function runToTermination(
     clogRate: 0,
     compaction: cluster.compaction,
     network: cluster.semantics,
+    rememberedTransactions: undefined,
+    inputRate: 0,
   }
   return new Simulation({ seed: options.seed }, { cluster, mix }).terminate(options.livenessSteps ?? 5000)
 }
@@ -469,10 +472,56 @@ class Simulation {
     }
   }
 
-  /** The faulty phase's random crashes, partitions and clogs. */
+  /** One outside input, drawn: a cancel, a late timer, a forged copy or a manual resolution. */
+  private outsideInput(): SimAction | undefined {
+    const { cluster } = this
+    const pick = <T>(items: readonly T[]): T | undefined => items[Math.floor(this.random() * items.length)]
+    const txId = pick(cluster.tracker.txIds)
+    if (txId === undefined) return undefined
+    const node = pick([...cluster.nodes.values()].filter((candidate) => candidate.up))
+    switch (Math.floor(this.random() * 4)) {
+      case 0:
+        return { type: 'cancel', txId }
+      case 1: {
+        if (node === undefined) return undefined
+        const coordinator = node.id === cluster.coordinatorId
+        const timer = coordinator ? (pick(['prepare-timeout', 'retransmit'] as const) ?? 'retransmit') : 'decision-request'
+        return node.timers.has(`${timer} ${txId}`) ? undefined : { type: 'fire', node: node.id, txId, timer, late: true }
+      }
+      case 2: {
+        const entry = pick(cluster.network.inFlight.filter((candidate) => candidate.message.type !== 'prepare'))
+        if (entry === undefined) return undefined
+        const members = new Set([cluster.coordinatorId, ...cluster.tracker.participantsOf(entry.message.txId)])
+        const from = pick([...cluster.nodes.keys()].filter((id) => !members.has(id)))
+        return from === undefined ? undefined : { type: 'forge', key: entry.key, from }
+      }
+      default: {
+        const inDoubt = [...cluster.nodes.values()].filter(
+          (candidate) => candidate.role === 'participant' && candidate.timers.has(`decision-request ${txId}`),
+        )
+        const target = pick(inDoubt)
+        const decision = this.random() < 0.5 ? 'commit' : 'abort'
+        return target === undefined ? undefined : { type: 'resolve', node: target.id, txId, decision }
+      }
+    }
+  }
+
+  /** The faulty phase's random crashes, partitions, clogs and outside inputs. */
   private injectFaults(): void {
     const { cluster, mix } = this
     const now = cluster.now
+    if (this.random() < mix.inputRate) {
+      const input = this.outsideInput()
+      // Not every input is possible in every state (a resolution needs a transaction in doubt).
+      const line = input === undefined ? undefined : cluster.apply(input)
+      if (input !== undefined && line !== undefined) {
+        this.actions.push(input)
+        this.trace.push(`[${now}ms] ${line}`)
+        this.violation = cluster.violation
+        if (this.violation !== undefined) return
+        this.schedule()
+      }
+    }
     if (this.random() < mix.crashRate) {
       const targets = [...cluster.nodes.values()].filter(
         (node) =>

@@ -1,7 +1,7 @@
 import type { Message } from '../core/messages.js'
 import type { ResourceRequest, TimerKind } from '../core/ready.js'
 import type { LogRecord } from '../core/records.js'
-import type { NodeId, TxId } from '../core/types.js'
+import type { Decision, NodeId, TxId } from '../core/types.js'
 import type { ResourceResult } from './sim-resource.js'
 
 /** Why a message was lost. */
@@ -41,8 +41,27 @@ export type SimAction =
    * or, when every message is sent, its timers, resource requests and events together.
    */
   | { readonly type: 'effect'; readonly node: NodeId; readonly message?: number }
-  /** An armed timer fires. */
-  | { readonly type: 'fire'; readonly node: NodeId; readonly txId: TxId; readonly timer: TimerKind }
+  /**
+   * An armed timer fires; with `late`, a timer that is not armed (cleared or replaced, its callback
+   * already queued) fires anyway: the cores must ignore what no longer applies.
+   */
+  | {
+      readonly type: 'fire'
+      readonly node: NodeId
+      readonly txId: TxId
+      readonly timer: TimerKind
+      readonly late?: true
+    }
+  /** The coordinator's caller cancels a transaction (its `signal` fired). */
+  | { readonly type: 'cancel'; readonly txId: TxId }
+  /** An operator resolves a transaction in doubt on a participant by hand (`resolveManually`). */
+  | { readonly type: 'resolve'; readonly node: NodeId; readonly txId: TxId; readonly decision: Decision }
+  /**
+   * The network delivers a copy of a message in flight (not a `prepare`: any node may coordinate)
+   * that claims to come from `from`, a node outside the transaction (a misattributed or forged
+   * sender): the cores must not count it.
+   */
+  | { readonly type: 'forge'; readonly key: string; readonly from: NodeId }
   /** A resource call in progress ends. */
   | {
       readonly type: 'resource'

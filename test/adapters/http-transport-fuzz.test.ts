@@ -145,7 +145,7 @@ describe('HttpTransport under hostile input', () => {
     }
     const prepare = JSON.stringify([
       {
-        v: 1,
+        v: 2,
         type: 'prepare',
         txId: 'tx-ok',
         from: 'coord',
@@ -153,6 +153,10 @@ describe('HttpTransport under hostile input', () => {
         payload: 1,
         participants: ['bank'],
         onePhase: false,
+        // Bound to the participant's first life (a fresh log), the first transaction of the coordinator's first epoch.
+        inc: 1,
+        epoch: 1,
+        seq: 1,
       },
     ])
     const response = await fetch(authenticated.url, {

@@ -109,7 +109,7 @@ describe('HttpTransport receiving', () => {
     ],
     [
       'one bad message among good ones',
-      JSON.stringify([commit('tx-1'), { ...commit('tx-2'), v: 2 }]),
+      JSON.stringify([commit('tx-1'), { ...commit('tx-2'), v: 1 }]),
       400,
       'invalid-message',
     ],

@@ -116,7 +116,7 @@ describe('TcpTransport under hostile input', () => {
       frame(
         '{"from":"coord"}',
         json({
-          v: 1,
+          v: 2,
           type: 'prepare',
           txId: 'tx-ok',
           from: 'coord',
@@ -124,6 +124,10 @@ describe('TcpTransport under hostile input', () => {
           payload: 1,
           participants: ['bank'],
           onePhase: false,
+          // Bound to the participant's first life (a fresh log), the first transaction of the coordinator's first epoch.
+          inc: 1,
+          epoch: 1,
+          seq: 1,
         }),
       ),
     )

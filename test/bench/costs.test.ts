@@ -11,10 +11,15 @@ import { MIXES, type Mix } from '../../bench/workloads.js'
 
 /**
  * The benchmark's workloads cost exactly what the protocol says (DESIGN.md §2), counted over ten
- * transactions (one cycle of the 10 % no-vote mix): a committed transaction with `y` yes voters
- * among `n` participants costs 2n + 2y messages and 2y + 1 forced writes; an aborted one (one no,
- * n − 1 yes) costs prepare and vote to all, an abort to each yes voter, and their n − 1 prepared
- * records; a read-only vote costs two messages and no write.
+ * transactions (one cycle of the 10 % no-vote mix) after a first one: a committed transaction with
+ * `y` yes voters among `n` participants costs 2n + 2y messages and 2y + 1 forced writes; an
+ * aborted one (one no, n − 1 yes) costs prepare and vote to all, an abort to each yes voter, and
+ * their n − 1 prepared records; a read-only vote costs two messages and no write.
+ *
+ * The first transaction between the coordinator and its participants (transaction 0, committed in
+ * every mix) costs 2n more messages: each participant refuses a probe (a `prepare` bound to no
+ * incarnation) with a `no` vote that writes nothing, and gets the prepare again. Each node start
+ * forces one record, its incarnation: n + 1 in all.
  */
 function expectedCosts(n: number, mix: Mix) {
   const yes = mix === 'read-only-50' ? Math.ceil(n / 2) : n
@@ -30,6 +35,18 @@ function expectedCosts(n: number, mix: Mix) {
       'decision-request': 0,
     },
     forcedWritesPerTx: (commits * (2 * yes + 1) + aborts * (n - 1)) / 10,
+    startForcedWrites: n + 1,
+    firstContact: {
+      messagesByType: {
+        prepare: 2 * n,
+        vote: 2 * n,
+        commit: yes,
+        abort: 0,
+        ack: yes,
+        'decision-request': 0,
+      },
+      forcedWrites: 2 * yes + 1,
+    },
   }
 }
 
@@ -46,6 +63,8 @@ describe('the exact cost of the benchmark workloads', () => {
         )
         expect(costs.forcedWritesPerTx).toBe(expected.forcedWritesPerTx)
         expect(costs.bytesPerTx).toBeGreaterThan(costs.messagesPerTx * 50)
+        expect(costs.startForcedWrites).toBe(expected.startForcedWrites)
+        expect(costs.firstContact).toEqual(expected.firstContact)
       },
     )
   }

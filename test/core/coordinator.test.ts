@@ -13,13 +13,17 @@ import {
   expectDropped,
   expectedDelayMs,
   expectNothing,
+  incarnation,
+  incarnationEnd,
   msg,
   P1,
   P2,
   P3,
   PREPARE_TIMEOUT_MS,
   random,
+  STARTED,
   sent,
+  startedCoordinator,
   TX,
   thrownBy,
   timers,
@@ -32,11 +36,13 @@ const twoParticipants = new Map<NodeId, Json>([
 
 describe('begin', () => {
   test('a two-phase begin sends prepare with its payload and the participant list to every participant, and writes nothing', () => {
-    const core = coordinator()
+    // A fresh coordinator knows no participant's incarnation: each prepare is a probe (inc 0),
+    // stamped with its epoch (1: its first start) and the transaction's seq (1: its first).
+    const core = startedCoordinator()
     const ready = core.step({ type: 'begin', txId: TX, participants: twoParticipants })
     expect(ready.messages).toEqual([
       {
-        v: 1,
+        v: 2,
         type: 'prepare',
         txId: TX,
         from: C,
@@ -44,9 +50,12 @@ describe('begin', () => {
         payload: { debit: 100 },
         participants: [P1, P2],
         onePhase: false,
+        inc: 0,
+        epoch: 1,
+        seq: 1,
       },
       {
-        v: 1,
+        v: 2,
         type: 'prepare',
         txId: TX,
         from: C,
@@ -54,6 +63,9 @@ describe('begin', () => {
         payload: { credit: 100 },
         participants: [P1, P2],
         onePhase: false,
+        inc: 0,
+        epoch: 1,
+        seq: 1,
       },
     ])
     expect(ready.records).toEqual([])
@@ -67,11 +79,11 @@ describe('begin', () => {
   })
 
   test('a single participant gets a one-phase prepare', () => {
-    const core = coordinator()
+    const core = startedCoordinator()
     const ready = core.step({ type: 'begin', txId: TX, participants: new Map([[P1, 'only']]) })
     expect(ready.messages).toEqual([
       {
-        v: 1,
+        v: 2,
         type: 'prepare',
         txId: TX,
         from: C,
@@ -79,6 +91,9 @@ describe('begin', () => {
         payload: 'only',
         participants: [P1],
         onePhase: true,
+        inc: 0,
+        epoch: 1,
+        seq: 1,
       },
     ])
     expect(ready.records).toEqual([])
@@ -93,7 +108,7 @@ describe('begin', () => {
   })
 
   test('a begin without participants, naming the coordinator, or with a bad txId throws INVALID_REQUEST', () => {
-    const core = coordinator()
+    const core = startedCoordinator()
     expect(thrownBy(() => core.step({ type: 'begin', txId: TX, participants: new Map() })).code).toBe(
       'INVALID_REQUEST',
     )
@@ -109,7 +124,7 @@ describe('begin', () => {
   test.each(['~', '~log', '~tx-1'])(
     'a begin with a txId starting with ~ (%j, reserved for the records twopc writes about itself) throws INVALID_REQUEST',
     (txId) => {
-      const core = coordinator()
+      const core = startedCoordinator()
       const error = thrownBy(() => core.step({ type: 'begin', txId, participants: twoParticipants }))
       expect(error.code).toBe('INVALID_REQUEST')
       expect(error.message).toContain('`txId`')
@@ -123,7 +138,7 @@ describe('begin', () => {
   )
 
   test('a coordinator at maxInFlightTransactions throws TOO_MANY_TRANSACTIONS until one completes', () => {
-    const core = coordinator({ maxInFlightTransactions: 2 })
+    const core = startedCoordinator({ maxInFlightTransactions: 2 })
     core.step({ type: 'begin', txId: 'a', participants: twoParticipants })
     core.step({ type: 'begin', txId: 'b', participants: twoParticipants })
     const error = thrownBy(() => core.step({ type: 'begin', txId: 'c', participants: twoParticipants }))
@@ -422,7 +437,7 @@ describe('every message in every state', () => {
     const yes = coordinatorIn('one-phase').step(deliver(yes1pc))
     expect(yes.records).toEqual([])
     expect(yes.forceRecords).toBe(false)
-    expect(yes.messages).toEqual([{ v: 1, type: 'commit', txId: TX, from: C, to: P1 }])
+    expect(yes.messages).toEqual([{ v: 2, type: 'commit', txId: TX, from: C, to: P1 }])
     expect(yes.events).toEqual([
       { type: 'decided', txId: TX, decision: 'commit' },
       { type: 'completed', txId: TX, decision: 'commit' },
@@ -430,7 +445,7 @@ describe('every message in every state', () => {
     const no = coordinatorIn('one-phase').step(deliver(no1pc))
     expect(no.records).toEqual([])
     // The confirmation is a plain abort, not an abort request.
-    expect(no.messages).toEqual([{ v: 1, type: 'abort', txId: TX, from: C, to: P1 }])
+    expect(no.messages).toEqual([{ v: 2, type: 'abort', txId: TX, from: C, to: P1 }])
     expect(no.events).toEqual([
       { type: 'decided', txId: TX, decision: 'abort', reason: 'vote-no' },
       { type: 'completed', txId: TX, decision: 'abort' },
@@ -494,9 +509,10 @@ describe('timers', () => {
     const delays: number[] = []
     for (let attempt = 1; attempt <= 6; attempt++) {
       const ready = core.step({ type: 'timer', txId: TX, timer: 'retransmit' })
+      // p2 has not answered yet, so its prepare is still a probe (inc 0), as at begin.
       expect(ready.messages).toEqual([
         {
-          v: 1,
+          v: 2,
           type: 'prepare',
           txId: TX,
           from: C,
@@ -504,6 +520,9 @@ describe('timers', () => {
           payload: { work: P2 },
           participants: [P1, P2],
           onePhase: false,
+          inc: 0,
+          epoch: 1,
+          seq: 1,
         },
       ])
       expect(ready.timers).toHaveLength(1)
@@ -528,11 +547,11 @@ describe('timers', () => {
   })
 
   test('the backoff delay follows the injected random source', () => {
-    const low = coordinator({ random: () => 0 })
+    const low = startedCoordinator({ random: () => 0 })
     expect(timers(low.step({ type: 'begin', txId: TX, participants: twoParticipants }))).toContain(
       'set:retransmit@50',
     )
-    const high = coordinator({ random: () => 0.999 })
+    const high = startedCoordinator({ random: () => 0.999 })
     expect(timers(high.step({ type: 'begin', txId: TX, participants: twoParticipants }))).toContain(
       'set:retransmit@100',
     )
@@ -540,13 +559,24 @@ describe('timers', () => {
 
   test('a one-phase coordinator retransmits the one-phase prepare until the vote arrives', () => {
     const ready = coordinatorIn('one-phase').step({ type: 'timer', txId: TX, timer: 'retransmit' })
-    expect(sent(ready)).toEqual([`prepare(1pc) ${C}→${P1}`])
+    expect(sent(ready)).toEqual([`prepare(1pc,probe) ${C}→${P1}`])
   })
 
   test('a one-phase coordinator that times out sends an abort request and waits for the participant’s vote as the outcome', () => {
     const core = coordinatorIn('one-phase')
     const timeout = core.step({ type: 'timer', txId: TX, timer: 'prepare-timeout' })
-    expect(timeout.messages).toEqual([{ v: 1, type: 'abort', txId: TX, from: C, to: P1, onePhase: true }])
+    // With the ticket of the prepare: bound to no incarnation yet, since p1 has not answered.
+    expect(timeout.messages).toEqual([
+      {
+        v: 2,
+        type: 'abort',
+        txId: TX,
+        from: C,
+        to: P1,
+        onePhase: true,
+        ticket: { inc: 0, epoch: 1, seq: 1 },
+      },
+    ])
     expect(timeout.records).toEqual([])
     expect(timeout.events).toEqual([])
     expect(timers(timeout)).toEqual(['clear:prepare-timeout', `set:retransmit@${expectedDelayMs(0)}`])
@@ -555,7 +585,7 @@ describe('timers', () => {
     const delays: number[] = []
     for (let attempt = 1; attempt <= 4; attempt++) {
       const retransmit = core.step({ type: 'timer', txId: TX, timer: 'retransmit' })
-      expect(sent(retransmit)).toEqual([`abort(1pc) ${C}→${P1}`])
+      expect(sent(retransmit)).toEqual([`abort(1pc,probe) ${C}→${P1}`])
       const [timer] = retransmit.timers
       if (timer?.type !== 'set-timer') throw new Error('expected set-timer')
       delays.push(timer.delayMs)
@@ -577,7 +607,7 @@ describe('timers', () => {
       { type: 'decided', txId: TX, decision: 'commit' },
       { type: 'completed', txId: TX, decision: 'commit' },
     ])
-    expect(vote.messages).toEqual([{ v: 1, type: 'commit', txId: TX, from: C, to: P1 }])
+    expect(vote.messages).toEqual([{ v: 2, type: 'commit', txId: TX, from: C, to: P1 }])
     expect(vote.records).toEqual([])
   })
 
@@ -607,11 +637,11 @@ describe('cancel', () => {
   test('cancelling a one-phase transaction asks the participant to abort and reports its vote with reason cancelled', () => {
     const core = coordinatorIn('one-phase')
     const ready = core.step({ type: 'cancel', txId: TX })
-    expect(sent(ready)).toEqual([`abort(1pc) ${C}→${P1}`])
+    expect(sent(ready)).toEqual([`abort(1pc,probe) ${C}→${P1}`])
     expect(ready.events).toEqual([])
     expectNothing(core.step({ type: 'cancel', txId: TX }))
     expect(sent(core.step({ type: 'timer', txId: TX, timer: 'retransmit' }))).toEqual([
-      `abort(1pc) ${C}→${P1}`,
+      `abort(1pc,probe) ${C}→${P1}`,
     ])
     expect(core.step(deliver(no1pc)).events[0]).toEqual({
       type: 'decided',
@@ -633,15 +663,24 @@ describe('cancel', () => {
 })
 
 describe('recovery', () => {
-  test('an empty log recovers to nothing', () => {
-    expectNothing(coordinator().recover([]))
+  test('an empty log recovers to a forced incarnation record (epoch 1) and nothing else', () => {
+    expect(coordinator().recover([])).toEqual({
+      records: [{ type: 'incarnation', txId: '~inc:1', n: 1 }],
+      forceRecords: true,
+      messages: [],
+      timers: [],
+      requests: [],
+      events: [],
+    })
   })
 
   test('a commit record without end resends commit to every participant that owes an ack', () => {
     const core = coordinator()
-    const ready = core.recover([{ type: 'commit', txId: TX, participants: [P1, P2] }])
+    const ready = core.recover([STARTED, { type: 'commit', txId: TX, participants: [P1, P2] }])
     expect(sent(ready)).toEqual([`commit ${C}→${P1}`, `commit ${C}→${P2}`])
-    expect(ready.records).toEqual([])
+    // Its second start: epoch 2, forced before the commits are resent; epoch 1 ended.
+    expect(ready.records).toEqual([incarnation(2), incarnationEnd(1)])
+    expect(ready.forceRecords).toBe(true)
     expect(timers(ready)).toEqual([`set:retransmit@${expectedDelayMs(0)}`])
     expect(core.status(TX)).toEqual({ state: 'committing', pendingAcks: [P1, P2] })
     expect(sent(core.step(deliver(msg.decisionRequest({ from: P2 }))))).toEqual([`commit ${C}→${P2}`])
@@ -657,12 +696,20 @@ describe('recovery', () => {
 
   test('a commit record with its end is finished: nothing is resent and questions are answered commit', () => {
     const core = coordinator()
-    expectNothing(
+    expect(
       core.recover([
+        STARTED,
         { type: 'commit', txId: TX, participants: [P1, P2] },
         { type: 'end', txId: TX },
       ]),
-    )
+    ).toEqual({
+      records: [incarnation(2), incarnationEnd(1)],
+      forceRecords: true,
+      messages: [],
+      timers: [],
+      requests: [],
+      events: [],
+    })
     expect(core.status(TX)).toEqual({ state: 'finished', decision: 'commit' })
     expect(sent(core.step(deliver(msg.decisionRequest())))).toEqual([`commit ${C}→${P1}`])
     expect(thrownBy(() => core.step({ type: 'begin', txId: TX, participants: twoParticipants })).code).toBe(
@@ -672,7 +719,7 @@ describe('recovery', () => {
 
   test('a transaction with no record after a restart is presumed aborted', () => {
     const core = coordinator()
-    core.recover([])
+    core.recover([STARTED])
     expect(sent(core.step(deliver(msg.decisionRequest())))).toEqual([`abort ${C}→${P1}`])
     expectDropped(core.step(deliver(msg.vote('yes'))), 'unknown-transaction')
   })
@@ -681,13 +728,13 @@ describe('recovery', () => {
     // The coordinator wrote nothing for the one-phase transaction and forgot it; the participant's
     // vote is its forced outcome, so confirming it lets the participant forget it too.
     const core = coordinator()
-    expectNothing(core.recover([]))
+    expect(core.recover([STARTED]).records).toEqual([incarnation(2), incarnationEnd(1)])
     for (const [vote, confirmation] of [
       ['yes', 'commit'],
       ['no', 'abort'],
     ] as const) {
       const ready = core.step(deliver(msg.vote(vote, { txId: `t-${vote}`, onePhase: true })))
-      expect(ready.messages).toEqual([{ v: 1, type: confirmation, txId: `t-${vote}`, from: C, to: P1 }])
+      expect(ready.messages).toEqual([{ v: 2, type: confirmation, txId: `t-${vote}`, from: C, to: P1 }])
       expect(ready.records).toEqual([])
       expect(ready.events).toEqual([])
       expect(ready.timers).toEqual([])
@@ -699,6 +746,7 @@ describe('recovery', () => {
   test('only the transactions without end are resumed, each with its own participants', () => {
     const core = coordinator()
     const ready = core.recover([
+      STARTED,
       { type: 'commit', txId: 'a', participants: [P1, P2] },
       { type: 'commit', txId: 'b', participants: [P3] },
       { type: 'end', txId: 'a' },
@@ -712,7 +760,10 @@ describe('recovery', () => {
     const core = coordinator()
     core.recover([])
     expect(thrownBy(() => core.recover([])).code).toBe('INVALID_REQUEST')
-    const busy = coordinatorIn('preparing')
+    expect(thrownBy(() => coordinatorIn('preparing').recover([])).code).toBe('INVALID_REQUEST')
+    // Stepping first is a caller bug too.
+    const busy = coordinator()
+    busy.step({ type: 'begin', txId: TX, participants: twoParticipants })
     expect(thrownBy(() => busy.recover([])).code).toBe('INVALID_REQUEST')
   })
 })
@@ -745,5 +796,200 @@ describe('options', () => {
 
   test('options that are not an object throw INVALID_OPTIONS', () => {
     expect(thrownBy(() => new CoordinatorCore(null as never)).code).toBe('INVALID_OPTIONS')
+  })
+})
+
+describe('incarnations (protocol v2)', () => {
+  const onlyP1 = new Map<NodeId, Json>([[P1, { work: P1 }]])
+  const begin = (txId: string, participants: ReadonlyMap<NodeId, Json> = twoParticipants) =>
+    ({ type: 'begin', txId, participants }) as const
+  /** The ticket (`inc`, `epoch`, `seq`) of a prepare or of a one-phase abort request. */
+  const ticketOf = (message: Message | undefined) => {
+    if (message?.type === 'prepare') return { inc: message.inc, epoch: message.epoch, seq: message.seq }
+    if (message?.type === 'abort') return message.ticket
+    throw new Error(`expected a prepare or an abort request, got ${message?.type}`)
+  }
+
+  test.each([
+    ['an empty log', [], [incarnation(1)]],
+    ['the log of epoch 1', [incarnation(1)], [incarnation(2), incarnationEnd(1)]],
+    [
+      'the log of epochs 1 and 2, not compacted',
+      [incarnation(1), { type: 'commit', txId: 'a', participants: [P1] }, incarnation(2), incarnationEnd(1)],
+      [incarnation(3), incarnationEnd(2)],
+    ],
+    ['the log of epoch 2, compacted', [incarnation(2)], [incarnation(3), incarnationEnd(2)]],
+  ] as const)(
+    'recover on %s forces the incarnation record (its epoch) n = last + 1 and ends the previous one',
+    (_name, log, expected) => {
+      const core = coordinator()
+      const ready = core.recover(log)
+      expect(ready.records.slice(0, expected.length)).toEqual(expected)
+      expect(ready.forceRecords).toBe(true)
+      // Its requests carry that epoch.
+      const epoch = (expected[0] as { n: number }).n
+      expect(ticketOf(core.step(begin(TX)).messages[0])).toEqual({ inc: 0, epoch, seq: 1 })
+    },
+  )
+
+  test.each([false, true])(
+    'a fresh coordinator probes (inc 0); a refusal of the probe makes it ask again bound to the refusing incarnation, without deciding (one-phase: %s)',
+    (onePhase) => {
+      const core = startedCoordinator()
+      const first = core.step(begin(TX, onePhase ? onlyP1 : twoParticipants))
+      const toP1 = first.messages.find((m) => m.to === P1)
+      expect(ticketOf(toP1)).toEqual({ inc: 0, epoch: 1, seq: 1 })
+      expect(describeMessage(toP1 as Message)).toBe(`prepare(${onePhase ? '1pc,' : ''}probe) ${C}→${P1}`)
+      const ready = core.step(deliver(msg.refusal({ refused: 0, inc: 3 })))
+      // The same prepare, bound to life 3 of p1: nothing decided, nothing written, no timer changed.
+      expect(ready.messages).toEqual([{ ...toP1, inc: 3 }])
+      expect(ready.records).toEqual([])
+      expect(ready.timers).toEqual([])
+      expect(ready.events).toEqual([])
+      expect(core.status(TX)).toEqual({
+        state: 'preparing',
+        votes: onePhase ? { [P1]: 'pending' } : { [P1]: 'pending', [P2]: 'pending' },
+      })
+      // Retransmissions are bound to it too (p2, not heard from, is still probed).
+      const again = core.step({ type: 'timer', txId: TX, timer: 'retransmit' })
+      expect(again.messages.map((m) => [m.to, ticketOf(m)?.inc])).toEqual(
+        onePhase
+          ? [[P1, 3]]
+          : [
+              [P1, 3],
+              [P2, 0],
+            ],
+      )
+      // The answer of life 3 counts as a vote.
+      const vote = core.step(deliver(msg.vote('yes', { inc: 3, onePhase })))
+      expect(vote.events.map((e) => e.type)).toEqual(onePhase ? ['decided', 'completed'] : [])
+      if (!onePhase)
+        expect(core.status(TX)).toEqual({ state: 'preparing', votes: { [P1]: 'yes', [P2]: 'pending' } })
+    },
+  )
+
+  test.each([
+    ['a yes vote', msg.vote('yes', { inc: 2 })],
+    ['a no vote', msg.vote('no', { inc: 2 })],
+    ['a refusal of the probe', msg.refusal({ refused: 0, inc: 2 })],
+    ['an ack', msg.ack({ inc: 2 })],
+    ['a decision-request', msg.decisionRequest({ inc: 2 })],
+  ] as const)(
+    'after it learned an incarnation from %s, the next transaction’s prepare is bound to it directly',
+    (_name, message) => {
+      const core = startedCoordinator()
+      // A transaction in any state that the message may be about; only its `inc` matters here.
+      core.step(begin(TX))
+      if (message.type === 'ack') {
+        core.step(deliver(msg.vote('yes', { from: P1, inc: 2 })))
+        core.step(deliver(msg.vote('yes', { from: P2 })))
+      }
+      core.step(deliver(message))
+      for (const [txId, participants] of [
+        ['next', twoParticipants],
+        ['next-1pc', onlyP1],
+      ] as const) {
+        const ready = core.step(begin(txId, participants))
+        const toP1 = ready.messages.find((m) => m.to === P1)
+        expect(ticketOf(toP1)?.inc, txId).toBe(2)
+        expect(describeMessage(toP1 as Message)).not.toContain('probe')
+        // p2 is probed, unless it voted (with its life 1) on TX.
+        if (participants.size === 2)
+          expect(ticketOf(ready.messages.find((m) => m.to === P2))?.inc).toBe(message.type === 'ack' ? 1 : 0)
+      }
+      // A later life replaces an earlier one; an earlier one never replaces a later one.
+      core.step(deliver(msg.decisionRequest({ txId: 'x', inc: 1 })))
+      expect(ticketOf(core.step(begin('after-older')).messages[0])?.inc).toBe(2)
+      core.step(deliver(msg.decisionRequest({ txId: 'x', inc: 5 })))
+      expect(ticketOf(core.step(begin('after-newer')).messages[0])?.inc).toBe(5)
+    },
+  )
+
+  test('a refusal of a prepare bound to the refusing life’s incarnation aborts with reason refused', () => {
+    for (const how of ['learned', 'rebound after a probe'] as const) {
+      const core = startedCoordinator()
+      if (how === 'learned') core.step(deliver(msg.decisionRequest({ txId: 'x', from: P1, inc: 2 })))
+      core.step(begin(TX))
+      if (how === 'rebound after a probe') core.step(deliver(msg.refusal({ refused: 0, inc: 2 })))
+      // p1's life 2 restarted since: life 3 refuses the prepare bound to 2.
+      const ready = core.step(deliver(msg.refusal({ refused: 2, inc: 3 })))
+      expect(ready.events, how).toEqual([
+        { type: 'decided', txId: TX, decision: 'abort', reason: 'refused' },
+        { type: 'completed', txId: TX, decision: 'abort' },
+      ])
+      // The refuser prepared nothing; p2 may have, so it is told.
+      expect(sent(ready), how).toEqual([`abort ${C}→${P2}`])
+      expect(ready.records, how).toEqual([])
+      expect(core.status(TX), how).toEqual({ state: 'finished', decision: 'abort' })
+    }
+  })
+
+  test('a one-phase transaction whose bound prepare is refused aborts with reason refused', () => {
+    const core = startedCoordinator()
+    core.step(deliver(msg.decisionRequest({ txId: 'x', from: P1, inc: 2 })))
+    core.step(begin(TX, onlyP1))
+    const ready = core.step(deliver(msg.refusal({ refused: 2, inc: 3 })))
+    expect(ready.events).toEqual([
+      { type: 'decided', txId: TX, decision: 'abort', reason: 'refused' },
+      { type: 'completed', txId: TX, decision: 'abort' },
+    ])
+    expect(ready.records).toEqual([])
+  })
+
+  test('a late copy of the refusal of the probe (refused 0), after the rebinding, is dropped as stale and does not abort', () => {
+    for (const onePhase of [false, true]) {
+      const core = startedCoordinator()
+      core.step(begin(TX, onePhase ? onlyP1 : twoParticipants))
+      core.step({ type: 'timer', txId: TX, timer: 'retransmit' }) // a second probe: two refusals will come
+      core.step(deliver(msg.refusal({ refused: 0, inc: 1 }))) // rebinds to 1
+      const late = msg.refusal({ refused: 0, inc: 1 })
+      expectDropped(core.step(deliver(late)), 'stale')
+      expect(core.status(TX).state, String(onePhase)).toBe('preparing')
+    }
+  })
+
+  test('a vote from a life before the one the transaction is bound to is dropped as stale', () => {
+    const core = startedCoordinator()
+    core.step(deliver(msg.decisionRequest({ txId: 'x', from: P1, inc: 2 })))
+    core.step(begin(TX))
+    for (const stale of [
+      msg.vote('yes', { inc: 1 }),
+      msg.vote('no', { inc: 1 }),
+      msg.vote('read-only', { inc: 1 }),
+      msg.refusal({ refused: 2, inc: 1 }),
+    ]) {
+      expectDropped(core.step(deliver(stale)), 'stale')
+    }
+    expect(core.status(TX)).toEqual({ state: 'preparing', votes: { [P1]: 'pending', [P2]: 'pending' } })
+    // The bound life's vote counts.
+    core.step(deliver(msg.vote('yes', { inc: 2 })))
+    expect(core.status(TX)).toEqual({ state: 'preparing', votes: { [P1]: 'yes', [P2]: 'pending' } })
+  })
+
+  test('seq grows by one per begin, one-phase or not, and epoch is the coordinator’s incarnation', () => {
+    const core = coordinator()
+    core.recover([incarnation(1), incarnation(2), incarnationEnd(1)])
+    const tickets = ['a', 'b', 'c', 'd'].map((txId, i) =>
+      ticketOf(core.step(begin(txId, i % 2 === 0 ? twoParticipants : onlyP1)).messages[0]),
+    )
+    expect(tickets).toEqual([
+      { inc: 0, epoch: 3, seq: 1 },
+      { inc: 0, epoch: 3, seq: 2 },
+      { inc: 0, epoch: 3, seq: 3 },
+      { inc: 0, epoch: 3, seq: 4 },
+    ])
+    // Every participant of one transaction gets the same seq.
+    expect(core.step(begin('e')).messages.map((m) => ticketOf(m)?.seq)).toEqual([5, 5])
+    // A one-phase abort request carries the ticket of its prepare.
+    core.step(begin('f', onlyP1))
+    expect(ticketOf(core.step({ type: 'cancel', txId: 'f' }).messages[0])).toEqual({
+      inc: 0,
+      epoch: 3,
+      seq: 6,
+    })
+    // After a restart, seq starts again at 1 in the next epoch.
+    const restarted = coordinator()
+    restarted.recover([incarnation(2), incarnation(3), incarnationEnd(2)])
+    expect(ticketOf(restarted.step(begin('g')).messages[0])).toEqual({ inc: 0, epoch: 4, seq: 1 })
   })
 })

@@ -17,7 +17,7 @@ import {
 } from '../../src/core/messages.js'
 import { ParticipantCore, type ParticipantCoreOptions } from '../../src/core/participant.js'
 import type { DropReason, Ready, TimerEffect } from '../../src/core/ready.js'
-import { CREATED_RECORD_TX_ID, type LogRecord } from '../../src/core/records.js'
+import { CREATED_RECORD_TX_ID, incarnationTxId, type LogRecord } from '../../src/core/records.js'
 import type { Json, NodeId, TxId, Vote } from '../../src/core/types.js'
 
 /** The coordinator's id in every unit test. */
@@ -44,7 +44,10 @@ export function expectedDelayMs(attempt: number): number {
   return Math.round(Math.min(RETRANSMIT_MS_MAX, RETRANSMIT_MS * 2 ** attempt) * 0.75)
 }
 
-/** A coordinator core with a deterministic `random`. */
+/**
+ * A coordinator core with a deterministic `random`, not started yet (no `recover`): its epoch is
+ * 0 until it is. Use {@link startedCoordinator} for one started as the runtime starts it.
+ */
 export function coordinator(options: Partial<CoordinatorCoreOptions> = {}): CoordinatorCore {
   return new CoordinatorCore({
     id: C,
@@ -56,7 +59,11 @@ export function coordinator(options: Partial<CoordinatorCoreOptions> = {}): Coor
   })
 }
 
-/** A participant core with a deterministic `random`. */
+/**
+ * A participant core with a deterministic `random`, not started yet (no `recover`): its
+ * incarnation is 0 until it is. Use {@link startedParticipant} for one started as the runtime
+ * starts it.
+ */
 export function participant(id: NodeId = P1, options: Partial<ParticipantCoreOptions> = {}): ParticipantCore {
   return new ParticipantCore({
     id,
@@ -67,6 +74,42 @@ export function participant(id: NodeId = P1, options: Partial<ParticipantCoreOpt
     ...options,
   })
 }
+
+/** A coordinator started on an empty log (`recover([])`): epoch 1. The start's Ready is discarded. */
+export function startedCoordinator(options: Partial<CoordinatorCoreOptions> = {}): CoordinatorCore {
+  const core = coordinator(options)
+  core.recover([])
+  return core
+}
+
+/** A participant started on an empty log (`recover([])`): incarnation 1. The start's Ready is discarded. */
+export function startedParticipant(
+  id: NodeId = P1,
+  options: Partial<ParticipantCoreOptions> = {},
+): ParticipantCore {
+  const core = participant(id, options)
+  core.recover([])
+  return core
+}
+
+// ---------------------------------------------------------------------------------------------
+// Records
+
+/** The incarnation record of life `n`, which a node forces when it starts (`n` = 1 on an empty log). */
+export function incarnation(n: number): LogRecord {
+  return { type: 'incarnation', txId: incarnationTxId(n), n }
+}
+
+/** The lazy `end` of the incarnation record of life `n`, written at the start of life `n + 1`. */
+export function incarnationEnd(n: number): LogRecord {
+  return { type: 'end', txId: incarnationTxId(n) }
+}
+
+/** The record a node forces when it starts on an empty log: its first incarnation. */
+export const STARTED: LogRecord = incarnation(1)
+
+/** The first record of a log written by protocol version 1 (`created`); version 2 reads it as incarnation 0. */
+export const CREATED_V1: LogRecord = { type: 'created', txId: CREATED_RECORD_TX_ID }
 
 // ---------------------------------------------------------------------------------------------
 // Messages
@@ -83,8 +126,11 @@ export const msg = {
       payload?: Json
       participants?: readonly NodeId[]
       onePhase?: boolean
-      /** The incarnation it is bound to. @default 1 (a participant's first life) */
+      /** The incarnation it is bound to (0: a probe). @default 1 (a participant's first life) */
       inc?: number
+      /** The coordinator's incarnation. @default 1 */
+      epoch?: number
+      /** The transaction's place in the coordinator's order. @default 1 */
       seq?: number
     } = {},
   ): PrepareMessage {
@@ -96,7 +142,7 @@ export const msg = {
       participants: options.participants ?? [P1, P2],
       onePhase: options.onePhase ?? false,
       inc: options.inc ?? 1,
-      epoch: 1,
+      epoch: options.epoch ?? 1,
       seq: options.seq ?? 1,
     }
   },
@@ -116,26 +162,58 @@ export const msg = {
   commit(options: { txId?: TxId; from?: NodeId; to?: NodeId } = {}): CommitMessage {
     return { ...header(options.txId ?? TX, options.from ?? C, options.to ?? P1), type: 'commit' }
   },
-  /** An abort; `onePhase: true` makes it a one-phase coordinator's abort request (see {@link msg.abortRequest}). */
-  abort(options: { txId?: TxId; from?: NodeId; to?: NodeId; onePhase?: boolean } = {}): AbortMessage {
+  /**
+   * An abort; `onePhase: true` makes it a one-phase coordinator's abort request (see
+   * {@link msg.abortRequest}), with the ticket `{ inc, epoch: 1, seq }` (defaults 1 and 1).
+   */
+  abort(
+    options: { txId?: TxId; from?: NodeId; to?: NodeId; onePhase?: boolean; inc?: number; seq?: number } = {},
+  ): AbortMessage {
     const message: AbortMessage = {
       ...header(options.txId ?? TX, options.from ?? C, options.to ?? P1),
       type: 'abort',
     }
-    return options.onePhase ? { ...message, onePhase: true, ticket: { inc: 1, epoch: 1, seq: 1 } } : message
+    return options.onePhase
+      ? { ...message, onePhase: true, ticket: { inc: options.inc ?? 1, epoch: 1, seq: options.seq ?? 1 } }
+      : message
   },
   /** A one-phase coordinator's request to abort (it timed out or was cancelled): a flagged abort. */
-  abortRequest(options: { txId?: TxId; from?: NodeId; to?: NodeId } = {}): AbortMessage {
+  abortRequest(
+    options: { txId?: TxId; from?: NodeId; to?: NodeId; inc?: number; seq?: number } = {},
+  ): AbortMessage {
     return msg.abort({ ...options, onePhase: true })
   },
-  ack(options: { txId?: TxId; from?: NodeId; to?: NodeId } = {}): AckMessage {
-    return { ...header(options.txId ?? TX, options.from ?? P1, options.to ?? C), type: 'ack', inc: 1 }
+  /** An ack from the participant's life `inc` (default 1). */
+  ack(options: { txId?: TxId; from?: NodeId; to?: NodeId; inc?: number } = {}): AckMessage {
+    return {
+      ...header(options.txId ?? TX, options.from ?? P1, options.to ?? C),
+      type: 'ack',
+      inc: options.inc ?? 1,
+    }
   },
-  decisionRequest(options: { txId?: TxId; from?: NodeId; to?: NodeId } = {}): DecisionRequestMessage {
+  /** A decision-request from the participant's life `inc` (default 1). */
+  decisionRequest(
+    options: { txId?: TxId; from?: NodeId; to?: NodeId; inc?: number } = {},
+  ): DecisionRequestMessage {
     return {
       ...header(options.txId ?? TX, options.from ?? P1, options.to ?? C),
       type: 'decision-request',
-      inc: 1,
+      inc: options.inc ?? 1,
+    }
+  },
+  /**
+   * A participant's refusal: a `no` vote flagged `refused` with the `inc` of the request it refused
+   * (`refused`, default 0: a probe), sent by its life `inc` (default 1).
+   */
+  refusal(
+    options: { txId?: TxId; from?: NodeId; to?: NodeId; refused?: number; inc?: number } = {},
+  ): VoteMessage {
+    return {
+      ...header(options.txId ?? TX, options.from ?? P1, options.to ?? C),
+      type: 'vote',
+      vote: 'no',
+      refused: options.refused ?? 0,
+      inc: options.inc ?? 1,
     }
   },
 }
@@ -154,16 +232,27 @@ export function sent(ready: Ready<unknown>): string[] {
 /**
  * A message as `type from→to`, `vote:yes from→to`; the one-phase flag shows as `(1pc)`:
  * `prepare(1pc) from→to`, `vote:yes(1pc) from→to` (a one-phase participant's vote, its outcome),
- * `abort(1pc) from→to` (a one-phase coordinator's abort request).
+ * `abort(1pc) from→to` (a one-phase coordinator's abort request). A request bound to no
+ * incarnation yet (`inc` 0) is a probe: `prepare(probe)`, `prepare(1pc,probe)`, `abort(1pc,probe)`;
+ * a refusal is `vote:refused from→to`.
  */
 export function describeMessage(message: Message): string {
-  const flag =
+  const flags: string[] = []
+  if (
     (message.type === 'prepare' || message.type === 'vote' || message.type === 'abort') &&
     message.onePhase === true
-      ? '(1pc)'
-      : ''
-  const kind = message.type === 'vote' ? `vote:${message.vote}` : message.type
-  return `${kind}${flag} ${message.from}→${message.to}`
+  )
+    flags.push('1pc')
+  const inc =
+    message.type === 'prepare' ? message.inc : message.type === 'abort' ? message.ticket?.inc : undefined
+  if (inc === 0) flags.push('probe')
+  const kind =
+    message.type === 'vote'
+      ? message.refused === undefined
+        ? `vote:${message.vote}`
+        : 'vote:refused'
+      : message.type
+  return `${kind}${flags.length === 0 ? '' : `(${flags.join(',')})`} ${message.from}→${message.to}`
 }
 
 /** The records of a Ready as `type` or `outcome:commit`. */
@@ -242,10 +331,13 @@ export type CoordinatorState =
 
 /**
  * A coordinator with {@link TX} in `state`. Two-phase states have participants p1 and p2;
- * one-phase states have p1 only. The Readys that got it there are discarded.
+ * one-phase states have p1 only. It starts as the runtime starts it, on an empty log (epoch 1), so
+ * it knows no participant's incarnation when it begins {@link TX}: its first prepares are probes
+ * (`inc` 0), and it learns incarnation 1 from the votes of the states that have any. The Readys that
+ * got it there are discarded.
  */
 export function coordinatorIn(state: CoordinatorState, options: Partial<CoordinatorCoreOptions> = {}) {
-  const core = coordinator(options)
+  const core = startedCoordinator(options)
   const twoPhase = new Map<NodeId, Json>([
     [P1, { work: P1 }],
     [P2, { work: P2 }],
@@ -330,18 +422,17 @@ export type ParticipantState =
   | 'one-phase finished abort'
   | 'one-phase finished read-only'
 
-/** The record a participant forces when it starts on an empty log. */
-export const CREATED: LogRecord = { type: 'created', txId: CREATED_RECORD_TX_ID }
-
 /**
  * Participant p1 with {@link TX} in `state`, coordinator {@link C}, peers p1 and p2 (one-phase:
  * p1 alone). A one-phase outcome is over only once the resource applied it AND the coordinator
  * confirmed it: 'applying' is neither, 'applied' is applied and unconfirmed, 'confirmed' is
- * confirmed while the resource still applies it, 'finished' is both (forgotten, with an `end`). It starts as the runtime starts it, on an empty log (`recover([])`, which forces the
- * {@link CREATED} record), so it runs on the log it created and answers for transactions it does
+ * confirmed while the resource still applies it, 'finished' is both (forgotten, with an `end`). It
+ * starts as the runtime starts it, on an empty log (`recover([])`, which forces the {@link STARTED}
+ * record: incarnation 1), so it runs on the log it created and answers for transactions it does
  * not know. With `restarted`, it starts instead on a log holding only that record, as after a
- * restart whose log was compacted. Returns the core and every record it asked to append (its log,
- * all durable).
+ * restart whose log was compacted: it is incarnation 2 (and ends incarnation 1). Either way the
+ * requests that drive it are bound to its current incarnation. Returns the core and every record
+ * it asked to append (its log, all durable).
  */
 export function participantIn(
   state: ParticipantState,
@@ -349,14 +440,15 @@ export function participantIn(
   { restarted = false }: { readonly restarted?: boolean } = {},
 ) {
   const core = participant(P1, options)
-  const log: LogRecord[] = restarted ? [CREATED] : []
+  const log: LogRecord[] = restarted ? [STARTED] : []
   const run = (ready: Ready<unknown>) => {
     log.push(...ready.records)
     return ready
   }
-  run(core.recover(restarted ? [CREATED] : []))
+  run(core.recover(restarted ? [STARTED] : []))
+  const inc = core.currentIncarnation
   const onePhase = state.startsWith('one-phase')
-  const prepare = onePhase ? msg.prepare({ participants: [P1], onePhase: true }) : msg.prepare()
+  const prepare = onePhase ? msg.prepare({ participants: [P1], onePhase: true, inc }) : msg.prepare({ inc })
   const prepareWith = (vote: Vote) => {
     run(core.step(deliver(prepare)))
     run(core.step({ type: 'prepare-result', txId: TX, vote }))
@@ -374,7 +466,7 @@ export function participantIn(
       break
     case 'one-phase preparing, aborted':
       run(core.step(deliver(prepare)))
-      run(core.step(deliver(msg.abortRequest())))
+      run(core.step(deliver(msg.abortRequest({ inc }))))
       break
     case 'prepared':
       prepareWith('yes')

@@ -2,7 +2,7 @@ import { fc, test } from '@fast-check/vitest'
 import { describe, expect } from 'vitest'
 import { TwopcError } from '../../src/core/errors.js'
 import { type Message, parseMessage } from '../../src/core/messages.js'
-import { CREATED_RECORD_TX_ID, type LogRecord, parseRecord } from '../../src/core/records.js'
+import { CREATED_RECORD_TX_ID, incarnationTxId, type LogRecord, parseRecord } from '../../src/core/records.js'
 import { MAX_ID_LENGTH, type NodeId } from '../../src/core/types.js'
 import { isId, isTxId } from '../../src/core/validate.js'
 import { C, coordinator, P1, P2, P3, participant } from './helpers.js'
@@ -87,7 +87,12 @@ const messageArbitrary: fc.Arbitrary<Message> = fc.oneof(
     ticket: fc.record(ticketFields),
   }),
   fc.record({ ...header, type: fc.constant('ack' as const), inc: incArbitrary }),
-  fc.record({ ...header, type: fc.constant('ack' as const), inc: incArbitrary, heuristic: decisionArbitrary }),
+  fc.record({
+    ...header,
+    type: fc.constant('ack' as const),
+    inc: incArbitrary,
+    heuristic: decisionArbitrary,
+  }),
   fc.record({ ...header, type: fc.constant('decision-request' as const), inc: incArbitrary }),
 ) as fc.Arbitrary<Message>
 
@@ -110,7 +115,15 @@ const recordArbitrary: fc.Arbitrary<LogRecord> = fc.oneof(
     heuristic: fc.string({ minLength: 1, maxLength: 50 }),
   }),
   fc.record({ type: fc.constant('created' as const), txId: fc.constant(CREATED_RECORD_TX_ID) }),
+  // A node's life number n, and the end that lets compaction drop it once a later one is durable.
+  incArbitrary.map((n) => ({ type: 'incarnation' as const, txId: incarnationTxId(n), n })),
+  incArbitrary.map((n) => ({ type: 'end' as const, txId: incarnationTxId(n) })),
 ) as fc.Arbitrary<LogRecord>
+
+/** The reserved ids of the records a node writes about itself, not about a transaction. */
+function isReservedRecord(record: LogRecord): boolean {
+  return record.txId.startsWith('~')
+}
 
 /** A field name that no message or record has. */
 const extraKeyArbitrary = fc
@@ -130,6 +143,12 @@ const extraKeyArbitrary = fc
         'heuristic',
         'coordinator',
         'decision',
+        'inc',
+        'epoch',
+        'seq',
+        'refused',
+        'ticket',
+        'n',
         '__proto__',
       ].includes(key),
   )
@@ -201,14 +220,19 @@ describe('parseMessage', () => {
       else candidate[field] = replacement
       const error = expectOnlyCode(() => parseMessage(candidate), 'INVALID_MESSAGE')
       // Changing `type` can make another field the first one missing; any other field is checked by name.
-      if (error !== undefined && field !== 'type') expect(error.message).toContain(`\`${field}\``)
+      // The ticket is a nested object: the error names it as "message ticket", or the field in it at
+      // fault. A refusal's `vote` changed to another valid vote makes `refused` the field at fault.
+      if (error !== undefined && field === 'ticket') expect(error.message).toContain('message ticket')
+      else if (error !== undefined && field === 'vote' && 'refused' in original)
+        expect(error.message).toMatch(/`vote`|`refused`/)
+      else if (error !== undefined && field !== 'type') expect(error.message).toContain(`\`${field}\``)
       if (error === undefined) expect(parseMessage(parseMessage(candidate))).toEqual(parseMessage(candidate))
     },
   )
 
   test('the error names the field, the value found and what was expected', () => {
     const error = expectOnlyCode(
-      () => parseMessage({ v: 1, type: 'vote', txId: 't', from: 'a', to: 'b', vote: 'maybe' }),
+      () => parseMessage({ v: 2, type: 'vote', txId: 't', from: 'a', to: 'b', vote: 'maybe', inc: 1 }),
       'INVALID_MESSAGE',
     )
     expect(error?.message).toBe(
@@ -216,50 +240,122 @@ describe('parseMessage', () => {
     )
   })
 
+  /** A valid prepare's fields, ticket included, to spoil one at a time. */
+  const prepare = {
+    v: 2,
+    type: 'prepare',
+    txId: 't',
+    from: 'a',
+    to: 'b',
+    payload: 1,
+    participants: ['b'],
+    onePhase: false,
+    inc: 1,
+    epoch: 1,
+    seq: 1,
+  } as const
+  const ticket = { inc: 1, epoch: 1, seq: 1 } as const
+  const abortRequest = { v: 2, type: 'abort', txId: 't', from: 'a', to: 'b', onePhase: true, ticket } as const
+
   test.each([
-    ['v', { v: 2, type: 'ack', txId: 't', from: 'a', to: 'b' }],
-    ['type', { v: 1, type: 'ACK', txId: 't', from: 'a', to: 'b' }],
-    ['txId', { v: 1, type: 'ack', txId: '', from: 'a', to: 'b' }],
-    ['txId', { v: 1, type: 'ack', txId: 'x'.repeat(MAX_ID_LENGTH + 1), from: 'a', to: 'b' }],
-    ['from', { v: 1, type: 'ack', txId: 't', from: 'a\u0000', to: 'b' }],
-    ['to', { v: 1, type: 'ack', txId: 't', from: 'a' }],
+    ['v', { v: 1, type: 'ack', txId: 't', from: 'a', to: 'b', inc: 1 }],
+    ['v', { v: 3, type: 'ack', txId: 't', from: 'a', to: 'b', inc: 1 }],
+    ['type', { v: 2, type: 'ACK', txId: 't', from: 'a', to: 'b', inc: 1 }],
+    ['txId', { v: 2, type: 'ack', txId: '', from: 'a', to: 'b', inc: 1 }],
+    ['txId', { v: 2, type: 'ack', txId: 'x'.repeat(MAX_ID_LENGTH + 1), from: 'a', to: 'b', inc: 1 }],
+    ['from', { v: 2, type: 'ack', txId: 't', from: 'a\u0000', to: 'b', inc: 1 }],
+    ['to', { v: 2, type: 'ack', txId: 't', from: 'a', inc: 1 }],
+    ['participants', { ...prepare, participants: ['b', 'b'] }],
+    ['participants', { ...prepare, participants: [] }],
+    ['payload', { ...prepare, payload: undefined }],
+    ['onePhase', { ...prepare, payload: null, onePhase: 'no' }],
+    ['heuristic', { v: 2, type: 'ack', txId: 't', from: 'a', to: 'b', inc: 1, heuristic: 'maybe' }],
+    // The sender's incarnation on what only participants send: an integer of at least 1.
+    ['inc', { v: 2, type: 'vote', txId: 't', from: 'a', to: 'b', vote: 'yes', inc: 0 }],
+    ['inc', { v: 2, type: 'vote', txId: 't', from: 'a', to: 'b', vote: 'no' }],
+    ['inc', { v: 2, type: 'vote', txId: 't', from: 'a', to: 'b', vote: 'yes', inc: 1.5 }],
+    ['inc', { v: 2, type: 'vote', txId: 't', from: 'a', to: 'b', vote: 'yes', inc: '1' }],
+    ['inc', { v: 2, type: 'ack', txId: 't', from: 'a', to: 'b' }],
+    ['inc', { v: 2, type: 'ack', txId: 't', from: 'a', to: 'b', inc: -1 }],
+    ['inc', { v: 2, type: 'decision-request', txId: 't', from: 'a', to: 'b', inc: 0 }],
     [
-      'participants',
-      {
-        v: 1,
-        type: 'prepare',
-        txId: 't',
-        from: 'a',
-        to: 'b',
-        payload: 1,
-        participants: ['b', 'b'],
-        onePhase: false,
-      },
+      'inc',
+      { v: 2, type: 'decision-request', txId: 't', from: 'a', to: 'b', inc: Number.MAX_SAFE_INTEGER + 1 },
     ],
+    // A prepare's ticket: inc from 0 (a probe), epoch and seq from 1.
+    ['inc', { ...prepare, inc: -1 }],
+    ['inc', { ...prepare, inc: undefined }],
+    ['inc', { ...prepare, inc: null }],
+    ['epoch', { ...prepare, epoch: 0 }],
+    ['epoch', { ...prepare, epoch: undefined }],
+    ['epoch', { ...prepare, epoch: 2.5 }],
+    ['seq', { ...prepare, seq: 0 }],
+    ['seq', { ...prepare, seq: 1.5 }],
+    ['seq', { ...prepare, seq: '1' }],
+    ['seq', { ...prepare, seq: undefined }],
+    ['seq', { ...prepare, seq: Number.POSITIVE_INFINITY }],
+    // The ticket of a one-phase abort request, field by field.
+    ['inc', { ...abortRequest, ticket: { ...ticket, inc: -1 } }],
+    ['epoch', { ...abortRequest, ticket: { ...ticket, epoch: 0 } }],
+    ['seq', { ...abortRequest, ticket: { ...ticket, seq: 1.5 } }],
+    ['seq', { ...abortRequest, ticket: { inc: 1, epoch: 1 } }],
+    // `refused`: only on a two-phase `no`, an integer of at least 0.
+    ['refused', { v: 2, type: 'vote', txId: 't', from: 'a', to: 'b', vote: 'yes', inc: 1, refused: 0 }],
+    ['refused', { v: 2, type: 'vote', txId: 't', from: 'a', to: 'b', vote: 'read-only', inc: 1, refused: 1 }],
     [
-      'participants',
-      { v: 1, type: 'prepare', txId: 't', from: 'a', to: 'b', payload: 1, participants: [], onePhase: false },
+      'refused',
+      { v: 2, type: 'vote', txId: 't', from: 'a', to: 'b', vote: 'no', inc: 1, onePhase: true, refused: 0 },
     ],
-    [
-      'payload',
-      { v: 1, type: 'prepare', txId: 't', from: 'a', to: 'b', participants: ['b'], onePhase: false },
-    ],
-    [
-      'onePhase',
-      {
-        v: 1,
-        type: 'prepare',
-        txId: 't',
-        from: 'a',
-        to: 'b',
-        payload: null,
-        participants: ['b'],
-        onePhase: 'no',
-      },
-    ],
-    ['heuristic', { v: 1, type: 'ack', txId: 't', from: 'a', to: 'b', heuristic: 'maybe' }],
+    ['refused', { v: 2, type: 'vote', txId: 't', from: 'a', to: 'b', vote: 'no', inc: 1, refused: -1 }],
+    ['refused', { v: 2, type: 'vote', txId: 't', from: 'a', to: 'b', vote: 'no', inc: 1, refused: 1.5 }],
+    ['refused', { v: 2, type: 'vote', txId: 't', from: 'a', to: 'b', vote: 'no', inc: 1, refused: null }],
   ])('a bad `%s` is rejected by name', (field, value) => {
     expect(expectOnlyCode(() => parseMessage(value), 'INVALID_MESSAGE')?.message).toContain(`\`${field}\``)
+  })
+
+  test.each([undefined, null, 1, 'ticket', [1, 1, 1]])(
+    'a one-phase abort request whose ticket is %j is rejected, naming the ticket',
+    (value) => {
+      const error = expectOnlyCode(() => parseMessage({ ...abortRequest, ticket: value }), 'INVALID_MESSAGE')
+      // The ticket is a nested object: the error names it as the object it expected ("message ticket").
+      expect(error?.message).toMatch(/`ticket`|message ticket/)
+    },
+  )
+
+  test('a probe (a prepare bound to no incarnation yet, inc 0) and a refusal of one (refused 0) parse', () => {
+    const probe = { ...prepare, inc: 0, epoch: 3, seq: 7 }
+    expect(parseMessage(probe)).toEqual(probe)
+    const refusal = {
+      v: 2,
+      type: 'vote',
+      txId: 't',
+      from: 'b',
+      to: 'a',
+      vote: 'no',
+      inc: 4,
+      refused: 0,
+    } as const
+    expect(parseMessage(refusal)).toEqual(refusal)
+    expect(parseMessage({ ...refusal, refused: 3 })).toEqual({ ...refusal, refused: 3 })
+    // An absent `refused` is a plain no.
+    const { refused: _, ...no } = refusal
+    expect(parseMessage({ ...refusal, refused: undefined })).toEqual(no)
+    expect(Object.keys(parseMessage(no))).not.toContain('refused')
+  })
+
+  test('a two-phase abort carries no ticket: one sent along is stripped', () => {
+    const abort = { v: 2, type: 'abort', txId: 't', from: 'a', to: 'b' } as const
+    expect(parseMessage({ ...abort, ticket })).toEqual(abort)
+    // Even a malformed one: it is not a field of a two-phase abort.
+    expect(parseMessage({ ...abort, ticket: 'junk' })).toEqual(abort)
+  })
+
+  test('the ticket of a one-phase abort request is a copy of its known fields', () => {
+    const sent: Record<string, number> = { ...ticket, extra: 1 }
+    const parsed = parseMessage({ ...abortRequest, ticket: sent })
+    expect(parsed).toEqual(abortRequest)
+    sent.seq = 9
+    expect(parsed.type === 'abort' && parsed.ticket).toEqual(ticket)
   })
 
   test.prop([messageArbitrary, reservedTxIdArbitrary])(
@@ -274,29 +370,35 @@ describe('parseMessage', () => {
     'the transaction id %j is rejected, even the one of the created record',
     (txId) => {
       const error = expectOnlyCode(
-        () => parseMessage({ v: 1, type: 'ack', txId, from: 'a', to: 'b' }),
+        () => parseMessage({ v: 2, type: 'ack', txId, from: 'a', to: 'b', inc: 1 }),
         'INVALID_MESSAGE',
       )
       expect(error?.message).toContain('`txId`')
       // Node ids may start with ~: the reservation is for transaction ids only.
-      expect(parseMessage({ v: 1, type: 'ack', txId: 't', from: txId, to: txId })).toEqual({
-        v: 1,
+      expect(parseMessage({ v: 2, type: 'ack', txId: 't', from: txId, to: txId, inc: 1 })).toEqual({
+        v: 2,
         type: 'ack',
         txId: 't',
         from: txId,
         to: txId,
+        inc: 1,
       })
       // A ~ further in is fine.
-      expect(parseMessage({ v: 1, type: 'ack', txId: `t${txId}`, from: 'a', to: 'b' }).txId).toBe(`t${txId}`)
+      expect(parseMessage({ v: 2, type: 'ack', txId: `t${txId}`, from: 'a', to: 'b', inc: 1 }).txId).toBe(
+        `t${txId}`,
+      )
     },
   )
 
   describe('the onePhase flag of votes and aborts', () => {
-    const vote = { v: 1, type: 'vote', txId: 't', from: 'a', to: 'b', vote: 'yes' } as const
-    const abort = { v: 1, type: 'abort', txId: 't', from: 'a', to: 'b' } as const
+    const vote = { v: 2, type: 'vote', txId: 't', from: 'a', to: 'b', vote: 'yes', inc: 1 } as const
+    const abort = { v: 2, type: 'abort', txId: 't', from: 'a', to: 'b' } as const
+    /** What a flagged message carries besides the flag: a one-phase abort request needs its ticket. */
+    const withFlag = { vote: {}, abort: { ticket: { inc: 1, epoch: 1, seq: 1 } } } as const
 
     test.each([vote, abort])('true is kept on a $type', (message) => {
-      expect(parseMessage({ ...message, onePhase: true })).toEqual({ ...message, onePhase: true })
+      const flagged = { ...message, onePhase: true, ...withFlag[message.type] }
+      expect(parseMessage(flagged)).toEqual(flagged)
     })
 
     test.each([vote, abort])('false or absent parses to a $type without the field', (message) => {
@@ -304,10 +406,13 @@ describe('parseMessage', () => {
         message,
         { ...message, onePhase: false },
         { ...message, onePhase: undefined },
+        // A ticket is a field of the one-phase abort request only.
+        { ...message, onePhase: false, ...withFlag[message.type] },
       ]) {
         const parsed = parseMessage(candidate)
         expect(parsed).toEqual(message)
         expect(Object.keys(parsed)).not.toContain('onePhase')
+        expect(Object.keys(parsed)).not.toContain('ticket')
       }
     })
 
@@ -328,7 +433,8 @@ describe('parseMessage', () => {
     test.each(['commit', 'ack', 'decision-request'] as const)(
       'on a %s, the flag is not a field of the message and is stripped',
       (type) => {
-        const message = { v: 1, type, txId: 't', from: 'a', to: 'b' } as const
+        const header = { v: 2, type, txId: 't', from: 'a', to: 'b' } as const
+        const message = type === 'commit' ? header : { ...header, inc: 1 }
         expect(parseMessage({ ...message, onePhase: true })).toEqual(message)
         expect(parseMessage({ ...message, onePhase: 'anything' })).toEqual(message)
       },
@@ -337,7 +443,7 @@ describe('parseMessage', () => {
 
   test('a null payload is present', () => {
     const message = {
-      v: 1,
+      v: 2,
       type: 'prepare',
       txId: 't',
       from: 'a',
@@ -345,6 +451,9 @@ describe('parseMessage', () => {
       payload: null,
       participants: ['b'],
       onePhase: true,
+      inc: 1,
+      epoch: 1,
+      seq: 1,
     }
     expect(parseMessage(message)).toEqual(message)
   })
@@ -352,7 +461,7 @@ describe('parseMessage', () => {
   test('the parsed participant list is a copy', () => {
     const participants = ['b', 'c']
     const parsed = parseMessage({
-      v: 1,
+      v: 2,
       type: 'prepare',
       txId: 't',
       from: 'a',
@@ -360,6 +469,9 @@ describe('parseMessage', () => {
       payload: 1,
       participants,
       onePhase: false,
+      inc: 1,
+      epoch: 1,
+      seq: 1,
     })
     participants.push('d')
     expect(parsed.type === 'prepare' && parsed.participants).toEqual(['b', 'c'])
@@ -399,7 +511,9 @@ describe('parseRecord', () => {
       if (remove) delete candidate[field]
       else candidate[field] = replacement
       const error = expectOnlyCode(() => parseRecord(candidate), 'INVALID_RECORD')
-      if (error !== undefined && field !== 'type') expect(error.message).toContain(`\`${field}\``)
+      // An incarnation record's `n` and `txId` must agree: another valid `n` makes `txId` the one at fault.
+      if (error !== undefined && field === 'n') expect(error.message).toMatch(/`n`|`txId`/)
+      else if (error !== undefined && field !== 'type') expect(error.message).toContain(`\`${field}\``)
     },
   )
 
@@ -428,7 +542,10 @@ describe('parseRecord', () => {
     expect(error?.message).toContain('`type`')
   })
 
-  test.prop([recordArbitrary.filter((record) => record.type !== 'created'), reservedTxIdArbitrary])(
+  test.prop([
+    recordArbitrary.filter((record) => !isReservedRecord(record)),
+    reservedTxIdArbitrary.filter((txId) => !/^~inc:/.test(txId)),
+  ])(
     'a transaction record whose txId starts with ~ is rejected with INVALID_RECORD naming `txId`',
     (record, txId) => {
       const error = expectOnlyCode(() => parseRecord({ ...record, txId }), 'INVALID_RECORD')
@@ -455,11 +572,64 @@ describe('parseRecord', () => {
       expect(error?.message).toContain('`txId`')
     },
   )
+
+  test('the incarnation record parses, with exactly the transaction id of its number', () => {
+    expect(incarnationTxId(3)).toBe('~inc:3')
+    expect(parseRecord({ type: 'incarnation', txId: '~inc:1', n: 1 })).toEqual({
+      type: 'incarnation',
+      txId: '~inc:1',
+      n: 1,
+    })
+    expect(parseRecord({ type: 'incarnation', txId: '~inc:12', n: 12, extra: 1 })).toEqual({
+      type: 'incarnation',
+      txId: '~inc:12',
+      n: 12,
+    })
+    for (const n of [0, -1, 1.5, '1', undefined, null, Number.MAX_SAFE_INTEGER + 1]) {
+      const error = expectOnlyCode(
+        () => parseRecord({ type: 'incarnation', txId: `~inc:${n}`, n }),
+        'INVALID_RECORD',
+      )
+      expect(error?.message, String(n)).toContain('`n`')
+    }
+    for (const txId of ['~inc:2', '~inc:01', '~inc:', '~log', 't', undefined, 1]) {
+      const error = expectOnlyCode(() => parseRecord({ type: 'incarnation', txId, n: 1 }), 'INVALID_RECORD')
+      expect(error?.message, String(txId)).toContain('`txId`')
+    }
+  })
+
+  test('an end record may end an incarnation record; no other record takes its transaction id', () => {
+    expect(parseRecord({ type: 'end', txId: '~inc:4' })).toEqual({ type: 'end', txId: '~inc:4' })
+    for (const txId of ['~inc:0', '~inc:', '~inc:x', '~inc:01']) {
+      const error = expectOnlyCode(() => parseRecord({ type: 'end', txId }), 'INVALID_RECORD')
+      expect(error?.message, txId).toContain('`txId`')
+    }
+    for (const type of ['commit', 'prepared', 'outcome']) {
+      const error = expectOnlyCode(
+        () =>
+          parseRecord({
+            type,
+            txId: incarnationTxId(1),
+            participants: ['a'],
+            coordinator: 'c',
+            payload: null,
+            onePhase: false,
+            decision: 'abort',
+          }),
+        'INVALID_RECORD',
+      )
+      expect(error?.message, type).toContain('`txId`')
+    }
+  })
 })
 
 describe('feeding parsed messages to the cores', () => {
   const nodes: NodeId[] = [C, P1, P2, P3]
-  /** Messages between the nodes of the unit tests, about a handful of transactions, so that some are routed. */
+  /**
+   * Messages between the nodes of the unit tests, about a handful of transactions, so that some are
+   * routed; with small incarnations, epochs and sequence numbers, so that some are for the current
+   * life of their recipient (and acted on) and some are not (and refused or dropped as stale).
+   */
   const routedArbitrary: fc.Arbitrary<Message> = messageArbitrary.chain((message) =>
     fc
       .record({
@@ -467,21 +637,36 @@ describe('feeding parsed messages to the cores', () => {
         from: fc.constantFrom(...nodes),
         to: fc.constantFrom(...nodes),
         participants: fc.shuffledSubarray([P1, P2, P3], { minLength: 1 }),
+        inc: fc.integer({ min: 1, max: 3 }),
+        ticket: fc.record({
+          inc: fc.integer({ min: 0, max: 3 }),
+          epoch: fc.integer({ min: 1, max: 2 }),
+          seq: fc.integer({ min: 1, max: 4 }),
+        }),
       })
-      .map(({ txId, from, to, participants }) =>
-        parseMessage(
-          message.type === 'prepare'
-            ? {
-                ...message,
-                txId,
-                from,
-                to,
-                participants,
-                onePhase: message.onePhase && participants.length === 1,
-              }
-            : { ...message, txId, from, to },
-        ),
-      ),
+      .map(({ txId, from, to, participants, inc, ticket }) => {
+        const routed = { ...message, txId, from, to }
+        switch (routed.type) {
+          case 'prepare':
+            return parseMessage({
+              ...routed,
+              participants,
+              onePhase: routed.onePhase && participants.length === 1,
+              ...ticket,
+            })
+          case 'vote':
+            return parseMessage(
+              routed.refused === undefined ? { ...routed, inc } : { ...routed, inc, refused: ticket.inc },
+            )
+          case 'ack':
+          case 'decision-request':
+            return parseMessage({ ...routed, inc })
+          case 'abort':
+            return parseMessage(routed.onePhase ? { ...routed, ticket } : routed)
+          default:
+            return parseMessage(routed)
+        }
+      }),
   )
   const inputArbitrary = fc.oneof(
     { weight: 6, arbitrary: routedArbitrary.map((message) => ({ kind: 'message' as const, message })) },
@@ -538,8 +723,9 @@ describe('feeding parsed messages to the cores', () => {
     'a participant never throws on any sequence of messages, timers and resource results',
     (restarted, inputs) => {
       const core = participant(P1, { cooperativeTerminationAfterMs: 1 })
-      // On the log it created, or restarted on it: the two ways `answersUnknown` can be set.
-      core.recover(restarted ? [{ type: 'created', txId: CREATED_RECORD_TX_ID }] : [])
+      // On the log it created (incarnation 1), or restarted on it (incarnation 2): the two ways
+      // `answersUnknown` can be set.
+      core.recover(restarted ? [{ type: 'incarnation', txId: incarnationTxId(1), n: 1 }] : [])
       for (const input of inputs) {
         if (input.kind === 'message') core.step({ type: 'message', message: input.message })
         else if (input.kind === 'timer') core.step({ type: 'timer', txId: input.txId, timer: input.timer })

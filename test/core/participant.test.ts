@@ -6,13 +6,15 @@ import { CREATED_RECORD_TX_ID, type LogRecord } from '../../src/core/records.js'
 import {
   C,
   COOPERATIVE_MS,
-  CREATED,
+  CREATED_V1,
   deliver,
   describeMessage,
   drops,
   expectDropped,
   expectedDelayMs,
   expectNothing,
+  incarnation,
+  incarnationEnd,
   msg,
   P1,
   P2,
@@ -22,7 +24,9 @@ import {
   participantIn,
   random,
   requests,
+  STARTED,
   sent,
+  startedParticipant,
   TX,
   thrownBy,
   timers,
@@ -42,11 +46,29 @@ const prepared = (onePhase = false, txId = TX): LogRecord => ({
 const outcome = (decision: 'commit' | 'abort'): LogRecord => ({ type: 'outcome', txId: TX, decision })
 const end: LogRecord = { type: 'end', txId: TX }
 
-/** Recovers a fresh p1 from `records`, then checks the Ready of a follow-up input. */
+/**
+ * Recovers a fresh p1 from the log of its first life: the {@link STARTED} record, then `records`.
+ * It starts its second life: its Ready begins with {@link RESTART}.
+ */
 function recovered(records: readonly LogRecord[]) {
   const core = participant()
-  const ready = core.recover(records)
+  const ready = core.recover([STARTED, ...records])
   return { core, ready }
+}
+
+/** What a participant's second start writes first: its incarnation record 2, forced, and the lazy end of 1. */
+const RESTART: LogRecord[] = [incarnation(2), incarnationEnd(1)]
+
+/** Asserts that a Ready is that of a restart and nothing else: the records of {@link RESTART}, forced. */
+function expectRestartOnly(ready: Ready<unknown>): void {
+  expect(ready).toEqual({
+    records: RESTART,
+    forceRecords: true,
+    messages: [],
+    timers: [],
+    requests: [],
+    events: [],
+  })
 }
 
 describe('durability', () => {
@@ -55,7 +77,7 @@ describe('durability', () => {
     const ready = core.step({ type: 'prepare-result', txId: TX, vote: 'yes' })
     expect(ready.records).toEqual([prepared()])
     expect(ready.forceRecords).toBe(true)
-    expect(ready.messages).toEqual([{ v: 1, type: 'vote', txId: TX, from: P1, to: C, vote: 'yes' }])
+    expect(ready.messages).toEqual([{ v: 2, type: 'vote', txId: TX, from: P1, to: C, vote: 'yes', inc: 1 }])
     expect(timers(ready)).toEqual([`set:decision-request@${expectedDelayMs(0)}`])
     expect(ready.events).toEqual([{ type: 'voted', txId: TX, vote: 'yes' }])
     expect(ready.requests).toEqual([])
@@ -158,12 +180,12 @@ describe('durability', () => {
       expect(ready.requests).toEqual([])
       expect(ready.timers).toEqual([])
       expect(core.inFlight).toBe(0)
-      core.step(deliver(msg.prepare({ txId: 'second' })))
+      core.step(deliver(msg.prepare({ txId: 'second', inc: core.currentIncarnation, seq: 2 })))
       const second = core.step({ type: 'prepare-result', txId: 'second', vote: 'read-only' })
       expect(second.records).toEqual([])
       expect(second.forceRecords).toBe(false)
-      // The log holds nothing but the record of its start.
-      expect(log).toEqual([CREATED])
+      // The log holds nothing but the records of its starts.
+      expect(log).toEqual(restarted ? [STARTED, incarnation(2), incarnationEnd(1)] : [STARTED])
     }
   })
 })
@@ -175,7 +197,7 @@ describe('one-phase commit', () => {
     expect(ready.records).toEqual([prepared(true), outcome('commit')])
     expect(ready.forceRecords).toBe(true)
     expect(ready.messages).toEqual([
-      { v: 1, type: 'vote', txId: TX, from: P1, to: C, vote: 'yes', onePhase: true },
+      { v: 2, type: 'vote', txId: TX, from: P1, to: C, vote: 'yes', inc: 1, onePhase: true },
     ])
     expect(requests(ready)).toEqual([`commit ${TX}`])
     // It resends that vote until the coordinator confirms it.
@@ -268,17 +290,20 @@ describe('one-phase commit', () => {
     expect(sent(result)).toEqual([`vote:yes(1pc) ${P1}→${C}`])
   })
 
-  test('an abort request for a transaction a participant does not know is recorded and answered no, even after a restart', () => {
+  test('an abort request for a transaction a participant does not know, bound to its current life, is recorded and answered no, even after a restart', () => {
     // A one-phase outcome is forgotten only after the coordinator confirmed it, so an unknown
     // transaction was not committed here and forgotten: aborting it is safe on any log. Durable and
-    // never ended, so that a late prepare is voted no.
+    // never ended, so that a late prepare is voted no. (A request bound to another life is refused:
+    // see 'incarnations (protocol v2)'.)
     for (const restarted of [false, true]) {
       const { core } = participantIn('unknown', {}, { restarted })
-      const ready = core.step(deliver(msg.abortRequest()))
+      const inc = core.currentIncarnation
+      expect(inc).toBe(restarted ? 2 : 1)
+      const ready = core.step(deliver(msg.abortRequest({ inc })))
       expect(ready.records, String(restarted)).toEqual([outcome('abort')])
       expect(ready.forceRecords).toBe(true)
       expect(ready.messages).toEqual([
-        { v: 1, type: 'vote', txId: TX, from: P1, to: C, vote: 'no', onePhase: true },
+        { v: 2, type: 'vote', txId: TX, from: P1, to: C, vote: 'no', inc, onePhase: true },
       ])
       expect(ready.events).toEqual([
         { type: 'decided', txId: TX, decision: 'abort', from: C },
@@ -287,7 +312,7 @@ describe('one-phase commit', () => {
       expect(core.inFlight).toBe(0)
       // The coordinator's confirmation is a duplicate; a late prepare is voted no, without preparing.
       expectDropped(core.step(deliver(msg.abort())), 'duplicate')
-      const late = core.step(deliver(msg.prepare({ participants: [P1], onePhase: true })))
+      const late = core.step(deliver(msg.prepare({ participants: [P1], onePhase: true, inc })))
       expect(late.requests).toEqual([])
       expect(sent(late)).toEqual([`vote:no(1pc) ${P1}→${C}`])
     }
@@ -298,7 +323,8 @@ describe('one-phase commit', () => {
     for (const restarted of [false, true]) {
       const { core } = participantIn('unknown', {}, { restarted })
       expectDropped(core.step(deliver(msg.abort())), 'unknown-transaction')
-      expect(requests(core.step(deliver(msg.prepare())))).toEqual([`prepare ${TX}`])
+      const prepare = msg.prepare({ inc: core.currentIncarnation })
+      expect(requests(core.step(deliver(prepare)))).toEqual([`prepare ${TX}`])
     }
   })
 
@@ -778,6 +804,8 @@ describe('cooperative termination', () => {
     // If p1 then restarts without a record, the coordinator's retransmitted prepare would be
     // prepared afresh, p1 could vote yes, and with p2's earlier yes the coordinator would commit
     // what p2 aborted (S1).
+    // (The retransmitted prepare is bound to p1's first life; the restarted p1 knows the transaction
+    // from its log, so it answers it as before rather than refusing it.)
     for (const state of ['applying abort after voting no', 'finished abort after voting no'] as const) {
       const { core, log } = participantIn(state)
       const answer = core.step(deliver(requestFromPeer))
@@ -816,22 +844,26 @@ describe('cooperative termination', () => {
     const durable = [...log, ...answer.records, ...applied.records]
     const ended = new Set(durable.filter((r) => r.type === 'end').map((r) => r.txId))
     const compacted = durable.filter((r) => !ended.has(r.txId))
-    expect(compacted).toEqual([CREATED, outcome('abort')])
+    expect(compacted).toEqual([STARTED, outcome('abort')])
     const restarted = participant()
     restarted.recover(compacted)
+    // The retransmitted prepare, bound to the first life: the tombstone makes it a known transaction.
     const again = restarted.step(deliver(msg.prepare()))
     expect(requests(again)).toEqual([])
     expect(sent(again)).toEqual([`vote:no ${P1}→${C}`])
   })
 
   test('a restarted participant does not abort unilaterally when asked while preparing', () => {
-    // It voted read-only on TX (which leaves no record), restarted (only the created record is in
-    // its log), and now prepares TX again because of a retransmitted prepare. The coordinator may
-    // already have committed on its read-only vote, so answering abort to an in-doubt peer would
-    // split them (S1).
+    // Under v1: it voted read-only on TX (which leaves no record), restarted (only the record of its
+    // start is in its log), and prepared TX again because of a retransmitted prepare. The
+    // coordinator may already have committed on its read-only vote, so answering abort to an
+    // in-doubt peer would split them (S1). Under v2 that retransmitted prepare is bound to its first
+    // life and is refused; but a restarted participant still cannot tell that an earlier life never
+    // voted on a transaction it prepares, so the guard holds for a prepare bound to this life too.
     const core = participant()
-    expectNothing(core.recover([CREATED]))
-    core.step(deliver(msg.prepare()))
+    expectRestartOnly(core.recover([STARTED]))
+    expect(sent(core.step(deliver(msg.prepare())))).toEqual([`vote:refused ${P1}→${C}`])
+    core.step(deliver(msg.prepare({ inc: 2 })))
     const answer = core.step(deliver(requestFromPeer))
     expect(answer.messages).toEqual([])
     expect(answer.records).toEqual([])
@@ -841,8 +873,8 @@ describe('cooperative termination', () => {
   test('a restarted participant does not tell peers about its own unlogged no vote', () => {
     // Same restart, but the second prepare fails (a resource error is reported as `no`).
     const core = participant()
-    core.recover([CREATED])
-    core.step(deliver(msg.prepare()))
+    core.recover([STARTED])
+    core.step(deliver(msg.prepare({ inc: 2 })))
     core.step({ type: 'prepare-result', txId: TX, vote: 'no' })
     expect(drops(core.step(deliver(requestFromPeer)))).toEqual(['cannot-answer'])
     core.step({ type: 'applied', txId: TX })
@@ -851,8 +883,8 @@ describe('cooperative termination', () => {
 
   test('an abort learned from the coordinator is still passed on by a restarted participant', () => {
     const core = participant()
-    core.recover([CREATED])
-    core.step(deliver(msg.prepare()))
+    core.recover([STARTED])
+    core.step(deliver(msg.prepare({ inc: 2 })))
     core.step(deliver(msg.abort()))
     expect(sent(core.step(deliver(requestFromPeer)))).toEqual([`abort ${P1}→${P2}`])
   })
@@ -872,7 +904,7 @@ describe('cooperative termination', () => {
   ] as const)(
     'a restarted participant in state "%s" answers a peer’s decision-request: %s',
     (state, expected) => {
-      // Restarted on a log holding only the created record: it passes on only what it learned or
+      // Restarted on a log holding only the record of its first start: it passes on only what it learned or
       // logged since, never a presumption about a transaction it may have forgotten.
       const { core } = participantIn(state, {}, { restarted: true })
       const ready = core.step(deliver(requestFromPeer))
@@ -908,7 +940,7 @@ describe('cooperative termination', () => {
   })
 
   test('an in-doubt participant asks every peer of a larger transaction, never itself', () => {
-    const core = participant(P2, { cooperativeTerminationAfterMs: 1 })
+    const core = startedParticipant(P2, { cooperativeTerminationAfterMs: 1 })
     core.step(deliver(msg.prepare({ to: P2, participants: [P1, P2, P3] })))
     core.step({ type: 'prepare-result', txId: TX, vote: 'yes' })
     const ready = core.step({ type: 'timer', txId: TX, timer: 'decision-request' })
@@ -964,21 +996,21 @@ describe('resource results', () => {
 
 describe('maxInFlightTransactions', () => {
   test('a participant at its limit votes no without preparing, until a transaction finishes', () => {
-    const core = participant(P1, { maxInFlightTransactions: 1 })
-    core.step(deliver(msg.prepare({ txId: 'a' })))
-    const refused = core.step(deliver(msg.prepare({ txId: 'b' })))
+    const core = startedParticipant(P1, { maxInFlightTransactions: 1 })
+    core.step(deliver(msg.prepare({ txId: 'a', seq: 1 })))
+    const refused = core.step(deliver(msg.prepare({ txId: 'b', seq: 2 })))
     expect(sent(refused)).toEqual([`vote:no ${P1}→${C}`])
     expect(refused.requests).toEqual([])
     expect(refused.records).toEqual([])
-    expect(sent(core.step(deliver(msg.prepare({ txId: 'b' }))))).toEqual([`vote:no ${P1}→${C}`])
+    expect(sent(core.step(deliver(msg.prepare({ txId: 'b', seq: 2 }))))).toEqual([`vote:no ${P1}→${C}`])
     core.step({ type: 'prepare-result', txId: 'a', vote: 'read-only' })
-    expect(requests(core.step(deliver(msg.prepare({ txId: 'c' }))))).toEqual(['prepare c'])
+    expect(requests(core.step(deliver(msg.prepare({ txId: 'c', seq: 3 }))))).toEqual(['prepare c'])
   })
 
-  test('a one-phase refusal is the outcome, so it is forced', () => {
-    const core = participant(P1, { maxInFlightTransactions: 1 })
-    core.step(deliver(msg.prepare({ txId: 'a' })))
-    const refused = core.step(deliver(msg.prepare({ txId: 'b', participants: [P1], onePhase: true })))
+  test('a one-phase no at the limit (not a v2 refusal) is the outcome, so it is forced', () => {
+    const core = startedParticipant(P1, { maxInFlightTransactions: 1 })
+    core.step(deliver(msg.prepare({ txId: 'a', seq: 1 })))
+    const refused = core.step(deliver(msg.prepare({ txId: 'b', seq: 2, participants: [P1], onePhase: true })))
     expect(refused.records).toEqual([{ type: 'outcome', txId: 'b', decision: 'abort' }])
     expect(refused.forceRecords).toBe(true)
     expect(sent(refused)).toEqual([`vote:no(1pc) ${P1}→${C}`])
@@ -988,10 +1020,10 @@ describe('maxInFlightTransactions', () => {
     expectDropped(core.step(deliver(msg.abort({ txId: 'b' }))), 'duplicate')
   })
 
-  test('a refused two-phase participant forces its abort before telling a peer', () => {
-    const core = participant(P1, { maxInFlightTransactions: 1 })
-    core.step(deliver(msg.prepare({ txId: 'a' })))
-    core.step(deliver(msg.prepare({ txId: 'b' })))
+  test('a two-phase participant that voted no at its limit forces its abort before telling a peer', () => {
+    const core = startedParticipant(P1, { maxInFlightTransactions: 1 })
+    core.step(deliver(msg.prepare({ txId: 'a', seq: 1 })))
+    core.step(deliver(msg.prepare({ txId: 'b', seq: 2 })))
     const answer = core.step(deliver(msg.decisionRequest({ txId: 'b', from: P2, to: P1 })))
     expect(sent(answer)).toEqual([`abort ${P1}→${P2}`])
     expect(answer.forceRecords).toBe(true)
@@ -1000,33 +1032,60 @@ describe('maxInFlightTransactions', () => {
 })
 
 describe('recovery', () => {
-  test('an empty log recovers to a forced created record and nothing else', () => {
-    const ready = participant().recover([])
+  test('an empty log recovers to a forced incarnation record 1 and nothing else', () => {
+    const core = participant()
+    expect(core.currentIncarnation).toBe(0)
+    const ready = core.recover([])
     expect(ready).toEqual({
-      records: [{ type: 'created', txId: CREATED_RECORD_TX_ID }],
+      records: [{ type: 'incarnation', txId: '~inc:1', n: 1 }],
       forceRecords: true,
       messages: [],
       timers: [],
       requests: [],
       events: [],
     })
-    expect(CREATED_RECORD_TX_ID).toBe('~log')
+    expect(STARTED).toEqual({ type: 'incarnation', txId: '~inc:1', n: 1 })
+    expect(core.currentIncarnation).toBe(1)
   })
 
-  test('a log holding only the created record recovers to nothing', () => {
-    const { core, ready } = recovered([CREATED])
-    expectNothing(ready)
+  test('a log holding only the incarnation record recovers to the next incarnation, forced, and the lazy end of the previous one', () => {
+    const { core, ready } = recovered([])
+    expectRestartOnly(ready)
+    expect(RESTART).toEqual([
+      { type: 'incarnation', txId: '~inc:2', n: 2 },
+      { type: 'end', txId: '~inc:1' },
+    ])
+    expect(core.currentIncarnation).toBe(2)
     expect(core.inFlight).toBe(0)
     expect(core.inDoubt()).toEqual([])
+  })
+
+  test('a log of protocol version 1 (its created record) is read as incarnation 0: the next life is 1, with nothing to end', () => {
+    expect(CREATED_V1).toEqual({ type: 'created', txId: CREATED_RECORD_TX_ID })
+    expect(CREATED_RECORD_TX_ID).toBe('~log')
+    const core = participant()
+    const ready = core.recover([CREATED_V1])
+    expect(ready).toEqual({
+      records: [STARTED],
+      forceRecords: true,
+      messages: [],
+      timers: [],
+      requests: [],
+      events: [],
+    })
+    expect(core.currentIncarnation).toBe(1)
+    // Still a restart: it does not answer for transactions it does not know.
+    expectDropped(core.step(deliver(requestFromPeer)), 'cannot-answer')
   })
 
   test('prepared without outcome is in doubt and asks the coordinator immediately', () => {
     const { core, ready } = recovered([prepared()])
     // Peers are asked only once the coordinator has been silent for cooperativeTerminationAfterMs.
     expect(sent(ready)).toEqual([`decision-request ${P1}→${C}`])
+    expect(ready.messages[0]).toMatchObject({ inc: 2 })
     expect(ready.events).toEqual([{ type: 'in-doubt', txId: TX, coordinator: C }])
     expect(timers(ready)).toEqual([`set:decision-request@${expectedDelayMs(1)}`])
-    expect(ready.records).toEqual([])
+    expect(ready.records).toEqual(RESTART)
     expect(ready.requests).toEqual([])
     expect(core.inDoubt()).toEqual([{ txId: TX, coordinator: C, participants: [P1, P2] }])
     // S5: it never decides alone, whatever its timers do.
@@ -1035,6 +1094,7 @@ describe('recovery', () => {
       expect(again.records).toEqual([])
       expect(again.requests).toEqual([])
     }
+    // A known transaction: the prepare of the first life is answered as before, not refused.
     expect(sent(core.step(deliver(msg.prepare())))).toEqual([`vote:yes ${P1}→${C}`])
     expect(written(core.step(deliver(msg.commit())))).toEqual(['outcome:commit'])
   })
@@ -1054,7 +1114,7 @@ describe('recovery', () => {
         participants: [P1, P2],
       })
       expect(ready.messages).toEqual([])
-      expect(ready.records).toEqual([])
+      expect(ready.records).toEqual(RESTART)
       expect(ready.timers).toEqual([])
       expect(core.inDoubt()).toEqual([])
       const applied = core.step({ type: 'applied', txId: TX })
@@ -1077,7 +1137,7 @@ describe('recovery', () => {
         coordinator: C,
         participants: [P1],
       })
-      expect(ready.records).toEqual([])
+      expect(ready.records).toEqual(RESTART)
       expect(ready.messages).toEqual([])
       expect(timers(ready)).toEqual([`set:decision-request@${expectedDelayMs(0)}`])
       expect(core.inDoubt()).toEqual([])
@@ -1106,7 +1166,7 @@ describe('recovery', () => {
   test('a one-phase prepared record without its outcome is aborted, forced, and that no is told to the coordinator until confirmed', () => {
     // The crash came before the vote, so abort is safe; the flagged no is the outcome, so it is forced.
     const { core, ready } = recovered([prepared(true)])
-    expect(ready.records).toEqual([outcome('abort')])
+    expect(ready.records).toEqual([...RESTART, outcome('abort')])
     expect(ready.forceRecords).toBe(true)
     expect(ready.messages).toEqual([])
     expect(requests(ready)).toEqual([`abort ${TX}`])
@@ -1140,7 +1200,7 @@ describe('recovery', () => {
     'after end (%s) the transaction is finished and a duplicate prepare gets the remembered answer',
     (_name, records, prepare, answer) => {
       const { core, ready } = recovered(records)
-      expectNothing(ready)
+      expectRestartOnly(ready)
       expect(core.inFlight).toBe(0)
       const again = core.step(deliver(prepare))
       expect(again.requests).toEqual([])
@@ -1158,26 +1218,31 @@ describe('recovery', () => {
 
   const preparedOther = prepared(false, 'other')
   const restartLogs: [string, LogRecord[]][] = [
-    ['only the created record', [CREATED]],
+    ['only the incarnation record', [STARTED]],
     [
-      'the created record and a finished transaction',
+      'the incarnation record and a finished transaction',
       [
-        CREATED,
+        STARTED,
         preparedOther,
         { type: 'outcome', txId: 'other', decision: 'commit' },
         { type: 'end', txId: 'other' },
       ],
     ],
-    ['a transaction in doubt', [CREATED, preparedOther]],
-    ['an abort tombstone', [CREATED, { type: 'outcome', txId: 'other', decision: 'abort' }]],
+    ['a transaction in doubt', [STARTED, preparedOther]],
+    ['an abort tombstone', [STARTED, { type: 'outcome', txId: 'other', decision: 'abort' }]],
+    // A log of protocol version 1, which began with a created record.
+    ['the created record of version 1', [CREATED_V1]],
     // A log written before the created record existed: any non-empty log is a restart.
-    ['no created record', [{ type: 'outcome', txId: 'other', decision: 'abort' }]],
+    ['no start record', [{ type: 'outcome', txId: 'other', decision: 'abort' }]],
   ]
   test.each(restartLogs)(
     'a restarted participant (log: %s) refuses to answer for transactions it does not know',
     (_name, records) => {
-      const { core, ready } = recovered(records)
+      const core = participant()
+      const ready = core.recover(records)
+      // Version 2 never writes a created record: it starts a new incarnation instead.
       expect(ready.records.filter((record) => record.type === 'created')).toEqual([])
+      expect(ready.records.filter((record) => record.type === 'incarnation')).toHaveLength(1)
       // It may have voted on TX (read-only, or committed and compacted) and forgotten it: answering
       // abort could contradict a commit (S1).
       expectDropped(core.step(deliver(requestFromPeer)), 'cannot-answer')
@@ -1185,8 +1250,9 @@ describe('recovery', () => {
   )
 
   test('a participant on the log it created answers abort for an unknown transaction, durably', () => {
-    const { core, ready } = recovered([])
-    expect(ready.records).toEqual([CREATED])
+    const core = participant()
+    const ready = core.recover([])
+    expect(ready.records).toEqual([STARTED])
     const answer = core.step(deliver(requestFromPeer))
     expect(sent(answer)).toEqual([`abort ${P1}→${P2}`])
     expect(answer.records).toEqual([outcome('abort')])
@@ -1200,7 +1266,8 @@ describe('recovery', () => {
     const answer = first.step(deliver(msg.decisionRequest({ txId: 'a', from: P2, to: P1 })))
     expect(sent(answer)).toEqual([`abort ${P1}→${P2}`])
     log.push(...answer.records)
-    const { core } = recovered(log)
+    const core = participant()
+    core.recover(log)
     expectDropped(core.step(deliver(requestFromPeer)), 'cannot-answer')
     // What it logged it still answers.
     expect(sent(core.step(deliver(msg.decisionRequest({ txId: 'a', from: P2, to: P1 }))))).toEqual([
@@ -1219,9 +1286,10 @@ describe('recovery', () => {
     core.recover([])
     expect(thrownBy(() => core.recover([])).code).toBe('INVALID_REQUEST')
     expect(thrownBy(() => participantIn('preparing').core.recover([])).code).toBe('INVALID_REQUEST')
-    // Stepping first is a caller bug too.
+    // Stepping first is a caller bug too. (A core that has not recovered is incarnation 0, so only
+    // a request bound to 0 makes it prepare; one bound to 1 is refused and leaves no state.)
     const busy = participant()
-    busy.step(deliver(msg.prepare()))
+    expect(requests(busy.step(deliver(msg.prepare({ inc: 0 }))))).toEqual([`prepare ${TX}`])
     expect(thrownBy(() => busy.recover([])).code).toBe('INVALID_REQUEST')
   })
 
@@ -1265,9 +1333,9 @@ describe('options', () => {
   test('a participant that forgot a committed transaction (rememberedTransactions) never answers abort for it', () => {
     // p1 committed `a`, then finished `b`, which evicted `a` from memory. p2, in doubt about `a`
     // while the coordinator is down, asks p1: answering abort would contradict the commit (S1).
-    const core = participant(P1, { rememberedTransactions: 1 })
-    for (const txId of ['a', 'b']) {
-      core.step(deliver(msg.prepare({ txId })))
+    const core = startedParticipant(P1, { rememberedTransactions: 1 })
+    for (const [seq, txId] of ['a', 'b'].entries()) {
+      core.step(deliver(msg.prepare({ txId, seq: seq + 1 })))
       core.step({ type: 'prepare-result', txId, vote: 'yes' })
       core.step(deliver(msg.commit({ txId })))
       core.step({ type: 'applied', txId })
@@ -1278,13 +1346,218 @@ describe('options', () => {
     expect(drops(answer)).toEqual(['cannot-answer'])
   })
 
-  test('rememberedTransactions bounds what a participant remembers: older ones fall back to presumptions', () => {
-    const core = participant(P1, { rememberedTransactions: 1 })
-    for (const txId of ['a', 'b']) {
-      core.step(deliver(msg.prepare({ txId })))
+  test('rememberedTransactions bounds what a participant remembers: a duplicate prepare of an older one is refused, never prepared again', () => {
+    // Under v1 the forgotten `a` fell back to a presumption: its duplicate prepare was prepared
+    // again. Under v2, forgetting `a` raises the coordinator's low-water mark to `a`'s place in its
+    // order (epoch 1, seq 1), and the duplicate, not above it, is refused.
+    const core = startedParticipant(P1, { rememberedTransactions: 1 })
+    for (const [seq, txId] of ['a', 'b'].entries()) {
+      core.step(deliver(msg.prepare({ txId, seq: seq + 1 })))
       core.step({ type: 'prepare-result', txId, vote: 'read-only' })
     }
-    expect(sent(core.step(deliver(msg.prepare({ txId: 'b' }))))).toEqual([`vote:read-only ${P1}→${C}`])
-    expect(requests(core.step(deliver(msg.prepare({ txId: 'a' }))))).toEqual(['prepare a'])
+    expect(sent(core.step(deliver(msg.prepare({ txId: 'b', seq: 2 }))))).toEqual([
+      `vote:read-only ${P1}→${C}`,
+    ])
+    const again = core.step(deliver(msg.prepare({ txId: 'a', seq: 1 })))
+    expect(again.requests).toEqual([])
+    expect(again.records).toEqual([])
+    expect(sent(again)).toEqual([`vote:refused ${P1}→${C}`])
   })
+})
+
+describe('incarnations (protocol v2)', () => {
+  /** p1 started `lives` times (1: on an empty log), each start on the log the previous ones wrote. */
+  function inLife(lives: number, options: Parameters<typeof participant>[1] = {}) {
+    const log: LogRecord[] = []
+    let core = participant(P1, options)
+    for (let life = 1; life <= lives; life++) {
+      core = participant(P1, options)
+      log.push(...core.recover(log).records)
+    }
+    return { core, log }
+  }
+
+  /** A refusal by p1's life `inc` of a request bound to `refused`. */
+  const refusal = (refused: number, inc: number, txId = TX) => ({
+    v: 2,
+    type: 'vote',
+    txId,
+    from: P1,
+    to: C,
+    vote: 'no',
+    refused,
+    inc,
+  })
+
+  /** Asserts that a Ready is a refusal and nothing else: no record, no resource call, no decision. */
+  function expectRefusal(ready: Ready<unknown>, refused: number, inc: number, txId = TX): void {
+    expect(ready).toEqual({
+      records: [],
+      forceRecords: false,
+      messages: [refusal(refused, inc, txId)],
+      timers: [],
+      requests: [],
+      events: [{ type: 'refused', txId, coordinator: C }],
+    })
+  }
+
+  test.each([
+    ['an empty log', [], [incarnation(1)]],
+    ['the log of life 1', [incarnation(1)], [incarnation(2), incarnationEnd(1)]],
+    [
+      'the log of lives 1 and 2, not compacted',
+      [incarnation(1), incarnation(2), incarnationEnd(1)],
+      [incarnation(3), incarnationEnd(2)],
+    ],
+    ['the log of life 2, compacted', [incarnation(2)], [incarnation(3), incarnationEnd(2)]],
+    [
+      'a log with transactions after the incarnation record',
+      [incarnation(4), prepared(), outcome('commit'), end],
+      [incarnation(5), incarnationEnd(4)],
+    ],
+    ['a version 1 log (incarnation 0)', [CREATED_V1], [incarnation(1)]],
+  ] as const)(
+    'recover on %s forces the incarnation record n = last + 1 and ends the previous one in the same append',
+    (_name, log, expected) => {
+      const core = participant()
+      const ready = core.recover(log)
+      expect(ready.records).toEqual(expected)
+      expect(ready.forceRecords).toBe(true)
+      expect(ready.messages).toEqual([])
+      expect(core.currentIncarnation).toBe((expected[0] as { n: number }).n)
+    },
+  )
+
+  test('each start is one more life: its messages carry it as inc', () => {
+    for (const lives of [1, 2, 3, 4]) {
+      const { core, log } = inLife(lives)
+      expect(core.currentIncarnation, String(lives)).toBe(lives)
+      // Every life but the current one is ended in the log, so compaction keeps only the last.
+      const ended = new Set(log.filter((r) => r.type === 'end').map((r) => r.txId))
+      expect(log.filter((r) => r.type === 'incarnation' && !ended.has(r.txId))).toEqual([incarnation(lives)])
+      core.step(deliver(msg.prepare({ inc: lives })))
+      const vote = core.step({ type: 'prepare-result', txId: TX, vote: 'yes' })
+      expect(vote.messages).toEqual([expect.objectContaining({ type: 'vote', vote: 'yes', inc: lives })])
+    }
+  })
+
+  test.each([
+    [1, 0, false],
+    [1, 2, false],
+    [2, 0, false],
+    [2, 1, false],
+    [2, 3, false],
+    [1, 0, true],
+    [2, 1, true],
+  ] as const)(
+    'life %i refuses a prepare for a transaction it does not know bound to incarnation %i (one-phase: %s): no resource call, no record, no vote but the refusal',
+    (lives, inc, onePhase) => {
+      const { core } = inLife(lives)
+      const prepare = msg.prepare({ inc, onePhase, participants: onePhase ? [P1] : [P1, P2] })
+      if (inc === 0)
+        expect(describeMessage(prepare)).toBe(`prepare(${onePhase ? '1pc,' : ''}probe) ${C}→${P1}`)
+      const ready = core.step(deliver(prepare))
+      expectRefusal(ready, inc, lives)
+      expect(sent(ready)).toEqual([`vote:refused ${P1}→${C}`])
+      expect(core.inFlight).toBe(0)
+      // Refused again, the same way: it remembers nothing of it.
+      expectRefusal(core.step(deliver(prepare)), inc, lives)
+      // And the same transaction bound to this life is prepared: the refusal recorded no abort.
+      expect(requests(core.step(deliver({ ...prepare, inc: lives })))).toEqual([`prepare ${TX}`])
+    },
+  )
+
+  test.each([
+    [1, false],
+    [1, true],
+    [2, false],
+    [2, true],
+  ] as const)('life %i prepares a prepare bound to it (one-phase: %s)', (lives, onePhase) => {
+    const { core } = inLife(lives)
+    const ready = core.step(
+      deliver(msg.prepare({ inc: lives, onePhase, participants: onePhase ? [P1] : [P1, P2] })),
+    )
+    expect(requests(ready)).toEqual([`prepare ${TX}`])
+    expect(ready.messages).toEqual([])
+    expect(ready.records).toEqual([])
+    expect(ready.events).toEqual([])
+    expect(core.inFlight).toBe(1)
+  })
+
+  test.each([
+    ['in doubt (recovered)', [prepared()], msg.prepare({ inc: 1 }), `vote:yes ${P1}→${C}`],
+    ['in doubt (recovered)', [prepared()], msg.prepare({ inc: 0 }), `vote:yes ${P1}→${C}`],
+    ['aborted before voting (recovered)', [outcome('abort')], msg.prepare({ inc: 1 }), `vote:no ${P1}→${C}`],
+    [
+      'one-phase committed, unconfirmed (recovered)',
+      [prepared(true), outcome('commit')],
+      msg.prepare({ inc: 1, participants: [P1], onePhase: true }),
+      `vote:yes(1pc) ${P1}→${C}`,
+    ],
+    [
+      'finished commit (recovered)',
+      [prepared(), outcome('commit'), end],
+      msg.prepare({ inc: 1 }),
+      'duplicate',
+    ],
+  ] as const)(
+    'a known transaction (%s) answers a prepare bound to an earlier incarnation as before, not with a refusal',
+    (_name, records, prepare, answer) => {
+      const { core } = recovered(records) // life 2
+      expect(core.currentIncarnation).toBe(2)
+      const ready = core.step(deliver(prepare))
+      expect(ready.requests).toEqual([])
+      expect(ready.events.filter((event) => event.type === 'refused')).toEqual([])
+      if (answer === 'duplicate') expectDropped(ready, 'duplicate')
+      else {
+        expect(sent(ready)).toEqual([answer])
+        // The vote is from this life.
+        expect(ready.messages[0]).toMatchObject({ inc: 2 })
+        expect(ready.messages[0]).not.toHaveProperty('refused')
+      }
+    },
+  )
+
+  test('same life, rememberedTransactions 1: a duplicate prepare of a finished transaction it forgot is refused, a later one is prepared', () => {
+    const core = startedParticipant(P1, { rememberedTransactions: 1 })
+    for (const [txId, seq] of [
+      ['A', 1],
+      ['B', 2],
+    ] as const) {
+      core.step(deliver(msg.prepare({ txId, seq })))
+      core.step({ type: 'prepare-result', txId, vote: 'yes' })
+      core.step(deliver(msg.commit({ txId })))
+      core.step({ type: 'applied', txId })
+    }
+    // B evicted A from memory: A's place (epoch 1, seq 1) is the coordinator's low-water mark.
+    expectRefusal(core.step(deliver(msg.prepare({ txId: 'A', seq: 1 }))), 1, 1, 'A')
+    // B is still remembered: its duplicate is answered as before.
+    expectDropped(core.step(deliver(msg.prepare({ txId: 'B', seq: 2 }))), 'duplicate')
+    // C comes after everything forgotten: prepared.
+    expect(requests(core.step(deliver(msg.prepare({ txId: 'C', seq: 3 }))))).toEqual(['prepare C'])
+    // The mark is per coordinator: another coordinator's seq 1 is not below it.
+    expect(
+      requests(core.step(deliver(msg.prepare({ txId: 'D', seq: 1, from: 'another-coordinator' })))),
+    ).toEqual(['prepare D'])
+  })
+
+  test.each([
+    [2, 1],
+    [2, 0],
+    [2, 3],
+    [1, 0],
+  ] as const)(
+    'life %i refuses a one-phase abort request for a transaction it does not know bound to incarnation %i: no abort recorded, no decision',
+    (lives, inc) => {
+      const { core } = inLife(lives)
+      const request = msg.abortRequest({ inc })
+      const ready = core.step(deliver(request))
+      expectRefusal(ready, inc, lives)
+      expect(core.inFlight).toBe(0)
+      // Nothing was recorded: the same request bound to this life is still taken, and recorded.
+      const bound = core.step(deliver(msg.abortRequest({ inc: lives })))
+      expect(written(bound)).toEqual(['outcome:abort'])
+      expect(sent(bound)).toEqual([`vote:no(1pc) ${P1}→${C}`])
+    },
+  )
 })

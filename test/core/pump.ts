@@ -5,8 +5,9 @@
  * or by a list of random choices ({@link Pump.chaos}: a mini-simulator for property tests).
  *
  * Every step executes one `Ready` the way the runtime does (records, then messages, timers,
- * requests, events) and checks the safety invariants of DESIGN.md §3 right away, so a failure
- * names the first step that broke one.
+ * requests, events) and checks the safety invariants of DESIGN.md §3 right away (S1–S3, S5, S6,
+ * and S7 in part: no resource prepare after a vote), so a failure names the first step that broke
+ * one.
  */
 import type { CoordinatorCore } from '../../src/core/coordinator.js'
 import type { Message } from '../../src/core/messages.js'
@@ -81,12 +82,19 @@ const recordKey = (record: LogRecord): string =>
 export class Pump {
   readonly nodes = new Map<NodeId, Node>()
   /**
-   * The Readys of each node's first start (`recover([])`), in node order: a participant's forces
-   * its `created` record. Kept apart from {@link executed} so that costs count transactions only.
+   * The Readys of each node's first start (`recover([])`), in node order: each forces its
+   * incarnation record 1. Kept apart from {@link executed} so that costs count transactions only.
    */
   readonly started: Executed[] = []
-  /** Every Ready executed after the first start, in order. */
+  /**
+   * The Readys of the warm-up transactions ({@link warmUp}), kept apart from {@link executed} like
+   * {@link started}: what the first contact between the coordinator and its participants costs.
+   */
+  readonly warmedUp: Executed[] = []
+  /** Every Ready executed after the first start (and after the warm-up, if any), in order. */
   readonly executed: Executed[] = []
+  /** Each node's log length after the warm-up (see {@link recordsSinceWarmUp}). */
+  private readonly warmUpMarks = new Map<NodeId, number>()
   /** Messages sent and not yet delivered or dropped. */
   readonly inFlight: Message[] = []
   readonly pending: PendingRequest[] = []
@@ -106,8 +114,9 @@ export class Pump {
     this.vote = options.vote ?? (() => 'yes')
     this.nodes.set(C, this.fresh(C))
     for (const id of options.participants) this.nodes.set(id, this.fresh(id))
-    // Every node starts the way the runtime starts it: by recovering from its (empty) log. A
-    // participant forces its `created` record then, so that a later restart knows it is one.
+    // Every node starts the way the runtime starts it: by recovering from its (empty) log. It
+    // forces its incarnation record 1 then (a participant's messages carry it as `inc`, the
+    // coordinator's requests as `epoch`), so that a later restart knows it is one.
     for (const node of this.nodes.values()) {
       this.trace.push(`start ${node.id}`)
       this.execute(node.id, node.core.recover([]))
@@ -163,6 +172,38 @@ export class Pump {
   /** Every record a node appended (its log, including an unsynced tail). */
   records(id: NodeId): LogRecord[] {
     return [...this.node(id).log]
+  }
+
+  /** The records a node appended after the warm-up ({@link warmUp}). */
+  recordsSinceWarmUp(id: NodeId): LogRecord[] {
+    return this.records(id).slice(this.warmUpMarks.get(id) ?? 0)
+  }
+
+  /**
+   * Runs transaction `txId` over `participants` (default: all) to quiescence in order, then sets
+   * its Readys apart in {@link warmedUp}: the first contact, in which the coordinator learns each
+   * participant's incarnation (its probes are refused, and it asks again bound to it). What is
+   * executed next costs what a transaction costs once the incarnations are known.
+   */
+  warmUp(txId: TxId, participants: readonly NodeId[] = this.options.participants): void {
+    this.begin(txId, participants)
+    this.runInOrder()
+    this.warmedUp.push(...this.executed.splice(0))
+    for (const node of this.nodes.values()) this.warmUpMarks.set(node.id, node.log.length)
+  }
+
+  /**
+   * First contact, step by step: delivers every probe in flight (a request bound to no incarnation
+   * yet, which every participant refuses), then the refusals they drew, so that the coordinator
+   * asks again bound to each participant's incarnation.
+   */
+  answerProbes(): void {
+    const probes = this.inFlight.filter((message) => describeMessage(message).includes('probe'))
+    for (const probe of probes)
+      this.deliver(this.inFlight.splice(this.inFlight.indexOf(probe), 1)[0] as Message)
+    const refusals = this.inFlight.filter((message) => message.type === 'vote' && message.refused === 0)
+    for (const refusal of refusals)
+      this.deliver(this.inFlight.splice(this.inFlight.indexOf(refusal), 1)[0] as Message)
   }
 
   // -------------------------------------------------------------------------------------------
@@ -313,6 +354,10 @@ export class Pump {
     // 4. resource requests
     for (const request of ready.requests) {
       this.pending.push({ node: id, incarnation: node.incarnation, request })
+      // S7 (prepare once, in part): never a resource prepare after a vote on the transaction, in any
+      // life. A stale or duplicated prepare must be answered or refused, never prepared again.
+      if (request.type === 'prepare' && (this.votes.get(`${id}/${request.tx.txId}`)?.size ?? 0) > 0)
+        this.fail(`S7: resource of ${id} was asked to prepare ${request.tx.txId} again after a vote on it`)
       if (request.type !== 'prepare') {
         // Read-only voters are exempt, as for `decided` below: their resource has nothing to undo.
         if (!this.votes.get(`${id}/${request.tx.txId}`)?.has('read-only'))

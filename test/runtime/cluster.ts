@@ -132,12 +132,18 @@ export class Cluster {
       this.coordinator.start(),
       ...[...this.participantSlots.values()].map((s) => s.node.start()),
     ])
+    this.markCosts()
+  }
+
+  /** Starts counting costs afresh: {@link cost} counts from here on. */
+  markCosts(): void {
     for (const id of ['coord', ...this.participantIds]) this.baselines.set(id, this.node(id).stats())
   }
 
   /**
-   * A node's counters since `start()` returned, so that the one forced `created` record each
-   * participant writes on a new log is not counted as a cost of the transactions that follow.
+   * A node's counters since `start()` returned (or since the last {@link markCosts}), so that the
+   * one forced `incarnation` record every node (coordinator included) writes at each start is not
+   * counted as a cost of the transactions that follow.
    */
   cost(id: string): Cost {
     const now = this.node(id).stats()

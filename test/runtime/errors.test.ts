@@ -99,7 +99,7 @@ describe('bad input and failures', () => {
     await expect(starting).rejects.toMatchObject({ code: 'CLOSED' })
     await closing
     expect(logClosed).toBe(true)
-    // Nothing was written: the node never ran (a started participant writes its `created` record).
+    // Nothing was written: the node never ran (a started participant forces its `incarnation` record).
     expect(await log.load()).toEqual([])
   })
 
@@ -128,13 +128,17 @@ describe('bad input and failures', () => {
     const rogue = cluster.net.connect('rogue')
     const junk = [
       { to: 'coord' },
+      // A well-formed vote of protocol version 1: a version this node does not speak.
+      { v: 1, type: 'vote', txId: 'x', from: 'a', to: 'coord', vote: 'yes' },
+      { v: 3, type: 'vote', txId: 'x', from: 'a', to: 'coord', vote: 'yes', inc: 1 },
+      { v: 2, type: 'promise', txId: 'x', from: 'a', to: 'coord' },
+      { v: 2, type: 'vote', txId: 'x', from: 'a', to: 'coord', vote: 'maybe', inc: 1 },
+      // A version-2 vote without the sender's incarnation.
       { v: 2, type: 'vote', txId: 'x', from: 'a', to: 'coord', vote: 'yes' },
-      { v: 1, type: 'promise', txId: 'x', from: 'a', to: 'coord' },
-      { v: 1, type: 'vote', txId: 'x', from: 'a', to: 'coord', vote: 'maybe' },
     ]
     for (const message of junk) rogue.send(message as never)
     expect(() => rogue.send(null as never)).toThrow(expect.objectContaining({ code: 'INVALID_MESSAGE' }))
-    await expect.poll(() => dropped.length).toBe(4)
+    await expect.poll(() => dropped.length).toBe(6)
     expect(new Set(dropped)).toEqual(new Set(['invalid']))
     const outcome = await cluster.coordinator.commit({ participants: { a: 1, b: 2 } })
     expect(outcome.decision).toBe('commit')
@@ -162,12 +166,20 @@ describe('bad input and failures', () => {
     const cluster = new Cluster(['a', 'b'], { coordinator: { prepareTimeoutMs: 100 } })
     await cluster.start()
     const halted: TwopcError[] = []
+    const votes: string[] = []
+    let refusals = 0
     cluster.participant('b').on('halted', (error) => halted.push(error))
+    cluster.participant('b').on('voted', (event) => votes.push(event.vote))
+    cluster.participant('b').on('refused', () => (refusals += 1))
     cluster.participantLog('b').failAppends()
     const outcome = await cluster.coordinator.commit({ participants: { a: 1, b: 2 } })
     expect(outcome).toMatchObject({ decision: 'abort', reason: 'prepare-timeout' })
     expect(halted.map((e) => e.code)).toEqual(['NODE_HALTED'])
-    expect(cluster.participant('b').stats().messagesSent.vote).toBe(0)
+    // Its only vote is its refusal of the first-contact probe (which needs no record); it halted
+    // on the prepared record of the real prepare, before any vote.
+    expect(votes).toEqual([])
+    expect(refusals).toBe(1)
+    expect(cluster.participant('b').stats().messagesSent.vote).toBe(1)
     await cluster.close()
   })
 

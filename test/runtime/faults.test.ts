@@ -2,6 +2,21 @@ import { describe, expect, it } from 'vitest'
 import type { Decision } from '../../src/index.js'
 import { Cluster } from './cluster.js'
 
+/** The incarnation record a node forces when it starts its life number `n`. */
+const incarnation = (n: number) => ({ type: 'incarnation', txId: `~inc:${n}`, n })
+
+/**
+ * Commits one transaction on a one-participant cluster and waits until the participant's log is
+ * back to `records`: the coordinator then knows the participant's incarnation (learned from its
+ * refusal of the first-contact probe), so the next prepare is bound to it and acted on at once.
+ */
+async function warmUp(cluster: Cluster, id: string, records: readonly unknown[]): Promise<void> {
+  const outcome = await cluster.coordinator.commit({ participants: { [id]: 0 }, txId: 'warm-up' })
+  expect(outcome.decision).toBe('commit')
+  await cluster.settle()
+  await expect.poll(() => cluster.participantLog(id).records).toEqual(records)
+}
+
 /** Every participant that applied an outcome applied the coordinator's decision (S1, S6). */
 function expectAgreement(cluster: Cluster, decisions: ReadonlyMap<string, Decision>): void {
   for (const id of cluster.participantIds) {
@@ -85,8 +100,9 @@ describe('faults', () => {
     expect(restarted.stats().messagesSent.commit).toBeGreaterThanOrEqual(2)
     expect(cluster.resource('a').applied.get(outcome.txId)).toBe('commit')
     expect(cluster.resource('b').applied.get(outcome.txId)).toBe('commit')
-    // The lazy end record lets the log forget the transaction entirely.
-    await expect.poll(() => cluster.coordinatorLog.records).toEqual([])
+    // The lazy end record lets the log forget the transaction entirely: only the incarnation record
+    // of the restarted coordinator is left (its lazy end of the first one dropped that one).
+    await expect.poll(() => cluster.coordinatorLog.records).toEqual([incarnation(2)])
     await cluster.close()
   })
 
@@ -125,13 +141,16 @@ describe('faults', () => {
   it('a one-phase participant whose vote is lost keeps its outcome across a restart until the coordinator confirms it', async () => {
     const cluster = new Cluster(['solo'], { coordinator: { prepareTimeoutMs: 60_000 } })
     await cluster.start()
+    // A transaction first, so that the prepare of `t` is bound to solo's incarnation: on first
+    // contact the coordinator would need solo's refusal of its probe, which the block would lose.
+    await warmUp(cluster, 'solo', [incarnation(1)])
     cluster.net.block('solo', 'coord')
     const pending = cluster.coordinator.commit({ participants: { solo: 1 }, txId: 't' })
     await expect.poll(() => cluster.resource('solo').applied.get('t')).toBe('commit')
     await cluster.crashParticipant('solo')
     // Unconfirmed, so nothing was forgotten: the prepared and outcome records are still there.
     expect(cluster.participantLog('solo').records.map((r) => r.type)).toEqual([
-      'created',
+      'incarnation',
       'prepared',
       'outcome',
     ])
@@ -139,20 +158,59 @@ describe('faults', () => {
     await cluster.startParticipant('solo')
     await expect(pending).resolves.toEqual({ txId: 't', decision: 'commit' })
     await cluster.settle()
-    await expect.poll(() => cluster.participantLog('solo').records.map((r) => r.type)).toEqual(['created'])
+    // Its second life's incarnation record alone (the lazy end of the first one dropped that one).
+    await expect.poll(() => cluster.participantLog('solo').records).toEqual([incarnation(2)])
+    expect(cluster.resource('solo').calls.filter((c) => c.txId === 't')).toEqual([
+      { op: 'prepare', txId: 't' },
+      { op: 'commit', txId: 't' },
+      // Re-applied by the restarted life (outcome without end), as resource commit must be idempotent.
+      { op: 'commit', txId: 't' },
+    ])
     await cluster.close()
   })
 
   it('a one-phase coordinator that times out asks its participant, whose vote decides', async () => {
     const cluster = new Cluster(['solo'], { coordinator: { prepareTimeoutMs: 30 } })
-    cluster.net.block('coord', 'solo') // the prepare never arrives
     await cluster.start()
+    // A transaction first, so that the requests about `t` are bound to solo's incarnation.
+    await warmUp(cluster, 'solo', [incarnation(1)])
+    const decided: string[] = []
+    let refusals = 0
+    cluster.participant('solo').on('decided', (event) => decided.push(`${event.txId}:${event.decision}`))
+    cluster.participant('solo').on('refused', () => (refusals += 1))
+    cluster.net.block('coord', 'solo') // the prepare never arrives
     const pending = cluster.coordinator.commit({ participants: { solo: 1 }, txId: 't' })
     await new Promise((resolve) => setTimeout(resolve, 60))
     cluster.net.heal() // now the abort request (and a late prepare) get through
     await expect(pending).resolves.toEqual({ txId: 't', decision: 'abort', reason: 'prepare-timeout' })
     await cluster.settle()
     expect(cluster.resource('solo').applied.get('t')).not.toBe('commit')
+    // Its vote decided: it aborted `t` itself, durably, and refused nothing.
+    expect(decided).toContain('t:abort')
+    expect(refusals).toBe(0)
+    expect(cluster.participantLog('solo').records).toContainEqual({
+      type: 'outcome',
+      txId: 't',
+      decision: 'abort',
+    })
+    await cluster.close()
+  })
+
+  it('a one-phase coordinator that times out before its first contact with the participant: the unbound abort request is refused, nothing is prepared', async () => {
+    const cluster = new Cluster(['solo'], { coordinator: { prepareTimeoutMs: 30 } })
+    cluster.net.block('coord', 'solo') // the probe never arrives
+    await cluster.start()
+    let refusals = 0
+    cluster.participant('solo').on('refused', () => (refusals += 1))
+    const pending = cluster.coordinator.commit({ participants: { solo: 1 }, txId: 't' })
+    await new Promise((resolve) => setTimeout(resolve, 60))
+    cluster.net.heal() // now the abort request (and a late probe) get through
+    await expect(pending).resolves.toEqual({ txId: 't', decision: 'abort', reason: 'prepare-timeout' })
+    await cluster.settle()
+    // Bound to no life of solo (inc 0), every request was refused: no resource call, no record.
+    expect(refusals).toBeGreaterThanOrEqual(1)
+    expect(cluster.resource('solo').calls).toEqual([])
+    expect(cluster.participantLog('solo').records).toEqual([incarnation(1)])
     await cluster.close()
   })
 })

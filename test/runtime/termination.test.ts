@@ -163,7 +163,10 @@ describe('cooperative termination and the operator surface', () => {
     await cluster.coordinator.completion('t')
     expect(mismatches).toEqual([])
     expect(cluster.coordinator.status('t')).toEqual({ state: 'finished', decision: 'commit' })
-    await expect.poll(() => cluster.participantLog('a').records).toEqual([{ type: 'created', txId: '~log' }])
+    // Back to the incarnation record its start forced, alone.
+    await expect
+      .poll(() => cluster.participantLog('a').records)
+      .toEqual([{ type: 'incarnation', txId: '~inc:1', n: 1 }])
     await cluster.close()
   })
 
