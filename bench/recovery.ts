@@ -26,11 +26,14 @@ function finishedTransaction(i: number): LogRecord[] {
   ]
 }
 
-/** Writes a participant's log of exactly `records` records: `created`, then finished transactions (not compacted). */
+/**
+ * Writes a participant's log of exactly `records` records: the incarnation record of its first
+ * start, then finished transactions (not compacted).
+ */
 async function writeParticipantLog(path: string, records: number): Promise<void> {
   const log = new FileLog({ path, compactAfterRecords: Number.POSITIVE_INFINITY })
   await log.load()
-  let batch: LogRecord[] = [{ type: 'created', txId: '~log' }]
+  let batch: LogRecord[] = [{ type: 'incarnation', txId: '~inc:1', n: 1 }]
   let written = 1
   for (let i = 0; written < records; i++) {
     const next = finishedTransaction(i).slice(0, records - written)

@@ -2,7 +2,9 @@
  * twopc demo: a coordinator moves money between two bank accounts and writes an audit entry,
  * atomically. Run with `npm run demo`.
  *
- * 1. a transfer that commits;
+ * 1. a transfer that commits (the first between the coordinator and each participant, so it begins
+ *    with a probe: a `prepare` bound to no incarnation, which each participant refuses, telling
+ *    its incarnation; the coordinator then sends the prepare again, bound to it);
  * 2. a transfer that aborts because the source account votes no (insufficient funds);
  * 3. a transfer whose commit message to bank-b is lost and bank-b crashes while in doubt:
  *    restarted from its log, it asks the coordinator and finishes the commit.
@@ -42,9 +44,9 @@ function traced(id: string): Transport {
       trace.set(message.txId, [...(trace.get(message.txId) ?? []), { kind: 'message', message, lost }])
       const extra =
         message.type === 'prepare'
-          ? ` ${JSON.stringify(message.payload)}`
+          ? `${message.inc === 0 ? '(probe)' : ''} ${JSON.stringify(message.payload)}`
           : message.type === 'vote'
-            ? ` ${message.vote}`
+            ? ` ${message.refused === undefined ? message.vote : 'refused'}`
             : ''
       console.log(
         `    ${message.txId}  ${message.from.padEnd(7)} → ${message.to.padEnd(7)} ${message.type}${extra}`,

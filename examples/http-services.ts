@@ -5,9 +5,12 @@
  *
  * It streams transfers, kills bank-b with SIGKILL in the middle, restarts it on the same port and
  * log, and shows every transaction resolving: transfers in flight while bank-b was down abort (its
- * vote never came) or commit (it had voted yes: it recovers the commit from its log and the
- * coordinator's retransmissions). At the end every service's ledger agrees with the coordinator.
- * Exits 0 when they all agree, 1 otherwise; removes its temporary directory either way.
+ * vote never came: `prepare-timeout`) or commit (it had voted yes: it recovers the commit from its
+ * log and the coordinator's retransmissions). Transfers whose prepare was meant for bank-b's first
+ * life, which the restarted bank-b never saw, abort `refused`: its new life does not act on them
+ * (it cannot tell whether the old one did). Once the coordinator has heard from the new life, it
+ * binds new transfers to it and they commit again. At the end every service's ledger agrees with
+ * the coordinator. Exits 0 when they all agree, 1 otherwise; removes its temporary directory either way.
  */
 import { type ChildProcess, fork } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
@@ -112,7 +115,8 @@ try {
     pending.push(
       coordinator.next('outcome', txId).then((reply) => {
         outcomes.set(txId, reply.decision as string)
-        console.log(`  ${txId}  ${from} → ${to} ${String(amount).padStart(3)}: ${reply.decision}`)
+        const reason = reply.decision === 'abort' ? ` (${reply.reason})` : ''
+        console.log(`  ${txId}  ${from} → ${to} ${String(amount).padStart(3)}: ${reply.decision}${reason}`)
       }),
     )
     await sleep(40)

@@ -47,6 +47,9 @@ export interface WriteOptions {
  * set (once they have applied it) and survives crashes of any node; one that resolved with `abort`
  * is on none. What it costs: a write needs **every** replica of the set to vote, so while one is
  * down, writes abort (`prepare-timeout`) until it returns or is removed — reads stay available.
+ * Once a replica restarts, a write may still abort `refused` (it was bound to the replica's previous
+ * life, and nothing was done anywhere) until the coordinator has heard from the new life; such a
+ * write is safe to retry with a new transaction id.
  *
  * @example
  * ```ts
