@@ -1,7 +1,7 @@
 import { backoffDelayMs } from './backoff.js'
 import { BoundedMap } from './bounded-map.js'
 import { TwopcError, unreachable } from './errors.js'
-import type { Message, MessageType, VoteMessage } from './messages.js'
+import type { Message, VoteMessage } from './messages.js'
 import { PROTOCOL_VERSION } from './messages.js'
 import {
   type CommonCoreOptions,
@@ -137,7 +137,7 @@ export class CoordinatorCore {
    * `end` resumes sending `commit` until every participant acks.
    */
   recover(records: readonly LogRecord[]): Ready<CoordinatorCoreEvent> {
-    if (this.recovered || this.transactions.size > 0) {
+    if (this.recovered) {
       throw new TwopcError('INVALID_REQUEST', 'recover() must be called once, before any step()')
     }
     this.recovered = true
@@ -146,7 +146,8 @@ export class CoordinatorCore {
     for (const record of records) {
       if (record.type === 'commit') committing.set(record.txId, record.participants)
       else if (record.type === 'incarnation') lastEpoch = Math.max(lastEpoch, record.n)
-      else if (record.type === 'end' && committing.delete(record.txId)) this.finished.set(record.txId, 'commit')
+      else if (record.type === 'end' && committing.delete(record.txId))
+        this.finished.set(record.txId, 'commit')
     }
     const ready: Builder = new ReadyBuilder()
     // A new epoch, durable before any request carries it: participants order this coordinator's
@@ -169,6 +170,9 @@ export class CoordinatorCore {
    * `INVALID_REQUEST` (from `begin`). Anything the network causes is dropped with a reason.
    */
   step(input: CoordinatorInput): Ready<CoordinatorCoreEvent> {
+    if (!this.recovered) {
+      throw new TwopcError('INVALID_REQUEST', 'recover() must be called once, before any step()')
+    }
     const ready: Builder = new ReadyBuilder()
     switch (input.type) {
       case 'begin':
@@ -325,7 +329,8 @@ export class CoordinatorCore {
       const expected = tx.phase === 'preparing' ? (tx.expected.get(from) ?? 0) : tx.expected
       // From a life before the one this transaction is bound to: not an answer to our request.
       if (message.inc < expected) return this.drop(ready, message, 'stale')
-      if (message.refused !== undefined) return this.onRefusal(ready, txId, tx, from, message.refused, message)
+      if (message.refused !== undefined)
+        return this.onRefusal(ready, txId, tx, from, message.refused, message)
     }
     switch (tx.phase) {
       case 'preparing':
@@ -413,8 +418,10 @@ export class CoordinatorCore {
     if (tx !== undefined && tx.phase !== 'committing') return
     // Committing: the decision is commit. Otherwise finished, or presumed abort if forgotten.
     const decision = tx !== undefined ? 'commit' : (this.finished.get(txId) ?? 'abort')
-    if (decision === heuristic) return
-    this.mismatches.set(txId, [...(this.mismatches.get(txId) ?? []), participant])
+    const reported = this.mismatches.get(txId) ?? []
+    // The participant resends its heuristic ack with every retransmitted commit: report it once.
+    if (decision === heuristic || reported.includes(participant)) return
+    this.mismatches.set(txId, [...reported, participant])
     ready.emit({ type: 'heuristic-mismatch', txId, participant, decision, heuristic })
   }
 

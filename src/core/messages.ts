@@ -201,5 +201,9 @@ function readTicket(read: FieldReader): PrepareTicket {
 }
 
 function asFieldReader(value: unknown, what: string): FieldReader {
-  return new FieldReader(asFields(value, `message ${what}`, 'INVALID_MESSAGE'), `message ${what}`, 'INVALID_MESSAGE')
+  return new FieldReader(
+    asFields(value, `message ${what}`, 'INVALID_MESSAGE'),
+    `message ${what}`,
+    'INVALID_MESSAGE',
+  )
 }

@@ -1,7 +1,14 @@
 import { backoffDelayMs } from './backoff.js'
 import { BoundedMap } from './bounded-map.js'
 import { TwopcError, unreachable } from './errors.js'
-import type { AckMessage, Message, MessageType, PrepareMessage, PrepareTicket, VoteMessage } from './messages.js'
+import type {
+  AckMessage,
+  Message,
+  MessageType,
+  PrepareMessage,
+  PrepareTicket,
+  VoteMessage,
+} from './messages.js'
 import { PROTOCOL_VERSION } from './messages.js'
 import {
   type CommonCoreOptions,
@@ -241,7 +248,7 @@ export class ParticipantCore {
    * through the resource (so resource `commit`/`abort` must be idempotent); end → finished.
    */
   recover(records: readonly LogRecord[]): Ready<ParticipantCoreEvent> {
-    if (this.recovered || this.transactions.size > 0) {
+    if (this.recovered) {
       throw new TwopcError('INVALID_REQUEST', 'recover() must be called once, before any step()')
     }
     this.recovered = true
@@ -327,6 +334,9 @@ export class ParticipantCore {
 
   /** Advances the state machine by one input. Never throws for anything the network can cause. */
   step(input: ParticipantInput): Ready<ParticipantCoreEvent> {
+    if (!this.recovered) {
+      throw new TwopcError('INVALID_REQUEST', 'recover() must be called once, before any step()')
+    }
     const ready: Builder = new ReadyBuilder()
     switch (input.type) {
       case 'message':
@@ -572,7 +582,8 @@ export class ParticipantCore {
       if (finished === undefined) return this.abortUnknown(ready, message)
       // Voted read-only: that counts as yes, so this node must not answer abort, and it does not know
       // the outcome. An outcome taken by hand is not the decision either.
-      if (finished.outcome === 'read-only' || finished.byHand) return this.drop(ready, message, 'cannot-answer')
+      if (finished.outcome === 'read-only' || finished.byHand)
+        return this.drop(ready, message, 'cannot-answer')
       if (finished.unlogged) {
         // Fix (S1): a `no` settles nothing if this node may have voted read-only (or committed) in a
         // forgotten earlier life, so then it cannot answer (the same rule as abortUnknown).

@@ -83,12 +83,7 @@ export interface IncarnationRecord {
 export type CoordinatorRecord = CommitRecord | EndRecord | IncarnationRecord
 
 /** Records a participant writes. */
-export type ParticipantRecord =
-  | PreparedRecord
-  | OutcomeRecord
-  | IncarnationRecord
-  | CreatedRecord
-  | EndRecord
+export type ParticipantRecord = PreparedRecord | OutcomeRecord | IncarnationRecord | CreatedRecord | EndRecord
 
 /** Every durable record, tagged by `type`. JSON-compatible. */
 export type LogRecord = CoordinatorRecord | ParticipantRecord
@@ -122,7 +117,8 @@ export function parseRecord(value: unknown): LogRecord {
   }
   if (type === 'incarnation') {
     const n = read.counter('n', 1)
-    if (fields.txId !== incarnationTxId(n)) read.fail('txId', `'${incarnationTxId(n)}' in incarnation record ${n}`)
+    if (fields.txId !== incarnationTxId(n))
+      read.fail('txId', `'${incarnationTxId(n)}' in incarnation record ${n}`)
     return { type, txId: incarnationTxId(n), n }
   }
   if (type === 'end' && typeof fields.txId === 'string' && INCARNATION_TX_ID.test(fields.txId))

@@ -30,7 +30,9 @@ export type Decision = 'commit' | 'abort'
  * - `prepare-timeout`: not every vote arrived within `prepareTimeoutMs`;
  * - `cancelled`: the caller cancelled it (its `signal` fired);
  * - `refused`: a participant refused to prepare it: it restarted after the transaction began (its
- *   new life does not act on requests meant for an earlier one). Safe to retry with a new `txId`.
+ *   new life does not act on requests meant for an earlier one), or the `prepare` arrived after the
+ *   participant had already forgotten a later transaction of this coordinator
+ *   (`rememberedTransactions`). Nothing was prepared there; safe to retry with a new `txId`.
  */
 export type AbortReason = 'vote-no' | 'prepare-timeout' | 'cancelled' | 'refused'
 

@@ -92,7 +92,8 @@ export class FieldReader {
   /** An integer from `min` to `Number.MAX_SAFE_INTEGER` (incarnations and sequence numbers). */
   counter(field: string, min: number): number {
     const value = this.fields[field]
-    if (!Number.isSafeInteger(value) || (value as number) < min) this.fail(field, `an integer of at least ${min}`)
+    if (!Number.isSafeInteger(value) || (value as number) < min)
+      this.fail(field, `an integer of at least ${min}`)
     return value as number
   }
 

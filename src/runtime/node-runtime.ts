@@ -4,6 +4,7 @@ import type { Ready, ResourceRequest, TimerKind } from '../core/ready.js'
 import { type LogRecord, parseRecord } from '../core/records.js'
 import type { TxId } from '../core/types.js'
 import type { Clock, DurableLog, Transport } from './interfaces.js'
+import { ReadyQueue } from './ready-queue.js'
 import { Counters } from './stats.js'
 
 /** The part of a core the runtime drives; both cores fit it. */
@@ -38,7 +39,8 @@ export interface InvalidMessageEvent {
  * executed, so "persist before send" holds by construction:
  *
  * 1. append the records now (so concurrent steps share a sync: group commit);
- * 2. wait until they are durable if `forceRecords`, and until every earlier step's effects ran;
+ * 2. release the `Ready` through the {@link ReadyQueue} — once its forced records are durable and
+ *    every earlier `Ready`'s effects ran (the same queue the simulators and the model checker use);
  * 3. send, then arm timers, then start resource requests, then emit events.
  */
 export class NodeRuntime<Event extends { readonly type: string }> {
@@ -46,7 +48,10 @@ export class NodeRuntime<Event extends { readonly type: string }> {
   private state: NodeState = 'new'
   /** Settles when the log load started by `start()` has finished, either way. */
   private loading: Promise<void> = Promise.resolve()
-  private gate: Promise<void> = Promise.resolve()
+  private readonly queue = new ReadyQueue<Ready<Event>>()
+  /** Settles once every append started so far has settled (`close()` waits for it). */
+  private appending: Promise<unknown> = Promise.resolve()
+  private pumpScheduled = false
   private readonly timers = new Map<string, unknown>()
 
   constructor(
@@ -100,21 +105,24 @@ export class NodeRuntime<Event extends { readonly type: string }> {
   /** Executes a `Ready` produced by the node class (for inputs other than messages and timers). */
   execute(ready: Ready<Event>): void {
     if (this.state !== 'running') return
-    let durable: Promise<void> | undefined
+    const forced = ready.forceRecords && ready.records.length > 0
+    this.queue.push(ready, !forced)
     if (ready.records.length > 0) {
       this.counters.recordsAppended += ready.records.length
-      if (ready.forceRecords) this.counters.forcedAppends += 1
+      if (forced) this.counters.forcedAppends += 1
       const appended = this.append(ready.records)
-      if (ready.forceRecords) durable = appended
-      else appended.catch((error: unknown) => this.halt(error))
-      this.forgetEnded(ready.records, appended)
-    }
-    this.gate = this.gate
-      .then(() => durable)
-      .then(
-        () => this.apply(ready),
+      this.appending = Promise.allSettled([this.appending, appended])
+      appended.then(
+        () => {
+          if (!forced) return
+          this.queue.markDurable(ready)
+          this.schedulePump()
+        },
         (error: unknown) => this.halt(error),
       )
+      this.forgetEnded(ready.records, appended)
+    }
+    this.schedulePump()
   }
 
   /** Stops timers and the transport, waits for effects in progress, closes the log. */
@@ -127,7 +135,7 @@ export class NodeRuntime<Event extends { readonly type: string }> {
     // Closing while starting: let the load finish (start() then rejects with CLOSED), then release.
     if (was === 'starting') await this.loading
     await this.io.transport.close?.()
-    await this.gate
+    await this.appending
     await this.io.log.close?.()
   }
 
@@ -166,6 +174,19 @@ export class NodeRuntime<Event extends { readonly type: string }> {
     if (ended.length === 0) return
     // forget is only a hint: a log that fails to compact loses nothing, so its errors are ignored.
     appended.then(() => log.forget?.(ended)).catch(() => {})
+  }
+
+  /** Runs the released `Ready`s in a microtask: effects never run inside the step that produced them. */
+  private schedulePump(): void {
+    if (this.pumpScheduled) return
+    this.pumpScheduled = true
+    queueMicrotask(() => {
+      this.pumpScheduled = false
+      for (let ready = this.queue.releasable; ready !== undefined; ready = this.queue.releasable) {
+        this.queue.done(ready)
+        this.apply(ready)
+      }
+    })
   }
 
   private apply(ready: Ready<Event>): void {
@@ -209,6 +230,7 @@ export class NodeRuntime<Event extends { readonly type: string }> {
   private halt(cause: unknown): void {
     if (this.state !== 'running') return
     this.state = 'halted'
+    this.queue.clear()
     this.clearTimers()
     const message = cause instanceof Error ? cause.message : String(cause)
     this.hooks.halted(

@@ -140,7 +140,9 @@ export function describeFaultMix(mix: FaultMix): string {
     mix.clogRate > 0 ? `clogging ${percent(mix.clogRate)}/step` : undefined,
     mix.compaction ? 'compaction' : undefined,
     mix.rememberedTransactions === undefined ? undefined : `remembers ${mix.rememberedTransactions}`,
-    mix.inputRate > 0 ? `cancels/late timers/forgeries/manual resolutions ${percent(mix.inputRate)}/step` : undefined,
+    mix.inputRate > 0
+      ? `cancels/late timers/forgeries/manual resolutions ${percent(mix.inputRate)}/step`
+      : undefined,
   ].filter((fault) => fault !== undefined)
   const resources = Object.entries(mix.resources)
     .filter(([, behaviour]) => behaviour.prepare !== 'yes' || behaviour.applyFailures > 0)

@@ -142,7 +142,8 @@ export class InvariantTracker {
     }
     for (const record of records) {
       keys.add(recordKey(record))
-      if (record.type === 'end' && node !== this.coordinator) this.transactions.get(record.txId)?.ended.add(node)
+      if (record.type === 'end' && node !== this.coordinator)
+        this.transactions.get(record.txId)?.ended.add(node)
       const decision =
         record.type === 'commit'
           ? 'commit'
@@ -204,8 +205,9 @@ export class InvariantTracker {
         else if (tx.participants.length > 1) this.requireDurable(node, `commit ${txId}`, describe, txId)
         return this.claim(node, txId, 'commit', `sent ${describe}`, true)
       case 'ack':
-        // An ack that reports an outcome taken by hand (a heuristic mismatch) confirms nothing.
-        if (message.heuristic !== undefined) return
+        // An ack that reports an outcome taken by hand (a heuristic mismatch), or any later ack of a
+        // node resolved by hand, confirms nothing the coordinator relies on: it reports the mismatch.
+        if (message.heuristic !== undefined || tx.byHand.has(node)) return
         this.requireDurable(node, `outcome:commit ${txId}`, describe, txId)
         return this.claim(node, txId, 'commit', `sent ${describe}`, true)
       case 'abort':
@@ -248,7 +250,10 @@ export class InvariantTracker {
     const tx = this.transactions.get(request.tx.txId)
     if (tx === undefined) return
     if (tx.ended.has(node)) {
-      this.fail('S7', `${node} called resource.${request.type} for ${request.tx.txId} after its end record was durable`)
+      this.fail(
+        'S7',
+        `${node} called resource.${request.type} for ${request.tx.txId} after its end record was durable`,
+      )
     }
     if (request.type === 'prepare') {
       const votes = tx.votes.get(node)
@@ -284,12 +289,12 @@ export class InvariantTracker {
     for (const [txId, tx] of this.transactions) {
       const held = new Set<Decision>()
       for (const decisions of tx.claims.values()) for (const decision of decisions.keys()) held.add(decision)
-      const voted = [...tx.votes]
-        .map(([id, votes]) => `${rename(id)}=${[...votes].sort().join('+')}`)
-        .sort()
+      const voted = [...tx.votes].map(([id, votes]) => `${rename(id)}=${[...votes].sort().join('+')}`).sort()
       const ended = [...tx.ended].map(rename).sort()
       const byHand = [...tx.byHand].map(rename).sort()
-      parts.push(`${txId}:${[...held].sort().join('|')};${voted.join(',')};${ended.join(',')};${byHand.join(',')}`)
+      parts.push(
+        `${txId}:${[...held].sort().join('|')};${voted.join(',')};${ended.join(',')};${byHand.join(',')}`,
+      )
     }
     const durable = [...this.everDurable].map(([id, keys]) => `${rename(id)}=${[...keys].sort().join('|')}`)
     parts.push(durable.sort().join(','))

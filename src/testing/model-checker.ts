@@ -240,7 +240,9 @@ export function checkModel(config: ModelCheckerConfig): ModelCheckerResult {
       const text = cluster.canonical(renaming)
       if (best === undefined || text < best) best = text
     }
-    return fingerprint(`${best}\n${budget.crashes},${budget.resolutions},${budget.lateTimers},${budget.forgeries}`)
+    return fingerprint(
+      `${best}\n${budget.crashes},${budget.resolutions},${budget.lateTimers},${budget.forgeries}`,
+    )
   }
 
   const maxStates = config.maxStates ?? 2_000_000
@@ -285,9 +287,12 @@ export function checkModel(config: ModelCheckerConfig): ModelCheckerResult {
       const actions = enabledActions(state.cluster, state.budget, config, votes, transactions, pure)
       const stuck = quiescentProblems(state.cluster, actions)
       if (stuck.length > 0) {
-        const history = replay(start, pathTo(state.index, []))
-        const violation = { invariant: 'L1' as const, message: `quiescent with work unfinished: ${stuck.join('; ')}` }
-        return finish(false, { violation, trace: history.trace, shrunk: history.trace })
+        const violation = {
+          invariant: 'L1' as const,
+          message: `quiescent with work unfinished: ${stuck.join('; ')}`,
+        }
+        const trace = [...replay(start, pathTo(state.index, [])).trace, `✗ L1: ${violation.message}`]
+        return finish(false, { violation, trace, shrunk: trace })
       }
       for (const action of actions) {
         const cluster = state.cluster.clone()
@@ -386,7 +391,7 @@ const RESENDERS: ReadonlySet<string> = new Set(['retransmit', 'decision-request'
 function resend(cluster: SimCluster, pure: Map<string, readonly string[] | false>): SimAction[] {
   const fired: SimAction[] = []
   for (const node of [...cluster.nodes.values()]) {
-    if (!node.up || node.pending.length > 0) continue
+    if (!node.up || node.pending.size > 0) continue
     for (const timer of [...node.timers.values()]) {
       if (!RESENDERS.has(timer.timer) || cluster.violation !== undefined) continue
       const fire: SimAction = { type: 'fire', node: node.id, txId: timer.txId, timer: timer.timer }
@@ -398,7 +403,7 @@ function resend(cluster: SimCluster, pure: Map<string, readonly string[] | false
       const cache = new Map(cluster.node(node.id).canonicalCache)
       if (cluster.apply(fire) === undefined) continue
       fired.push(fire)
-      const unchanged = cluster.node(node.id).pending.length === 0 && cluster.nodeState(node.id) === before
+      const unchanged = cluster.node(node.id).pending.size === 0 && cluster.nodeState(node.id) === before
       if (unchanged) cluster.node(node.id).canonicalCache = cache
       pure.set(known, unchanged ? cluster.lastSent : false)
     }
@@ -422,7 +427,7 @@ function answerEagerly(cluster: SimCluster, pure: Map<string, readonly string[] 
       const { key } = entry
       const to = entry.message.to
       const recipient = cluster.node(to)
-      if (!recipient.up || recipient.pending.length > 0) continue
+      if (!recipient.up || recipient.pending.size > 0) continue
       const before = cluster.nodeState(to)
       const deliver: SimAction = { type: 'deliver', key }
       const known = `${before}|${key}`
@@ -431,9 +436,7 @@ function answerEagerly(cluster: SimCluster, pure: Map<string, readonly string[] 
         const trial = cluster.clone()
         trial.apply(deliver)
         const unchanged =
-          trial.violation === undefined &&
-          trial.node(to).pending.length === 0 &&
-          trial.nodeState(to) === before
+          trial.violation === undefined && trial.node(to).pending.size === 0 && trial.nodeState(to) === before
         answers = unchanged ? trial.lastSent : false
         pure.set(known, answers)
       }
@@ -491,8 +494,13 @@ function enabledActions(
               actions.push({ type: 'fire', node: node.id, txId, timer, late: true })
           }
         }
-        if (budget.resolutions > 0 && node.role === 'participant' && node.timers.has(`decision-request ${txId}`)) {
-          for (const decision of ['commit', 'abort'] as const) actions.push({ type: 'resolve', node: node.id, txId, decision })
+        if (
+          budget.resolutions > 0 &&
+          node.role === 'participant' &&
+          node.timers.has(`decision-request ${txId}`)
+        ) {
+          for (const decision of ['commit', 'abort'] as const)
+            actions.push({ type: 'resolve', node: node.id, txId, decision })
         }
       }
       for (const call of node.calls) {
@@ -524,8 +532,7 @@ function enabledActions(
   for (const entry of cluster.network.inFlight) {
     const recipient = cluster.node(entry.message.to)
     if (!cluster.accepts(recipient)) continue
-    if (recipient.pending.length === 0 && pure.get(`${cluster.nodeState(recipient.id)}|${entry.key}`))
-      continue
+    if (recipient.pending.size === 0 && pure.get(`${cluster.nodeState(recipient.id)}|${entry.key}`)) continue
     actions.push({ type: 'deliver', key: entry.key })
     if (budget.forgeries > 0 && entry.message.type !== 'prepare') {
       const members = new Set([cluster.coordinatorId, ...cluster.tracker.participantsOf(entry.message.txId)])

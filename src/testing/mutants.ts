@@ -3,6 +3,7 @@ import { ParticipantCore, type ParticipantCoreOptions, type ParticipantInput } f
 import type { CoordinatorCoreEvent, ParticipantCoreEvent, Ready } from '../core/ready.js'
 import type { LogRecord } from '../core/records.js'
 import type { NodeId, TxId } from '../core/types.js'
+import { ReadyQueue } from '../runtime/ready-queue.js'
 
 /** What the simulator and the model checker need of a core: the real one, or a mutant wrapped around it. */
 export interface SimCore<Input, Event> {
@@ -33,9 +34,25 @@ export type ParticipantSimCore = SimCore<ParticipantInput, ParticipantCoreEvent>
  * - `commit-not-forced`: the coordinator's `commit` record is not forced before `commit` is sent;
  * - `commit-for-unknown-transaction`: the coordinator answers a `decision-request` about a
  *   transaction it does not know with `commit` instead of presumed abort;
+ * - `stale-prepare-accepted`: the participant ignores what a request is bound to (protocol
+ *   version 1): a `prepare` meant for an earlier life, or older than what it forgot, is prepared
+ *   again — the double apply (S7);
+ * - `vote-from-outsider-counted`: the coordinator counts a vote from a node outside the
+ *   transaction as the vote of its first participant (S3);
+ * - `eviction-keeps-answering`: a participant on the log it created keeps answering peers'
+ *   questions about transactions it does not know after it forgot a commit or a read-only vote
+ *   (`rememberedTransactions`), so it may tell abort about one that committed (S1);
+ * - `cooperative-abort-not-forced`: the abort a participant takes when a peer asks before it voted
+ *   is not forced before the answer leaves;
+ * - `recovery-skips-unended-commit`: the coordinator's recovery takes `commit` without `end` for
+ *   finished: it stops resending commit and never writes `end`, so its log can never be compacted
+ *   (L1, found only by the liveness checks);
+ * - `runtime-releases-out-of-order`: the runtime's {@link ReadyQueue} lets a `Ready` with nothing
+ *   to wait for run before earlier ones still waiting for their forced records — the runtime
+ *   awaits only some of the forced records that come before a send (S2);
  * - `outcome-per-answer`: the participant forces its abort outcome again every time it answers a
  *   peer's `decision-request` with abort. Safe, but its log grows with every question: the model
- *   checker reports it as an unbounded log (not in {@link MUTANTS}, which break S1–S7).
+ *   checker reports it as an unbounded log (not in {@link MUTANTS}, which break S1–S7 or L1).
  */
 export type MutantName =
   | 'vote-before-prepared-durable'
@@ -43,15 +60,27 @@ export type MutantName =
   | 'ack-before-outcome-durable'
   | 'commit-not-forced'
   | 'commit-for-unknown-transaction'
+  | 'stale-prepare-accepted'
+  | 'vote-from-outsider-counted'
+  | 'eviction-keeps-answering'
+  | 'cooperative-abort-not-forced'
+  | 'recovery-skips-unended-commit'
+  | 'runtime-releases-out-of-order'
   | 'outcome-per-answer'
 
-/** Every mutant that breaks a safety invariant, in the order the tests report them. */
+/** Every mutant that breaks an invariant (S1–S7, or L1), in the order the tests report them. */
 export const MUTANTS: readonly MutantName[] = [
   'vote-before-prepared-durable',
   'coordinator-forgets-before-acks',
   'ack-before-outcome-durable',
   'commit-not-forced',
   'commit-for-unknown-transaction',
+  'stale-prepare-accepted',
+  'vote-from-outsider-counted',
+  'eviction-keeps-answering',
+  'cooperative-abort-not-forced',
+  'recovery-skips-unended-commit',
+  'runtime-releases-out-of-order',
 ]
 
 /** Makes the cores of a simulated cluster; `createCores(mutant)` selects a broken one. */
@@ -76,6 +105,10 @@ export function createCores(mutant?: MutantName): CoreFactory {
           return new ForgetfulCoordinator(options)
         case 'commit-for-unknown-transaction':
           return new CommitForUnknownCoordinator(options)
+        case 'vote-from-outsider-counted':
+          return new OutsiderVoteCoordinator(new CoordinatorCore(options))
+        case 'recovery-skips-unended-commit':
+          return new UnendedCommitCoordinator(new CoordinatorCore(options))
         default:
           return new CoordinatorCore(options)
       }
@@ -88,6 +121,12 @@ export function createCores(mutant?: MutantName): CoreFactory {
           return new RewritingCore(new ParticipantCore(options), unforceCommitOutcome)
         case 'outcome-per-answer':
           return new RewritingCore(new ParticipantCore(options), forceEveryAbortAnswer)
+        case 'stale-prepare-accepted':
+          return new UnboundParticipant(new ParticipantCore(options))
+        case 'eviction-keeps-answering':
+          return new AlwaysAnsweringParticipant(new ParticipantCore(options))
+        case 'cooperative-abort-not-forced':
+          return new RewritingCore(new ParticipantCore(options), unforceAbortAnswer)
         default:
           return new ParticipantCore(options)
       }
@@ -218,5 +257,86 @@ class CommitForUnknownCoordinator extends WrappedCore<
         message.type === 'abort' ? { ...message, type: 'commit' as const } : message,
       ),
     }
+  }
+}
+
+/** Clears `forceRecords` on a participant `Ready` that answers a peer with abort (it aborted when asked, before voting). */
+function unforceAbortAnswer<Event>(ready: Ready<Event>): Ready<Event> {
+  const answers = ready.messages.some((message) => message.type === 'abort')
+  return answers && ready.records.length > 0 ? { ...ready, forceRecords: false } : ready
+}
+
+/** Takes every request for the life it is and after everything it forgot: the protocol-version-1 participant. */
+class UnboundParticipant extends WrappedCore<ParticipantInput, ParticipantCoreEvent, ParticipantCore> {
+  override step(input: ParticipantInput): Ready<ParticipantCoreEvent> {
+    if (input.type !== 'message') return super.step(input)
+    const { message } = input
+    const inc = this.inner.currentIncarnation
+    const unbound = { inc, epoch: Number.MAX_SAFE_INTEGER, seq: Number.MAX_SAFE_INTEGER }
+    if (message.type === 'prepare') return super.step({ ...input, message: { ...message, ...unbound } })
+    if (message.type === 'abort' && message.ticket !== undefined)
+      return super.step({ ...input, message: { ...message, ticket: unbound } })
+    return super.step(input)
+  }
+}
+
+/** Keeps answering peers about unknown transactions on the log it created, whatever it forgot. */
+class AlwaysAnsweringParticipant extends WrappedCore<
+  ParticipantInput,
+  ParticipantCoreEvent,
+  ParticipantCore
+> {
+  private createdLog = false
+
+  override recover(records: readonly LogRecord[]): Ready<ParticipantCoreEvent> {
+    this.createdLog = records.length === 0
+    return super.recover(records)
+  }
+
+  override step(input: ParticipantInput): Ready<ParticipantCoreEvent> {
+    // The bug: the flag that eviction clears is set again, as if nothing had been forgotten.
+    if (this.createdLog) Reflect.set(this.inner, 'answersUnknown', true)
+    return super.step(input)
+  }
+}
+
+/** Counts a vote from a node outside the transaction as the vote of the transaction's first participant. */
+class OutsiderVoteCoordinator extends WrappedCore<CoordinatorInput, CoordinatorCoreEvent, CoordinatorCore> {
+  private readonly members = new Map<TxId, readonly NodeId[]>()
+
+  override step(input: CoordinatorInput): Ready<CoordinatorCoreEvent> {
+    if (input.type === 'begin') this.members.set(input.txId, [...input.participants.keys()])
+    if (input.type === 'message' && input.message.type === 'vote') {
+      const members = this.members.get(input.message.txId) ?? []
+      const [first] = members
+      if (first !== undefined && !members.includes(input.message.from))
+        return super.step({ ...input, message: { ...input.message, from: first } })
+    }
+    return super.step(input)
+  }
+}
+
+/** Recovers as if every `commit` record had its `end`: resends nothing and never ends it. */
+class UnendedCommitCoordinator extends WrappedCore<CoordinatorInput, CoordinatorCoreEvent, CoordinatorCore> {
+  override recover(records: readonly LogRecord[]): Ready<CoordinatorCoreEvent> {
+    const ends: LogRecord[] = records
+      .filter((record) => record.type === 'commit')
+      .map((record) => ({ type: 'end', txId: record.txId }))
+    return super.recover([...records, ...ends])
+  }
+}
+
+/**
+ * The runtime's queue of `Ready`s the simulator uses: the real {@link ReadyQueue}, or (tests only)
+ * the `runtime-releases-out-of-order` mutant of it.
+ */
+export function createReadyQueue<T>(mutant?: MutantName): ReadyQueue<T> {
+  return mutant === 'runtime-releases-out-of-order' ? new OvertakingQueue<T>() : new ReadyQueue<T>()
+}
+
+/** Releases the oldest entry that is durable, even past earlier ones still waiting for the disk. */
+class OvertakingQueue<T> extends ReadyQueue<T> {
+  override get releasable(): T | undefined {
+    return this.entries.find((entry) => entry.durable)?.item
   }
 }

@@ -549,10 +549,7 @@ class RuntimeSimulation {
     this.check(() => this.tracker.recordsDurable(node.id, kept))
     const lostSynced = lost === undefined ? '' : `, lost durable ${describeRecord(lost)}`
     const before = this.inFlight.length
-    this.inFlight = this.inFlight.filter(
-      (entry) =>
-        this.staleDeliveries || entry.message.to !== node.id,
-    )
+    this.inFlight = this.inFlight.filter((entry) => this.staleDeliveries || entry.message.to !== node.id)
     const lostMessages = before - this.inFlight.length
     return `Crash(${node.id}: kept ${kept.length} of ${unsynced} unsynced records${lostSynced}${
       lostMessages > 0 ? `, ${lostMessages} messages lost with it` : ''

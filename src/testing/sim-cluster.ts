@@ -4,8 +4,15 @@ import type { LogRecord } from '../core/records.js'
 import type { Decision, Json, NodeId, TxId } from '../core/types.js'
 import { type CanonicalOptions, canonicalize } from './canonical.js'
 import { InvariantTracker, InvariantViolation, type Violation } from './invariants.js'
-import { type CoordinatorSimCore, createCores, type MutantName, type ParticipantSimCore } from './mutants.js'
+import {
+  type CoordinatorSimCore,
+  createCores,
+  createReadyQueue,
+  type MutantName,
+  type ParticipantSimCore,
+} from './mutants.js'
 import type { ProbeName } from './probes.js'
+import { SimDisk } from './sim-disk.js'
 import { SimNetwork } from './sim-network.js'
 import { type PendingReady, type SimEvent, SimNode } from './sim-node.js'
 import { HAPPY_RESOURCE, type ResourceBehaviour } from './sim-resource.js'
@@ -175,9 +182,16 @@ export class SimCluster {
       this.nextCallId = from.nextCallId
       return
     }
-    this.nodes = new Map([[this.coordinatorId, new SimNode(this.coordinatorId, 'coordinator')]])
+    const queue = () => createReadyQueue<PendingReady>(options.mutant)
+    this.nodes = new Map([
+      [
+        this.coordinatorId,
+        new SimNode(this.coordinatorId, 'coordinator', HAPPY_RESOURCE, new SimDisk(), queue()),
+      ],
+    ])
     for (const id of this.participantIds) {
-      this.nodes.set(id, new SimNode(id, 'participant', options.resources?.[id] ?? HAPPY_RESOURCE))
+      const behaviour = options.resources?.[id] ?? HAPPY_RESOURCE
+      this.nodes.set(id, new SimNode(id, 'participant', behaviour, new SimDisk(), queue()))
     }
     this.canonicalMessages = new Map()
     this.canonicalNodes = new Map()
@@ -222,7 +236,7 @@ export class SimCluster {
 
   /** Whether `node` can take one more input now (it is up and its queue is below the bound). */
   accepts(node: SimNode): boolean {
-    return node.up && node.pending.length < this.maxPendingReadys
+    return node.up && node.pending.size < this.maxPendingReadys
   }
 
   /**
@@ -268,7 +282,7 @@ export class SimCluster {
         continue
       }
       if (node.core.inFlight > 0) problems.push(`${node.id} has ${node.core.inFlight} transactions in flight`)
-      if (node.pending.length > 0) problems.push(`${node.id} has effects pending`)
+      if (node.pending.size > 0) problems.push(`${node.id} has effects pending`)
       if (node.disk.unsynced > 0) problems.push(`${node.id} has records not yet durable`)
       const records = node.disk.durableRecords
       const ended = new Set(records.filter((record) => record.type === 'end').map((record) => record.txId))
@@ -379,7 +393,7 @@ export class SimCluster {
       return `down|${answers.join(',')}|${canonicalize(node.disk.durableRecords, options)}`
     }
     const durable = node.disk.durablePosition
-    const pending = node.pending.map((ready) => {
+    const pending = node.pending.items.map((ready) => {
       const waits = ready.durableAt !== undefined && ready.durableAt > durable ? ready.durableAt - durable : 0
       const messages = ready.messages.map((message) => canonicalize(message, options)).sort()
       const timers = ready.timers.map((timer) => `${timer.type} ${timer.timer} ${timer.txId}`)
@@ -527,6 +541,7 @@ export class SimCluster {
     if (this.node(id).disk.unsynced === 0) return undefined
     const node = this.writable(id)
     const records = node.disk.sync()
+    node.synced()
     const line = `Sync(${id}: ${records.map(describeRecord).join(', ')})`
     this.describing = line
     this.tracker.recordsDurable(id, records)
@@ -562,7 +577,7 @@ export class SimCluster {
       ready.sentSome = true
       return this.send(node, message, ready)
     }
-    node.pending.shift()
+    node.pending.done(ready)
     const parts = [
       ...ready.requests.map((request) => `${request.type} ${request.tx.txId}`),
       ...ready.events
@@ -704,7 +719,7 @@ export class SimCluster {
     if (!current.up || keep < 0 || keep > unsynced || (torn && keep >= unsynced)) return undefined
     const node = this.writable(id)
     if (unsynced > 0) this.probe('crash-before-sync')
-    const head = node.pending[0]
+    const head = node.pending.items[0]
     if (head?.sentSome && head.messages.length > 0) this.probe('crash-between-sends')
     const kept = node.crash(keep, torn, this.now)
     // What reached the platter is as durable as a synced record (and compaction runs at restart's load).

@@ -9,6 +9,7 @@ import type {
 } from '../core/ready.js'
 import type { LogRecord } from '../core/records.js'
 import type { NodeId, TxId, Vote } from '../core/types.js'
+import { ReadyQueue } from '../runtime/ready-queue.js'
 import { cloneDeep } from './canonical.js'
 import type { CoordinatorSimCore, ParticipantSimCore } from './mutants.js'
 import { SimDisk } from './sim-disk.js'
@@ -19,7 +20,8 @@ export type SimEvent = CoordinatorCoreEvent | ParticipantCoreEvent
 
 /**
  * A `Ready` whose effects have not all run yet. Effects run in the runtime's order, one `Ready`
- * after another (the runtime's gate), and not before `durableAt` when its records were forced.
+ * after another, and not before `durableAt` when its records were forced: the node releases them
+ * through the runtime's own {@link ReadyQueue}.
  */
 export interface PendingReady {
   /** Disk position its forced records end at; undefined when it need not wait for the disk. */
@@ -53,8 +55,8 @@ export interface ArmedTimer {
 export class SimNode {
   /** The core of the current incarnation; undefined while the node is down. */
   core: CoordinatorSimCore | ParticipantSimCore | undefined
-  /** `Ready`s in execution order. */
-  pending: PendingReady[] = []
+  /** `Ready`s in execution order, released by the runtime's queue. */
+  pending: ReadyQueue<PendingReady>
   /** Armed timers by `kind txId`. */
   timers = new Map<string, ArmedTimer>()
   /** Resource calls in progress (participants). */
@@ -78,7 +80,10 @@ export class SimNode {
     readonly role: 'coordinator' | 'participant',
     public behaviour: ResourceBehaviour = HAPPY_RESOURCE,
     readonly disk: SimDisk = new SimDisk(),
-  ) {}
+    pending: ReadyQueue<PendingReady> = new ReadyQueue(),
+  ) {
+    this.pending = pending
+  }
 
   /** Whether the node is running. */
   get up(): boolean {
@@ -87,10 +92,15 @@ export class SimNode {
 
   /** The oldest pending `Ready` if its effects may run now (its forced records are durable). */
   get releasable(): PendingReady | undefined {
-    const head = this.pending[0]
-    if (head === undefined) return undefined
-    if (head.durableAt !== undefined && this.disk.durablePosition < head.durableAt) return undefined
-    return head
+    return this.pending.releasable
+  }
+
+  /** The disk synced: every pending `Ready` whose forced records it covers is durable (as a log acknowledges its append). */
+  synced(): void {
+    for (const ready of this.pending.items) {
+      if (ready.durableAt !== undefined && ready.durableAt <= this.disk.durablePosition)
+        this.pending.markDurable(ready)
+    }
   }
 
   /**
@@ -116,16 +126,19 @@ export class SimNode {
     ) {
       return
     }
-    this.pending.push({
-      durableAt,
-      messages: [...ready.messages],
-      sentSome: false,
-      timers: ready.timers,
-      requests: ready.requests,
-      events,
-      answers: flags.answers,
-      recovery: flags.recovery,
-    })
+    this.pending.push(
+      {
+        durableAt,
+        messages: [...ready.messages],
+        sentSome: false,
+        timers: ready.timers,
+        requests: ready.requests,
+        events,
+        answers: flags.answers,
+        recovery: flags.recovery,
+      },
+      durableAt === undefined,
+    )
   }
 
   /** Arms or clears a timer. */
@@ -144,7 +157,7 @@ export class SimNode {
    */
   crash(keep: number, torn: boolean, now: number): readonly LogRecord[] {
     this.core = undefined
-    this.pending = []
+    this.pending.clear()
     this.timers.clear()
     this.calls = []
     this.downSince = now
@@ -153,9 +166,9 @@ export class SimNode {
 
   /** An independent copy (the core is deep-copied; the model checker branches on it). */
   clone(): SimNode {
-    const copy = new SimNode(this.id, this.role, this.behaviour, this.disk.clone())
+    const pending = this.pending.clone((ready) => ({ ...ready, messages: [...ready.messages] }))
+    const copy = new SimNode(this.id, this.role, this.behaviour, this.disk.clone(), pending)
     copy.core = this.core === undefined ? undefined : cloneDeep(this.core)
-    copy.pending = this.pending.map((ready) => ({ ...ready, messages: [...ready.messages] }))
     copy.timers = new Map(this.timers)
     copy.calls = this.calls.map((call) => ({ ...call }))
     copy.incarnation = this.incarnation

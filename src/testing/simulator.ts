@@ -58,7 +58,9 @@ export function clusterFor(mix: FaultMix, seed: number, mutant?: MutantName): Si
     compaction: mix.compaction,
     network: mix.network,
     resources: mix.resources,
-    ...(mix.rememberedTransactions === undefined ? {} : { rememberedTransactions: mix.rememberedTransactions }),
+    ...(mix.rememberedTransactions === undefined
+      ? {}
+      : { rememberedTransactions: mix.rememberedTransactions }),
     ...(mutant === undefined ? {} : { mutant }),
   })
 }
@@ -485,13 +487,22 @@ class Simulation {
       case 1: {
         if (node === undefined) return undefined
         const coordinator = node.id === cluster.coordinatorId
-        const timer = coordinator ? (pick(['prepare-timeout', 'retransmit'] as const) ?? 'retransmit') : 'decision-request'
-        return node.timers.has(`${timer} ${txId}`) ? undefined : { type: 'fire', node: node.id, txId, timer, late: true }
+        const timer = coordinator
+          ? (pick(['prepare-timeout', 'retransmit'] as const) ?? 'retransmit')
+          : 'decision-request'
+        return node.timers.has(`${timer} ${txId}`)
+          ? undefined
+          : { type: 'fire', node: node.id, txId, timer, late: true }
       }
       case 2: {
-        const entry = pick(cluster.network.inFlight.filter((candidate) => candidate.message.type !== 'prepare'))
+        const entry = pick(
+          cluster.network.inFlight.filter((candidate) => candidate.message.type !== 'prepare'),
+        )
         if (entry === undefined) return undefined
-        const members = new Set([cluster.coordinatorId, ...cluster.tracker.participantsOf(entry.message.txId)])
+        const members = new Set([
+          cluster.coordinatorId,
+          ...cluster.tracker.participantsOf(entry.message.txId),
+        ])
         const from = pick([...cluster.nodes.keys()].filter((id) => !members.has(id)))
         return from === undefined ? undefined : { type: 'forge', key: entry.key, from }
       }

@@ -277,7 +277,16 @@ function header(from: NodeId, to: NodeId, txId: string) {
 }
 
 function prepare(from: NodeId, to: NodeId, txId: string, payload: Json): Message {
-  return { ...header(from, to, txId), type: 'prepare', payload, participants: [to], onePhase: false, inc: 1, epoch: 1, seq: 1 }
+  return {
+    ...header(from, to, txId),
+    type: 'prepare',
+    payload,
+    participants: [to],
+    onePhase: false,
+    inc: 1,
+    epoch: 1,
+    seq: 1,
+  }
 }
 
 function vote(from: NodeId, to: NodeId, txId: string): Message {

@@ -761,10 +761,12 @@ describe('recovery', () => {
     core.recover([])
     expect(thrownBy(() => core.recover([])).code).toBe('INVALID_REQUEST')
     expect(thrownBy(() => coordinatorIn('preparing').recover([])).code).toBe('INVALID_REQUEST')
-    // Stepping first is a caller bug too.
-    const busy = coordinator()
-    busy.step({ type: 'begin', txId: TX, participants: twoParticipants })
-    expect(thrownBy(() => busy.recover([])).code).toBe('INVALID_REQUEST')
+    // Stepping first is a caller bug too, and changes nothing.
+    const fresh = coordinator()
+    expect(thrownBy(() => fresh.step({ type: 'begin', txId: TX, participants: twoParticipants })).code).toBe(
+      'INVALID_REQUEST',
+    )
+    expect(fresh.inFlight).toBe(0)
   })
 })
 

@@ -703,6 +703,7 @@ describe('feeding parsed messages to the cores', () => {
     'a coordinator never throws on any sequence of messages and timers, for random transactions',
     (inputs) => {
       const core = coordinator()
+      core.recover([])
       core.step({
         type: 'begin',
         txId: 't1',

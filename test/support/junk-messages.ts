@@ -1,5 +1,5 @@
 import { fc } from '@fast-check/vitest'
-import { MESSAGE_TYPES, parseMessage } from '../../src/core/messages.js'
+import { MESSAGE_TYPES, PROTOCOL_VERSION, parseMessage } from '../../src/core/messages.js'
 
 /** Whether `value` parses as a valid protocol message from `from` to `to`. */
 export function isValidMessage(value: unknown, from: string, to: string): boolean {
@@ -22,7 +22,7 @@ export function messageShapedJunk(from: string, to: string): fc.Arbitrary<Record
   return fc
     .record(
       {
-        v: fc.oneof(fc.constant(1), fc.jsonValue()),
+        v: fc.oneof(fc.constant(PROTOCOL_VERSION), fc.constant(1), fc.jsonValue()),
         type: fc.oneof(fc.constantFrom(...MESSAGE_TYPES, 'rollback', 'PREPARE'), fc.jsonValue()),
         txId: fc.oneof(fc.string(), fc.jsonValue()),
         from: fc.oneof(fc.constant(from), fc.jsonValue()),
@@ -31,6 +31,11 @@ export function messageShapedJunk(from: string, to: string): fc.Arbitrary<Record
         participants: fc.oneof(fc.array(fc.string()), fc.jsonValue()),
         onePhase: fc.jsonValue(),
         vote: fc.oneof(fc.constantFrom('yes', 'no'), fc.jsonValue()),
+        inc: fc.oneof(fc.integer({ min: -1, max: 3 }), fc.jsonValue()),
+        epoch: fc.oneof(fc.integer({ min: 0, max: 3 }), fc.jsonValue()),
+        seq: fc.oneof(fc.integer({ min: 0, max: 3 }), fc.jsonValue()),
+        refused: fc.oneof(fc.integer({ min: -1, max: 3 }), fc.jsonValue()),
+        ticket: fc.oneof(fc.record({ inc: fc.nat(3), epoch: fc.nat(3), seq: fc.nat(3) }), fc.jsonValue()),
       },
       { requiredKeys: [] },
     )

@@ -57,8 +57,8 @@ describe('fast-check model-based tests of the real cores in a simulated cluster'
 
   it('commands and messages print readably in counterexamples', () => {
     expect(String(new Crash('coord', 1, true, 2))).toBe('Crash(coord, keep 1, torn, after 2 effects)')
-    expect(describeMessage({ v: 2, type: 'vote', txId: 't1', from: 'p1', to: 'coord', vote: 'yes', inc: 1 })).toBe(
-      'vote:yes p1→coord t1',
-    )
+    expect(
+      describeMessage({ v: 2, type: 'vote', txId: 't1', from: 'p1', to: 'coord', vote: 'yes', inc: 1 }),
+    ).toBe('vote:yes p1→coord t1')
   })
 })
