@@ -4,8 +4,12 @@ import type { TransactionInfo, TxId, Vote } from '../core/types.js'
 
 /**
  * Carries messages between nodes. Best effort: it may lose, duplicate, delay or reorder
- * messages; the protocol retransmits. Implement it over any medium and check it with
- * `runTransportConformance` from `twopc/testing`.
+ * messages — also across restarts: a message sent to one life of a node may be delivered to a
+ * later one (a queue redelivering after a consumer crash, a client retrying across the peer's
+ * restart). The protocol retransmits what is lost, and binds every `prepare` to the life it was
+ * meant for, so no copy can make a participant prepare or apply work twice. What it must not do:
+ * alter a message, or deliver to an endpoint after its `close()`. Implement it over any medium and
+ * check it with `runTransportConformance` from `twopc/testing`.
  */
 export interface Transport {
   /**

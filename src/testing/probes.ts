@@ -26,6 +26,8 @@ export type ProbeName =
   | 'prepare-timeout'
   /** A duplicate `prepare` reached a participant whose `prepared` record was still being written. */
   | 'duplicate-prepare-while-persisting'
+  /** A participant refused a request bound to an earlier life of it (a stale copy after a restart). */
+  | 'stale-request-refused'
 
 /** Every probe, with what it means. */
 export const PROBES: Readonly<Record<ProbeName, string>> = {
@@ -39,6 +41,7 @@ export const PROBES: Readonly<Record<ProbeName, string>> = {
   'crash-between-sends': 'a crash between two sends of one Ready',
   'resource-call-retried': 'a failed resource commit/abort is retried',
   'prepare-timeout': 'the coordinator times out waiting for votes',
+  'stale-request-refused': 'a participant refuses a request bound to an earlier life of it',
   'duplicate-prepare-while-persisting':
     'a duplicate prepare arrives while the prepared record is being written',
 }

@@ -614,6 +614,10 @@ export class SimCluster {
     if (ready.answers && decision && node.role === 'participant' && message.to !== this.coordinatorId) {
       this.probe('peer-answered-cooperative-termination')
     }
+    // A refusal of a request bound to a life (not of an unbound one, bound to 0) from a later life.
+    if (message.type === 'vote' && message.refused !== undefined && message.refused > 0 && message.refused < message.inc) {
+      this.probe('stale-request-refused')
+    }
     return line
   }
 

@@ -49,7 +49,9 @@ const QUIET_PERIOD_MS = 300
  * restarts on the same address is reached again; and while a peer is down, `send` neither throws
  * nor hangs, and later messages get through once it is back. The suite injects no faults, so while
  * both endpoints are up it expects every message to arrive; duplicates and any order are fine, as
- * the protocol tolerates them; altered messages, and deliveries after close, are not.
+ * the protocol tolerates them — and so is delivering to a restarted endpoint a message sent while
+ * the old one was up or down (protocol version 2 refuses requests meant for an earlier life);
+ * altered messages, and deliveries to an endpoint after its `close()`, are not.
  *
  * Call it at the top level of a vitest test file (it uses `describe`, `it` and `expect` from
  * `vitest`, which must be installed).

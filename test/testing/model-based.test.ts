@@ -4,7 +4,7 @@
  * Partition, Clog, Heal, ResourceBehaviour — see cluster-commands.ts), shrinks a failing one to
  * a minimal sequence, and prints the seed, the path and the commands' replay path. The model is
  * what has been decided: once a transaction is decided anywhere, no node may ever hold another
- * decision for it (S1/S4 seen from outside), on top of S1–S6 checked inside the cluster at every
+ * decision for it (S1/S4 seen from outside), on top of S1–S7 checked inside the cluster at every
  * effect; after the commands, the faults stop and L1 must hold.
  *
  * The seed is pinned (printed by every run; TWOPC_FC_SEED=<seed> picks another, =random a fresh
@@ -33,7 +33,7 @@ const PATH = process.env.TWOPC_FC_PATH
 const REPLAY_PATH = process.env.TWOPC_FC_REPLAY_PATH
 
 describe('fast-check model-based tests of the real cores in a simulated cluster', () => {
-  it(`${RUNS} command sequences keep every decision stable and S1–S6, then reach L1`, () => {
+  it(`${RUNS} command sequences keep every decision stable and S1–S7, then reach L1`, () => {
     console.log(
       `[fast-check] seed ${SEED}${PATH === undefined ? '' : `, path ${PATH}`} (replay: TWOPC_FC_SEED=${SEED} npx vitest run test/testing/model-based.test.ts)`,
     )

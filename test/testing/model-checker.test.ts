@@ -13,7 +13,7 @@ import type { SimAction } from '../../src/testing/trace.js'
 
 describe('exhaustive model checking of the real cores', () => {
   it.each(CI_MODEL_CHECKS.map((config) => [config.name, config] as const))(
-    '%s: every reachable state keeps S1–S6',
+    '%s: every reachable state keeps S1–S7',
     (_name, config) => {
       const result = checkModel(config)
       console.log(`[model checker] ${formatModelCheckerResult(result)}`)

@@ -1,6 +1,6 @@
 /**
  * Deterministic simulation of clusters of the real runtime classes (`Coordinator`, `Participant`):
- * one seed drives the simulated clock, network, logs and resources, crashes and restarts; S1–S6
+ * one seed drives the simulated clock, network, logs and resources, crashes and restarts; S1–S7
  * are checked at every effect, then a liveness phase must reach L1. A failure prints the seed, the
  * trace and the line that replays it.
  *
@@ -39,7 +39,7 @@ describe('deterministic simulation of the runtime classes', () => {
     if (result.violation !== undefined) fail(result)
   })
 
-  it(`${HISTORIES} simulated histories keep S1–S6 at every step and reach L1`, async () => {
+  it(`${HISTORIES} simulated histories keep S1–S7 at every step and reach L1`, async () => {
     const started = Date.now()
     let steps = 0
     let simulatedMs = 0

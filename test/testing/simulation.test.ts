@@ -1,6 +1,6 @@
 /**
  * Deterministic simulation of whole clusters of the real cores (DESIGN.md §5.2): each seed draws
- * its own cluster, workload and fault mix (swarm testing), runs a faulty phase with S1–S6 checked
+ * its own cluster, workload and fault mix (swarm testing), runs a faulty phase with S1–S7 checked
  * at every effect, then a liveness phase that must reach L1. A failure prints the seed, the fault
  * mix, the trace, a shrunk history and the line that replays it.
  *
@@ -37,7 +37,7 @@ describe('deterministic simulation of the real cores', () => {
     if (result.violation !== undefined) fail(result)
   })
 
-  it(`${HISTORIES} simulated histories keep S1–S6 at every step and reach L1`, () => {
+  it(`${HISTORIES} simulated histories keep S1–S7 at every step and reach L1`, () => {
     const started = Date.now()
     let steps = 0
     let simulatedMs = 0
