@@ -16,6 +16,7 @@ import {
   ReadyBuilder,
   type TimerKind,
 } from './ready.js'
+import { assertLogOwner } from './log-owner.js'
 import { incarnationTxId, type LogRecord } from './records.js'
 import type { AbortReason, Decision, Json, NodeId, TxId, Vote } from './types.js'
 import { isId, isTxId } from './validate.js'
@@ -141,6 +142,7 @@ export class CoordinatorCore {
       throw new TwopcError('INVALID_REQUEST', 'recover() must be called once, before any step()')
     }
     this.recovered = true
+    assertLogOwner(records, this.id, 'coordinator')
     const committing = new Map<TxId, readonly NodeId[]>()
     let lastEpoch = 0
     for (const record of records) {
@@ -153,7 +155,8 @@ export class CoordinatorCore {
     // A new epoch, durable before any request carries it: participants order this coordinator's
     // transactions by (epoch, seq), and seq starts again at each start.
     this.epoch = lastEpoch + 1
-    ready.persist({ type: 'incarnation', txId: incarnationTxId(this.epoch), n: this.epoch }, true)
+    const n = this.epoch
+    ready.persist({ type: 'incarnation', txId: incarnationTxId(n), n, node: this.id, role: 'coordinator' }, true)
     if (lastEpoch > 0) ready.persist({ type: 'end', txId: incarnationTxId(lastEpoch) }, false)
     for (const [txId, participants] of committing) {
       this.participantsOf.set(txId, participants)
@@ -327,10 +330,10 @@ export class CoordinatorCore {
     if (!this.participantsOf.get(txId)?.includes(from)) return this.drop(ready, message, 'not-a-participant')
     if (tx.phase !== 'committing') {
       const expected = tx.phase === 'preparing' ? (tx.expected.get(from) ?? 0) : tx.expected
-      // From a life before the one this transaction is bound to: not an answer to our request.
-      if (message.inc < expected) return this.drop(ready, message, 'stale')
       if (message.refused !== undefined)
         return this.onRefusal(ready, txId, tx, from, message.refused, message)
+      // From a life before the one this transaction is bound to: not an answer to our request.
+      if (message.inc < expected) return this.drop(ready, message, 'stale')
     }
     switch (tx.phase) {
       case 'preparing':
@@ -374,6 +377,10 @@ export class CoordinatorCore {
     const expected = tx.phase === 'preparing' ? (tx.expected.get(from) ?? 0) : tx.expected
     // A late copy refusing an earlier request (the one that learned the incarnation): already handled.
     if (refused !== expected) return this.drop(ready, message, 'stale')
+    // Only a node whose log was lost or replaced (an earlier life number again) refuses a request
+    // bound to a later life than its own. That breaks an assumption of the protocol (README,
+    // "Guarantees"); at least bind the next transactions to the life it is, or it would refuse all.
+    if (message.inc < expected) this.incarnations.set(from, message.inc)
     if (tx.phase === 'preparing') {
       if (tx.votes.has(from)) return this.drop(ready, message, 'duplicate')
       if (expected === 0) {

@@ -958,7 +958,6 @@ describe('incarnations (protocol v2)', () => {
       msg.vote('yes', { inc: 1 }),
       msg.vote('no', { inc: 1 }),
       msg.vote('read-only', { inc: 1 }),
-      msg.refusal({ refused: 2, inc: 1 }),
     ]) {
       expectDropped(core.step(deliver(stale)), 'stale')
     }
@@ -966,6 +965,17 @@ describe('incarnations (protocol v2)', () => {
     // The bound life's vote counts.
     core.step(deliver(msg.vote('yes', { inc: 2 })))
     expect(core.status(TX)).toEqual({ state: 'preparing', votes: { [P1]: 'yes', [P2]: 'pending' } })
+  })
+
+  test('a participant whose log was reset (a lower life refusing a request bound to a later one) aborts the transaction, and the next one is bound to the life it is', () => {
+    const core = startedCoordinator()
+    core.step(deliver(msg.decisionRequest({ txId: 'x', from: P1, inc: 5 })))
+    core.step(begin(TX))
+    const ready = core.step(deliver(msg.refusal({ refused: 5, inc: 1 })))
+    expect(ready.events).toContainEqual({ type: 'decided', txId: TX, decision: 'abort', reason: 'refused' })
+    const next = core.step(begin('next'))
+    const prepareToP1 = next.messages.find((message) => message.to === P1)
+    expect(prepareToP1).toMatchObject({ type: 'prepare', inc: 1 })
   })
 
   test('seq grows by one per begin, one-phase or not, and epoch is the coordinator’s incarnation', () => {
