@@ -615,7 +615,12 @@ export class SimCluster {
       this.probe('peer-answered-cooperative-termination')
     }
     // A refusal of a request bound to a life (not of an unbound one, bound to 0) from a later life.
-    if (message.type === 'vote' && message.refused !== undefined && message.refused > 0 && message.refused < message.inc) {
+    if (
+      message.type === 'vote' &&
+      message.refused !== undefined &&
+      message.refused > 0 &&
+      message.refused < message.inc
+    ) {
       this.probe('stale-request-refused')
     }
     return line
