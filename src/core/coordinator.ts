@@ -1,6 +1,7 @@
 import { backoffDelayMs } from './backoff.js'
 import { BoundedMap } from './bounded-map.js'
 import { TwopcError, unreachable } from './errors.js'
+import { assertLogOwner } from './log-owner.js'
 import type { Message, VoteMessage } from './messages.js'
 import { PROTOCOL_VERSION } from './messages.js'
 import {
@@ -16,7 +17,6 @@ import {
   ReadyBuilder,
   type TimerKind,
 } from './ready.js'
-import { assertLogOwner } from './log-owner.js'
 import { incarnationTxId, type LogRecord } from './records.js'
 import type { AbortReason, Decision, Json, NodeId, TxId, Vote } from './types.js'
 import { isId, isTxId } from './validate.js'
@@ -156,7 +156,10 @@ export class CoordinatorCore {
     // transactions by (epoch, seq), and seq starts again at each start.
     this.epoch = lastEpoch + 1
     const n = this.epoch
-    ready.persist({ type: 'incarnation', txId: incarnationTxId(n), n, node: this.id, role: 'coordinator' }, true)
+    ready.persist(
+      { type: 'incarnation', txId: incarnationTxId(n), n, node: this.id, role: 'coordinator' },
+      true,
+    )
     if (lastEpoch > 0) ready.persist({ type: 'end', txId: incarnationTxId(lastEpoch) }, false)
     for (const [txId, participants] of committing) {
       this.participantsOf.set(txId, participants)
