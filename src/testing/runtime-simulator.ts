@@ -104,7 +104,10 @@ const DRAIN_MAX_TICKS = 20_000
  *   retries them with p-retry on real timers, which would make the history depend on wall time;
  * - crashes (`close()` on the node, whose transport, timers, log appends and resource calls then
  *   go dead) and restarts (a new instance on the same log, with a fresh transport and a seeded
- *   `random`, then `start()`).
+ *   `random`, then `start()`);
+ * - outside inputs: the caller cancels a `commit()` (its `signal`), an operator resolves an
+ *   in-doubt transaction by hand (`resolveManually`), or the network delivers a copy of a message
+ *   as if sent by a node outside its transaction.
  *
  * After each step the microtasks drain (no real timer or macrotask is ever used). S1–S7 are
  * checked at every effect with {@link InvariantTracker}: S2 when a message leaves, against the
@@ -216,6 +219,8 @@ type Category =
   | 'timer'
   | 'crash'
   | 'restart'
+  /** An outside input: the caller cancels, an operator resolves by hand, or a sender is forged. */
+  | 'input'
 
 /** One history in progress. */
 class RuntimeSimulation {
@@ -237,6 +242,8 @@ class RuntimeSimulation {
   private readonly timers = new Map<number, SimTimer>()
   private readonly votes = new Map<string, Vote>()
   private readonly outcomes = new Map<TxId, string>()
+  /** The `signal` of each begun transaction's `commit()` call, to cancel it. */
+  private readonly cancels = new Map<TxId, AbortController>()
   private readonly trace: string[] = []
   private inFlight: InFlight[] = []
   private calls: PendingCall[] = []
@@ -272,8 +279,6 @@ class RuntimeSimulation {
       return { txId: `t${i + 1}`, participants: chosen.length > 0 ? chosen : [fallback] }
     })
     this.staleDeliveries = options.staleDeliveries ?? true
-    // Stale deliveries about a compacted transaction are a known limit of their own (pinned in
-    // test/core/scenarios.test.ts), so logs do not compact when stale deliveries are on.
     this.compaction = setup() < 0.5
     const pick = (values: readonly number[]) => values[between(0, values.length - 1)] ?? 0
     this.weights = {
@@ -286,6 +291,7 @@ class RuntimeSimulation {
       timer: pick([1, 2, 4]),
       crash: pick([0, 0.3, 1]),
       restart: 2,
+      input: pick([0, 0, 0.3]),
     }
     this.faultySteps = options.steps ?? 300
     this.livenessLimit = options.livenessSteps ?? 3000
@@ -423,6 +429,8 @@ class RuntimeSimulation {
     add('crash', enabled.length > 0 && [...this.nodes.values()].some((node) => node.current !== undefined))
     if (healed && down) return 'restart'
     add('restart', down)
+    // Like a crash, an outside input only while there is other work (a quiet cluster stays quiet).
+    add('input', !healed && this.begun > 0 && enabled.some(([category]) => category !== 'input'))
     const total = enabled.reduce((sum, [, weight]) => sum + weight, 0)
     if (total === 0) return undefined
     let draw = this.choose() * total
@@ -484,7 +492,44 @@ class RuntimeSimulation {
         this.boot(node)
         return `Restart(${node.id}: ${node.log.durable.length} durable records)`
       }
+      case 'input':
+        return this.outsideInput()
     }
+  }
+
+  /** A cancel of a begun transaction, a resolution by hand of one in doubt, or a forged sender. */
+  private outsideInput(): string {
+    const kind = Math.floor(this.choose() * 3)
+    const unsettled = [...this.cancels].filter(([txId]) => !this.outcomes.has(txId))
+    if (kind === 0 && unsettled.length > 0) {
+      const [txId, controller] = this.pickOne(unsettled)
+      controller.abort()
+      return `Cancel(${txId})`
+    }
+    if (kind === 1) {
+      const inDoubt = [...this.nodes.values()].flatMap((node) => {
+        const participant = node.current?.started ? node.current.node : undefined
+        return participant instanceof Participant
+          ? participant.inDoubt().map((tx) => ({ participant, id: node.id, txId: tx.txId }))
+          : []
+      })
+      if (inDoubt.length > 0) {
+        const { participant, id, txId } = this.pickOne(inDoubt)
+        const decision = this.choose() < 0.5 ? 'commit' : 'abort'
+        this.tracker.resolvedByHand(id, txId)
+        participant.resolveManually(txId, decision, { reason: 'simulated operator' }).catch(() => {})
+        return `Resolve(${id} ${txId} → ${decision})`
+      }
+    }
+    const candidates = this.inFlight.filter((entry) => entry.message.type !== 'prepare')
+    if (candidates.length === 0) return 'Input(nothing to forge)'
+    const entry = this.pickOne(candidates)
+    const members = new Set(['coord', ...this.tracker.participantsOf(entry.message.txId)])
+    const outsiders = [...this.nodes.keys()].filter((id) => !members.has(id))
+    if (outsiders.length === 0) return 'Input(no outsider to forge)'
+    const message = { ...entry.message, from: this.pickOne(outsiders) }
+    this.inFlight.push({ ...entry, message, json: JSON.stringify(message) })
+    return `Forge(${describeMessage(message)})`
   }
 
   private begin(): string {
@@ -493,7 +538,9 @@ class RuntimeSimulation {
     const coordinator = this.nodes.get('coord')?.current?.node as Coordinator
     this.tracker.begin(tx.txId, tx.participants)
     const participants = Object.fromEntries(tx.participants.map((id) => [id, { share: `${tx.txId}@${id}` }]))
-    coordinator.commit({ txId: tx.txId, participants }).then(
+    const controller = new AbortController()
+    this.cancels.set(tx.txId, controller)
+    coordinator.commit({ txId: tx.txId, participants, signal: controller.signal }).then(
       (outcome) => {
         this.outcomes.set(tx.txId, outcome.decision === 'commit' ? 'commit' : `abort (${outcome.reason})`)
       },
