@@ -13,34 +13,20 @@ export interface NetworkEndpoint {
   setPeer(id: string, address: string): void
 }
 
-let warningSilenced = false
-
 /**
- * The benchmark runs its transports unauthenticated on loopback, on purpose (the baselines have
- * no authentication either), so the transports' console warning about it is dropped.
+ * Starts node `id`'s transport of `kind` on 127.0.0.1, on a port the OS picks. Unauthenticated on
+ * purpose: the baselines it is compared with have no authentication either.
  */
-function silenceUnauthenticatedWarning(): void {
-  if (warningSilenced) return
-  warningSilenced = true
-  const warn = console.warn
-  console.warn = (...args: unknown[]) => {
-    if (typeof args[0] === 'string' && args[0].includes('UNAUTHENTICATED')) return
-    warn(...args)
-  }
-}
-
-/** Starts node `id`'s transport of `kind` on 127.0.0.1, on a port the OS picks. */
 export async function listenOn(kind: NetworkKind, id: string): Promise<NetworkEndpoint> {
-  silenceUnauthenticatedWarning()
   if (kind === 'tcp') {
-    const transport = await TcpTransport.listen({ id, listen: '127.0.0.1:0' })
+    const transport = await TcpTransport.listen({ id, listen: '127.0.0.1:0', authentication: 'none' })
     return {
       transport,
       address: transport.address,
       setPeer: (peer, address) => transport.setPeer(peer, address),
     }
   }
-  const transport = new HttpTransport({ id })
+  const transport = new HttpTransport({ id, authentication: 'none' })
   const address = await transport.listen('127.0.0.1:0')
   return { transport, address, setPeer: (peer, address) => transport.setPeer(peer, address) }
 }

@@ -24,11 +24,23 @@ import { integerInRange, requireObject } from './transport-options.js'
  */
 export interface AuthOptions {
   /**
+   * `'hmac'`: every frame or request is signed and checked with {@link secret} / {@link secrets};
+   * a transport without a usable secret refuses to start (`INVALID_OPTIONS`), so that
+   * `secret: process.env.TWOPC_SECRET` with the variable unset fails closed instead of running
+   * open. `'none'`: no secret, and anyone who can reach the transport can send it protocol
+   * messages and decide transactions — for tests and trusted networks only, and it must be said
+   * explicitly.
+   * @default 'hmac'
+   * @example authentication: 'none' // a test on 127.0.0.1
+   */
+  readonly authentication?: 'hmac' | 'none'
+  /**
    * One secret shared by every node (at least 16 characters). Used for any peer missing from
-   * {@link secrets}.
+   * {@link secrets}. Present but `undefined` or empty (an unset environment variable) is an error,
+   * not "no authentication".
    * @example process.env.TWOPC_SECRET
    */
-  readonly secret?: string
+  readonly secret?: string | undefined
   /**
    * A secret (at least 16 characters) per peer: `secrets[peerId]` is the key this node and
    * `peerId` share, used both to sign what goes to `peerId` and to check what comes from it.
@@ -42,7 +54,8 @@ export interface AuthOptions {
    */
   readonly maxClockSkewMs?: number
   /**
-   * Source of the timestamps signed and checked; inject one to test staleness.
+   * Source of the timestamps signed and checked, and of `lastSuccessAt` in `stats().peers`;
+   * inject one to test staleness.
    * @default the system clock
    */
   readonly clock?: Pick<Clock, 'now'>
@@ -109,24 +122,40 @@ export class Authenticator {
   }
 }
 
+/** Checks one secret; an unset or empty one is told the explicit way to run without. */
 function secretBytes(name: string, value: unknown): Buffer {
   if (typeof value !== 'string' || value.length < MIN_SECRET_LENGTH) {
-    invalidOption(name, `a string of at least ${MIN_SECRET_LENGTH} characters`, value)
+    const unset =
+      value === undefined || value === ''
+        ? " (set `secret` or `secrets`, or `authentication: 'none'` to accept messages from anyone)"
+        : ''
+    invalidOption(name, `a string of at least ${MIN_SECRET_LENGTH} characters${unset}`, value)
   }
   return Buffer.from(value, 'utf8')
 }
 
 /**
  * Validates {@link AuthOptions} for node `self` and returns its {@link Authenticator}, or
- * `undefined` when no secret is configured — after warning loudly on the console that
- * `transportName` accepts messages from anyone. Transports call it once, at construction.
+ * `undefined` for `authentication: 'none'`. Fails closed: with `'hmac'` (the default) and no
+ * usable secret it throws. Transports call it once, at construction.
+ * @throws TwopcError `INVALID_OPTIONS` for a missing, empty or short secret, or a secret given
+ * with `authentication: 'none'`.
  */
-export function resolveAuth(
-  options: AuthOptions,
-  self: NodeId,
-  transportName: string,
-): Authenticator | undefined {
-  const fallback = options.secret === undefined ? undefined : secretBytes('secret', options.secret)
+export function resolveAuth(options: AuthOptions, self: NodeId): Authenticator | undefined {
+  const maxClockSkewMs = integerInRange('maxClockSkewMs', options.maxClockSkewMs, 30_000, 1, 24 * 3_600_000)
+  const clock = options.clock ?? systemClock
+  if (typeof clock?.now !== 'function') invalidOption('clock', 'an object with a `now` method', clock)
+  const mode = options.authentication ?? 'hmac'
+  if (mode !== 'hmac' && mode !== 'none') invalidOption('authentication', "'hmac' or 'none'", mode)
+  if (mode === 'none') {
+    for (const name of ['secret', 'secrets'] as const) {
+      if (name in options) invalidOption(name, "absent with `authentication: 'none'`", options[name])
+    }
+    return undefined
+  }
+  // Present but unset (`secret: process.env.TWOPC_SECRET` without the variable) fails like absent.
+  const fallback =
+    'secret' in options || options.secrets === undefined ? secretBytes('secret', options.secret) : undefined
   const keys = new Map<NodeId, Buffer>()
   if (options.secrets !== undefined) {
     requireObject('secrets', options.secrets)
@@ -135,15 +164,11 @@ export function resolveAuth(
       keys.set(peer, secretBytes(`secrets.${peer}`, secret))
     }
   }
-  const maxClockSkewMs = integerInRange('maxClockSkewMs', options.maxClockSkewMs, 30_000, 1, 24 * 3_600_000)
-  const clock = options.clock ?? systemClock
-  if (typeof clock?.now !== 'function') invalidOption('clock', 'an object with a `now` method', clock)
-  if (fallback === undefined && keys.size === 0) {
-    console.warn(
-      `twopc: WARNING: ${transportName} of node ${JSON.stringify(self)} is UNAUTHENTICATED. Anyone who can ` +
-        'reach it can send it protocol messages and decide transactions. Set `secret` or `secrets`.',
+  if (fallback === undefined && keys.size === 0)
+    invalidOption(
+      'secrets',
+      "an object with at least one secret (or set `secret`, or `authentication: 'none'` to accept messages from anyone)",
+      options.secrets,
     )
-    return undefined
-  }
   return new Authenticator(self, keys, fallback, maxClockSkewMs, clock)
 }

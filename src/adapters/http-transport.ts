@@ -100,7 +100,8 @@ function header(req: IncomingMessage, name: string): string | undefined {
  * messages when full (reported as `dropped` events). `send` never blocks and throws only for a
  * caller bug or after `close()`.
  *
- * Without `secret` or `secrets` it warns loudly, once, that it is unauthenticated.
+ * Fails closed: without a usable `secret` or `secrets` it refuses to start, unless
+ * `authentication: 'none'` says to accept messages from anyone (see {@link AuthOptions}).
  *
  * @example
  * ```ts
@@ -146,7 +147,7 @@ export class HttpTransport extends EventEmitter<NetworkTransportEvents> implemen
     this.maxMessageBytes = this.maxBodyBytes - 2
     this.requestTimeoutMs = integerInRange('requestTimeoutMs', options.requestTimeoutMs, 10_000, 1, 600_000)
     this.outbound = resolveOutbound(options)
-    this.auth = resolveAuth(options, this.id, 'HttpTransport')
+    this.auth = resolveAuth(options, this.id)
     for (const [peer, url] of peers) this.link(peer, url)
     this.handler = (req, res) => this.handle(req, res)
   }

@@ -99,7 +99,8 @@ const utf8 = new TextDecoder('utf-8', { fatal: true })
  * connection (see {@link InboundRejectionReason}). A connection serves one sender: the first
  * accepted frame pins it.
  *
- * Without `secret` or `secrets` it warns loudly, once, that it is unauthenticated.
+ * Fails closed: without a usable `secret` or `secrets` it refuses to start, unless
+ * `authentication: 'none'` says to accept messages from anyone (see {@link AuthOptions}).
  *
  * @example
  * ```ts
@@ -168,7 +169,7 @@ export class TcpTransport extends EventEmitter<NetworkTransportEvents> implement
       1_000_000,
     )
     const outbound = resolveOutbound(options)
-    const auth = resolveAuth(options, id, 'TcpTransport')
+    const auth = resolveAuth(options, id)
     for (const peer of peers.keys()) TcpTransport.requireKey(auth, peer)
     const server = createServer({ noDelay: true })
     server.maxConnections = maxInboundConnections

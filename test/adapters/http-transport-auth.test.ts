@@ -31,7 +31,7 @@ async function receiver() {
 
 /** Body and headers of a request as node `from` would sign it for `to` with `key` at time `at`. */
 function signed(messages: unknown, { from = 'a', to = 'b', key = KEY_AB, at = T0 } = {}) {
-  const auth = resolveAuth({ secrets: { [to]: key }, clock: { now: () => at } }, from, 'test')
+  const auth = resolveAuth({ secrets: { [to]: key }, clock: { now: () => at } }, from)
   const body = JSON.stringify(messages)
   const { timestamp, signature } = auth?.sign(to, Buffer.from(body)) ?? { timestamp: 0, signature: '' }
   return {

@@ -36,10 +36,13 @@ interface Target {
 
 const open = { resource: new RecordingResource(), events: [] } as unknown as Target
 const authenticated = { resource: new RecordingResource(), events: [] } as unknown as Target
-const coordAuth = resolveAuth({ secrets: { bank: KEY } }, 'coord', 'test')
+const coordAuth = resolveAuth({ secrets: { bank: KEY } }, 'coord')
 
 async function start(target: Target, secrets: { coord: string } | undefined): Promise<void> {
-  target.transport = new HttpTransport({ id: 'bank', ...(secrets === undefined ? {} : { secrets }) })
+  target.transport = new HttpTransport({
+    id: 'bank',
+    ...(secrets === undefined ? { authentication: 'none' } : { secrets }),
+  })
   target.url = await target.transport.listen('127.0.0.1:0')
   target.participant = new Participant({
     id: 'bank',
@@ -52,14 +55,12 @@ async function start(target: Target, secrets: { coord: string } | undefined): Pr
 }
 
 beforeAll(async () => {
-  vi.spyOn(console, 'warn').mockImplementation(() => {}) // `open` is unauthenticated on purpose
   await start(open, undefined)
   await start(authenticated, { coord: KEY })
 })
 
 afterAll(async () => {
   await Promise.all([open.participant.close(), authenticated.participant.close()])
-  vi.restoreAllMocks()
 })
 
 function snapshot(target: Target): { stats: NodeStats; events: number; calls: number } {

@@ -26,7 +26,12 @@ afterEach(async () => {
 })
 
 function transport(options: Partial<HttpTransportOptions> & { id: string }): HttpTransport {
-  const created = new HttpTransport({ retryDelayMs: 10, retryDelayMsMax: 100, ...options })
+  const created = new HttpTransport({
+    retryDelayMs: 10,
+    retryDelayMsMax: 100,
+    ...(options.secret === undefined && options.secrets === undefined ? { authentication: 'none' } : {}),
+    ...options,
+  })
   transports.push(created)
   return created
 }
@@ -80,10 +85,22 @@ describe('HttpTransport options', () => {
     )
   })
 
-  it('warns once, loudly, when it has no secret', () => {
-    transport({ id: 'a' })
-    expect(warn).toHaveBeenCalledTimes(1)
-    expect(warn.mock.calls[0]?.[0]).toMatch(/HttpTransport of node "a" is UNAUTHENTICATED/)
+  it.each([
+    [{}, 'got undefined'],
+    [{ secret: undefined }, 'got undefined'],
+    [{ secret: '' }, 'got ""'],
+  ])('fails closed: %j refuses to start, naming the explicit way out', (options, got) => {
+    expect(() => new HttpTransport({ id: 'a', ...options })).toThrow(
+      expect.objectContaining({
+        code: 'INVALID_OPTIONS',
+        message: `Expected \`secret\` to be a string of at least 16 characters (set \`secret\` or \`secrets\`, or \`authentication: 'none'\` to accept messages from anyone), ${got}`,
+      }),
+    )
+  })
+
+  it("runs unauthenticated only with `authentication: 'none'`, and says nothing more about it", () => {
+    transport({ id: 'a', authentication: 'none' })
+    expect(warn).not.toHaveBeenCalled()
   })
 })
 

@@ -32,7 +32,7 @@ async function receiver() {
 
 /** A frame as node `from` would sign it for `to` with `key` at time `at`. */
 function signed(message: unknown, { from = 'a', to = 'b', key = KEY_AB, at = T0 } = {}): Buffer {
-  const auth = resolveAuth({ secrets: { [to]: key }, clock: { now: () => at } }, from, 'test')
+  const auth = resolveAuth({ secrets: { [to]: key }, clock: { now: () => at } }, from)
   const bytes = Buffer.from(JSON.stringify(message))
   const { timestamp, signature } = auth?.sign(to, bytes) ?? { timestamp: 0, signature: '' }
   return encodeFrames([{ envelope: JSON.stringify({ from, ts: timestamp, sig: signature }), message: bytes }])

@@ -32,8 +32,13 @@ const resource = new RecordingResource()
 const events: string[] = []
 
 beforeAll(async () => {
-  vi.spyOn(console, 'warn').mockImplementation(() => {}) // unauthenticated on purpose: the parser is the target
-  transport = await TcpTransport.listen({ id: 'bank', listen: '127.0.0.1:0', maxFrameBytes: 64 * 1024 })
+  // Unauthenticated on purpose: the parser is the target.
+  transport = await TcpTransport.listen({
+    id: 'bank',
+    listen: '127.0.0.1:0',
+    maxFrameBytes: 64 * 1024,
+    authentication: 'none',
+  })
   participant = new Participant({ id: 'bank', transport, log: new MemoryLog(), resource })
   for (const name of EVENTS) participant.on(name, () => events.push(name))
   await participant.start()
@@ -41,7 +46,6 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await participant.close()
-  vi.restoreAllMocks()
 })
 
 /** Writes `bytes` on a fresh connection, ends it, and resolves once the transport has read everything. */

@@ -23,6 +23,7 @@ async function listen(options: Partial<TcpTransportOptions> & { id: string }): P
     listen: '127.0.0.1:0',
     retryDelayMs: 10,
     retryDelayMsMax: 100,
+    ...(options.secret === undefined && options.secrets === undefined ? { authentication: 'none' } : {}),
     ...options,
   })
   open.push(transport)
@@ -119,17 +120,51 @@ describe('TcpTransport options', () => {
     expect((error as TwopcError).message).toBe(message)
   })
 
-  it('warns once, loudly, when it has no secret, and not with one', async () => {
-    await listen({ id: 'a' })
-    expect(warn).toHaveBeenCalledTimes(1)
-    expect(warn.mock.calls[0]?.[0]).toMatch(/TcpTransport of node "a" is UNAUTHENTICATED/)
-    await listen({ id: 'b', secret: 'a-long-enough-secret' })
-    expect(warn).toHaveBeenCalledTimes(1)
+  it.each([
+    [
+      {},
+      "Expected `secret` to be a string of at least 16 characters (set `secret` or `secrets`, or `authentication: 'none'` to accept messages from anyone), got undefined",
+    ],
+    [
+      { secret: undefined },
+      "Expected `secret` to be a string of at least 16 characters (set `secret` or `secrets`, or `authentication: 'none'` to accept messages from anyone), got undefined",
+    ],
+    [
+      { secret: '' },
+      'Expected `secret` to be a string of at least 16 characters (set `secret` or `secrets`, or `authentication: \'none\'` to accept messages from anyone), got ""',
+    ],
+    [
+      { secret: undefined, secrets: { b: 'a-long-enough-secret' } },
+      "Expected `secret` to be a string of at least 16 characters (set `secret` or `secrets`, or `authentication: 'none'` to accept messages from anyone), got undefined",
+    ],
+    [
+      { secrets: {} },
+      "Expected `secrets` to be an object with at least one secret (or set `secret`, or `authentication: 'none'` to accept messages from anyone), got an object",
+    ],
+    [
+      { authentication: 'none', secret: 'a-long-enough-secret' },
+      'Expected `secret` to be absent with `authentication: \'none\'`, got "a-long-enough-secret"',
+    ],
+    [{ authentication: 'open' }, "Expected `authentication` to be 'hmac' or 'none', got \"open\""],
+  ] as const)('fails closed: %j refuses to start, naming the explicit way out', async (options, message) => {
+    const error = await TcpTransport.listen({ id: 'a', listen: '127.0.0.1:0', ...(options as object) }).catch(
+      (e: unknown) => e,
+    )
+    expect(error).toBeInstanceOf(TwopcError)
+    expect(error).toMatchObject({ code: 'INVALID_OPTIONS', message })
+  })
+
+  it("runs unauthenticated only with `authentication: 'none'`, and says nothing more about it", async () => {
+    const a = await TcpTransport.listen({ id: 'a', listen: '127.0.0.1:0', authentication: 'none' })
+    open.push(a)
+    expect(warn).not.toHaveBeenCalled()
   })
 
   it('rejects with the listen error when the address is taken', async () => {
     const a = await listen({ id: 'a' })
-    await expect(TcpTransport.listen({ id: 'b', listen: a.address })).rejects.toThrow(/EADDRINUSE/)
+    await expect(TcpTransport.listen({ id: 'b', listen: a.address, authentication: 'none' })).rejects.toThrow(
+      /EADDRINUSE/,
+    )
   })
 })
 

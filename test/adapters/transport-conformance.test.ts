@@ -1,4 +1,3 @@
-import { beforeAll, vi } from 'vitest'
 import { HttpTransport, type HttpTransportOptions } from '../../src/adapters/http-transport.js'
 import { MemoryNetwork } from '../../src/adapters/memory-network.js'
 import { TcpTransport, type TcpTransportOptions } from '../../src/adapters/tcp-transport.js'
@@ -8,10 +7,6 @@ import {
   runTransportConformance,
   type TransportConformanceHarness,
 } from '../../src/testing/transport-conformance.js'
-
-beforeAll(() => {
-  vi.spyOn(console, 'warn').mockImplementation(() => {}) // the unauthenticated runs warn, as they should
-})
 
 /** Fast reconnection, so that restarts are noticed within the suite's timeouts. */
 const FAST = { retryDelayMs: 10, retryDelayMsMax: 200 } as const
@@ -64,8 +59,8 @@ runTransportConformance('TcpTransport (per-peer secrets)', () =>
   tcp({ secrets: { alpha: 'alpha-beta-shared-key', beta: 'alpha-beta-shared-key' } }),
 )
 
-runTransportConformance('TcpTransport (unauthenticated)', () => tcp({}))
+runTransportConformance('TcpTransport (unauthenticated)', () => tcp({ authentication: 'none' }))
 
 runTransportConformance('HttpTransport (shared secret)', () => http({ secret: 'cluster-wide-secret-key' }))
 
-runTransportConformance('HttpTransport (unauthenticated)', () => http({}))
+runTransportConformance('HttpTransport (unauthenticated)', () => http({ authentication: 'none' }))
