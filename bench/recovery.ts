@@ -33,7 +33,7 @@ function finishedTransaction(i: number): LogRecord[] {
 async function writeParticipantLog(path: string, records: number): Promise<void> {
   const log = new FileLog({ path, compactAfterRecords: Number.POSITIVE_INFINITY })
   await log.load()
-  let batch: LogRecord[] = [{ type: 'incarnation', txId: '~inc:1', n: 1 }]
+  let batch: LogRecord[] = [{ type: 'incarnation', txId: '~inc:1', n: 1, node: 'p0', role: 'participant' }]
   let written = 1
   for (let i = 0; written < records; i++) {
     const next = finishedTransaction(i).slice(0, records - written)

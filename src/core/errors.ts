@@ -21,6 +21,8 @@ export type ErrorCode =
   | 'LOG_CORRUPTED'
   | 'LOG_LOCKED'
   | 'LOG_IO'
+  /** A log's incarnation records name another node or role than the node opening it (a wrong log path). */
+  | 'LOG_OWNER_MISMATCH'
   | 'UNKNOWN_TRANSACTION'
   /** A resource's backing system is set up so that it cannot work (e.g. prepared transactions disabled). */
   | 'RESOURCE_MISCONFIGURED'

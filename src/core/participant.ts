@@ -1,6 +1,7 @@
 import { backoffDelayMs } from './backoff.js'
 import { BoundedMap } from './bounded-map.js'
 import { TwopcError, unreachable } from './errors.js'
+import { assertLogOwner } from './log-owner.js'
 import type {
   AckMessage,
   Message,
@@ -252,6 +253,7 @@ export class ParticipantCore {
       throw new TwopcError('INVALID_REQUEST', 'recover() must be called once, before any step()')
     }
     this.recovered = true
+    assertLogOwner(records, this.id, 'participant')
     const prepared = new Map<TxId, { info: TransactionInfo; onePhase: boolean }>()
     const outcomes = new Map<TxId, { decision: Decision; heuristic: string | undefined }>()
     const ended = new Set<TxId>()
@@ -287,7 +289,11 @@ export class ParticipantCore {
     // A new life, durable before anything is sent: its messages carry this number, and requests
     // meant for an earlier life are refused (so a stale `prepare` never prepares work twice).
     this.incarnation = lastIncarnation + 1
-    ready.persist({ type: 'incarnation', txId: incarnationTxId(this.incarnation), n: this.incarnation }, true)
+    const n = this.incarnation
+    ready.persist(
+      { type: 'incarnation', txId: incarnationTxId(n), n, node: this.id, role: 'participant' },
+      true,
+    )
     if (lastIncarnation > 0) ready.persist({ type: 'end', txId: incarnationTxId(lastIncarnation) }, false)
     if (records.length > 0) {
       // A restart: finished transactions may have been compacted away and read-only votes leave

@@ -67,16 +67,25 @@ export function incarnationTxId(n: number): TxId {
   return `~inc:${n}`
 }
 
+/** Which half of the protocol a node runs; a log belongs to one node in one role. */
+export type NodeRole = 'coordinator' | 'participant'
+
 /**
  * Coordinator or participant: the node started its life number `n` (1 on an empty log, one more at
  * each start). Forced at every start, before the node sends anything: a participant's messages
  * carry `n` as `inc` and it refuses requests meant for another life; a coordinator's `n` is the
  * `epoch` of its requests. The previous incarnation record is ended in the same append.
+ * It also names the log's owner (`node`, `role`): a node that recovers from a log whose
+ * incarnation records name another owner refuses to start (`LOG_OWNER_MISMATCH`).
  */
 export interface IncarnationRecord {
   readonly type: 'incarnation'
   readonly txId: TxId
   readonly n: number
+  /** The id of the node that started this life. */
+  readonly node: NodeId
+  /** The role it started in. */
+  readonly role: NodeRole
 }
 
 /** Records a coordinator writes. */
@@ -99,6 +108,7 @@ const RECORD_TYPES: readonly LogRecord['type'][] = [
 
 const INCARNATION_TX_ID = /^~inc:[1-9][0-9]{0,15}$/
 const DECISIONS: readonly Decision[] = ['commit', 'abort']
+const ROLES: readonly NodeRole[] = ['coordinator', 'participant']
 
 /**
  * Validates a record read back from a log (or about to be appended) and returns a copy with the
@@ -119,7 +129,7 @@ export function parseRecord(value: unknown): LogRecord {
     const n = read.counter('n', 1)
     if (fields.txId !== incarnationTxId(n))
       read.fail('txId', `'${incarnationTxId(n)}' in incarnation record ${n}`)
-    return { type, txId: incarnationTxId(n), n }
+    return { type, txId: incarnationTxId(n), n, node: read.id('node'), role: read.oneOf('role', ROLES) }
   }
   if (type === 'end' && typeof fields.txId === 'string' && INCARNATION_TX_ID.test(fields.txId))
     return { type, txId: fields.txId }

@@ -236,7 +236,7 @@ const EVERY_RECORD_TYPE: readonly LogRecord[] = [
   outcome('tx-2', 'commit'),
   outcome('tx-3', 'abort'),
   { type: 'outcome', txId: 'tx-4', decision: 'abort', heuristic: 'operator: bank-b unreachable for 2 days' },
-  { type: 'incarnation', txId: '~inc:1', n: 1 },
+  { type: 'incarnation', txId: '~inc:1', n: 1, node: 'bank-a', role: 'participant' },
   { type: 'commit', txId: 'tx with spaces/and:punctuation', participants: ['only-one'] },
 ]
 

@@ -1,7 +1,7 @@
 import { fc, test } from '@fast-check/vitest'
 import { describe, expect } from 'vitest'
 import type { NodeId, TxId, Vote } from '../../src/core/types.js'
-import { STARTED } from './helpers.js'
+import { C, started } from './helpers.js'
 import { type AnyReady, Pump } from './pump.js'
 
 /**
@@ -188,7 +188,7 @@ describe('the simulator has teeth', () => {
     pump.runInOrder()
     expect(pump.messages.filter((m) => m.type === 'commit')).toHaveLength(1)
     // Nothing but the incarnation record of its start: no commit record.
-    expect(pump.records('coord')).toEqual([STARTED])
+    expect(pump.records(C)).toEqual([started(C)])
     // The same commit to a participant of a two-phase transaction is not a confirmation.
     const twoPhase = new Pump({
       participants: ['p1', 'p2'],

@@ -21,8 +21,8 @@ import {
   P3,
   PREPARE_TIMEOUT_MS,
   random,
-  STARTED,
   sent,
+  started,
   startedCoordinator,
   TX,
   thrownBy,
@@ -665,7 +665,7 @@ describe('cancel', () => {
 describe('recovery', () => {
   test('an empty log recovers to a forced incarnation record (epoch 1) and nothing else', () => {
     expect(coordinator().recover([])).toEqual({
-      records: [{ type: 'incarnation', txId: '~inc:1', n: 1 }],
+      records: [{ type: 'incarnation', txId: '~inc:1', n: 1, node: C, role: 'coordinator' }],
       forceRecords: true,
       messages: [],
       timers: [],
@@ -676,10 +676,10 @@ describe('recovery', () => {
 
   test('a commit record without end resends commit to every participant that owes an ack', () => {
     const core = coordinator()
-    const ready = core.recover([STARTED, { type: 'commit', txId: TX, participants: [P1, P2] }])
+    const ready = core.recover([started(C), { type: 'commit', txId: TX, participants: [P1, P2] }])
     expect(sent(ready)).toEqual([`commit ${C}→${P1}`, `commit ${C}→${P2}`])
     // Its second start: epoch 2, forced before the commits are resent; epoch 1 ended.
-    expect(ready.records).toEqual([incarnation(2), incarnationEnd(1)])
+    expect(ready.records).toEqual([incarnation(2, C), incarnationEnd(1)])
     expect(ready.forceRecords).toBe(true)
     expect(timers(ready)).toEqual([`set:retransmit@${expectedDelayMs(0)}`])
     expect(core.status(TX)).toEqual({ state: 'committing', pendingAcks: [P1, P2] })
@@ -698,12 +698,12 @@ describe('recovery', () => {
     const core = coordinator()
     expect(
       core.recover([
-        STARTED,
+        started(C),
         { type: 'commit', txId: TX, participants: [P1, P2] },
         { type: 'end', txId: TX },
       ]),
     ).toEqual({
-      records: [incarnation(2), incarnationEnd(1)],
+      records: [incarnation(2, C), incarnationEnd(1)],
       forceRecords: true,
       messages: [],
       timers: [],
@@ -719,7 +719,7 @@ describe('recovery', () => {
 
   test('a transaction with no record after a restart is presumed aborted', () => {
     const core = coordinator()
-    core.recover([STARTED])
+    core.recover([started(C)])
     expect(sent(core.step(deliver(msg.decisionRequest())))).toEqual([`abort ${C}→${P1}`])
     expectDropped(core.step(deliver(msg.vote('yes'))), 'unknown-transaction')
   })
@@ -728,7 +728,7 @@ describe('recovery', () => {
     // The coordinator wrote nothing for the one-phase transaction and forgot it; the participant's
     // vote is its forced outcome, so confirming it lets the participant forget it too.
     const core = coordinator()
-    expect(core.recover([STARTED]).records).toEqual([incarnation(2), incarnationEnd(1)])
+    expect(core.recover([started(C)]).records).toEqual([incarnation(2, C), incarnationEnd(1)])
     for (const [vote, confirmation] of [
       ['yes', 'commit'],
       ['no', 'abort'],
@@ -746,7 +746,7 @@ describe('recovery', () => {
   test('only the transactions without end are resumed, each with its own participants', () => {
     const core = coordinator()
     const ready = core.recover([
-      STARTED,
+      started(C),
       { type: 'commit', txId: 'a', participants: [P1, P2] },
       { type: 'commit', txId: 'b', participants: [P3] },
       { type: 'end', txId: 'a' },
@@ -813,14 +813,19 @@ describe('incarnations (protocol v2)', () => {
   }
 
   test.each([
-    ['an empty log', [], [incarnation(1)]],
-    ['the log of epoch 1', [incarnation(1)], [incarnation(2), incarnationEnd(1)]],
+    ['an empty log', [], [incarnation(1, C)]],
+    ['the log of epoch 1', [incarnation(1, C)], [incarnation(2, C), incarnationEnd(1)]],
     [
       'the log of epochs 1 and 2, not compacted',
-      [incarnation(1), { type: 'commit', txId: 'a', participants: [P1] }, incarnation(2), incarnationEnd(1)],
-      [incarnation(3), incarnationEnd(2)],
+      [
+        incarnation(1, C),
+        { type: 'commit', txId: 'a', participants: [P1] },
+        incarnation(2, C),
+        incarnationEnd(1),
+      ],
+      [incarnation(3, C), incarnationEnd(2)],
     ],
-    ['the log of epoch 2, compacted', [incarnation(2)], [incarnation(3), incarnationEnd(2)]],
+    ['the log of epoch 2, compacted', [incarnation(2, C)], [incarnation(3, C), incarnationEnd(2)]],
   ] as const)(
     'recover on %s forces the incarnation record (its epoch) n = last + 1 and ends the previous one',
     (_name, log, expected) => {
@@ -980,7 +985,7 @@ describe('incarnations (protocol v2)', () => {
 
   test('seq grows by one per begin, one-phase or not, and epoch is the coordinator’s incarnation', () => {
     const core = coordinator()
-    core.recover([incarnation(1), incarnation(2), incarnationEnd(1)])
+    core.recover([incarnation(1, C), incarnation(2, C), incarnationEnd(1)])
     const tickets = ['a', 'b', 'c', 'd'].map((txId, i) =>
       ticketOf(core.step(begin(txId, i % 2 === 0 ? twoParticipants : onlyP1)).messages[0]),
     )
@@ -1001,7 +1006,7 @@ describe('incarnations (protocol v2)', () => {
     })
     // After a restart, seq starts again at 1 in the next epoch.
     const restarted = coordinator()
-    restarted.recover([incarnation(2), incarnation(3), incarnationEnd(2)])
+    restarted.recover([incarnation(2, C), incarnation(3, C), incarnationEnd(2)])
     expect(ticketOf(restarted.step(begin('g')).messages[0])).toEqual({ inc: 0, epoch: 4, seq: 1 })
   })
 })

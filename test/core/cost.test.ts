@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'vitest'
 import type { LogRecord } from '../../src/core/records.js'
 import type { NodeId, Vote } from '../../src/core/types.js'
-import { C, describeMessage, STARTED, TX } from './helpers.js'
+import { C, describeMessage, started, TX } from './helpers.js'
 import { type Executed, Pump } from './pump.js'
 
 const ids = (n: number): NodeId[] => Array.from({ length: n }, (_, i) => `p${i + 1}`)
@@ -55,8 +55,10 @@ describe('the cost of starting, counted apart from the transactions', () => {
           forced: ready.forceRecords,
           messages: ready.messages.length,
         })),
-      ).toEqual([C, ...participants].map((node) => ({ node, records: [STARTED], forced: true, messages: 0 })))
-      expect(STARTED).toEqual({ type: 'incarnation', txId: '~inc:1', n: 1 })
+      ).toEqual(
+        [C, ...participants].map((node) => ({ node, records: [started(node)], forced: true, messages: 0 })),
+      )
+      expect(started(C)).toEqual({ type: 'incarnation', txId: '~inc:1', n: 1, node: C, role: 'coordinator' })
       // Nothing of the start is counted as the cost of a transaction.
       expect(pump.executed).toEqual([])
       expect(pump.messages).toEqual([])
@@ -197,7 +199,7 @@ describe('exact cost of a transaction, driven purely through the cores', () => {
       pump.begin(txId, ['p1', 'p2'])
       pump.runInOrder()
     }
-    expect(pump.records('p2')).toEqual([STARTED])
+    expect(pump.records('p2')).toEqual([started('p2')])
     const p2 = pump.executed.filter(({ node }) => node === 'p2')
     expect(p2.length).toBeGreaterThan(0)
     expect(p2.flatMap(({ ready }) => ready.records)).toEqual([])
@@ -247,7 +249,7 @@ describe('the cost of the first contact between a coordinator life and its parti
       expect(pump.forcedReadys).toBe(2 * n + 1)
       // A refusal writes nothing: the records are those of any committed transaction.
       expect(pump.records(C)).toEqual([
-        STARTED,
+        started(C),
         { type: 'commit', txId: TX, participants },
         { type: 'end', txId: TX },
       ])
@@ -290,7 +292,7 @@ describe('the cost of the first contact between a coordinator life and its parti
     pump.flush(C) // its lazy end records too: nothing to resume after the restart
     pump.crash(C)
     expect(pump.executed.at(-1)?.ready.records).toEqual([
-      { type: 'incarnation', txId: '~inc:2', n: 2 },
+      { type: 'incarnation', txId: '~inc:2', n: 2, node: C, role: 'coordinator' },
       { type: 'end', txId: '~inc:1' },
     ])
     pump.executed.splice(0)

@@ -95,9 +95,13 @@ export function startedParticipant(
 // ---------------------------------------------------------------------------------------------
 // Records
 
-/** The incarnation record of life `n`, which a node forces when it starts (`n` = 1 on an empty log). */
-export function incarnation(n: number): LogRecord {
-  return { type: 'incarnation', txId: incarnationTxId(n), n }
+/**
+ * The incarnation record of `node`'s life `n`, which a node forces when it starts (`n` = 1 on an
+ * empty log). It names its owner: {@link C} is the coordinator, every other id a participant.
+ */
+export function incarnation(n: number, node: NodeId = P1): LogRecord {
+  const role = node === C ? 'coordinator' : 'participant'
+  return { type: 'incarnation', txId: incarnationTxId(n), n, node, role }
 }
 
 /** The lazy `end` of the incarnation record of life `n`, written at the start of life `n + 1`. */
@@ -105,8 +109,13 @@ export function incarnationEnd(n: number): LogRecord {
   return { type: 'end', txId: incarnationTxId(n) }
 }
 
-/** The record a node forces when it starts on an empty log: its first incarnation. */
+/** The record participant {@link P1} forces when it starts on an empty log: its first incarnation. */
 export const STARTED: LogRecord = incarnation(1)
+
+/** The record `node` forces when it starts on an empty log: its first incarnation. */
+export function started(node: NodeId): LogRecord {
+  return incarnation(1, node)
+}
 
 /** The first record of a log written by protocol version 1 (`created`); version 2 reads it as incarnation 0. */
 export const CREATED_V1: LogRecord = { type: 'created', txId: CREATED_RECORD_TX_ID }

@@ -116,7 +116,9 @@ const recordArbitrary: fc.Arbitrary<LogRecord> = fc.oneof(
   }),
   fc.record({ type: fc.constant('created' as const), txId: fc.constant(CREATED_RECORD_TX_ID) }),
   // A node's life number n, and the end that lets compaction drop it once a later one is durable.
-  incArbitrary.map((n) => ({ type: 'incarnation' as const, txId: incarnationTxId(n), n })),
+  fc
+    .tuple(incArbitrary, idArbitrary, fc.constantFrom('coordinator' as const, 'participant' as const))
+    .map(([n, node, role]) => ({ type: 'incarnation' as const, txId: incarnationTxId(n), n, node, role })),
   incArbitrary.map((n) => ({ type: 'end' as const, txId: incarnationTxId(n) })),
 ) as fc.Arbitrary<LogRecord>
 
@@ -575,26 +577,55 @@ describe('parseRecord', () => {
 
   test('the incarnation record parses, with exactly the transaction id of its number', () => {
     expect(incarnationTxId(3)).toBe('~inc:3')
-    expect(parseRecord({ type: 'incarnation', txId: '~inc:1', n: 1 })).toEqual({
+    const owner = { node: 'bank-a', role: 'participant' }
+    expect(parseRecord({ type: 'incarnation', txId: '~inc:1', n: 1, ...owner })).toEqual({
       type: 'incarnation',
       txId: '~inc:1',
       n: 1,
+      node: 'bank-a',
+      role: 'participant',
     })
-    expect(parseRecord({ type: 'incarnation', txId: '~inc:12', n: 12, extra: 1 })).toEqual({
+    expect(
+      parseRecord({
+        type: 'incarnation',
+        txId: '~inc:12',
+        n: 12,
+        node: 'coord',
+        role: 'coordinator',
+        extra: 1,
+      }),
+    ).toEqual({
       type: 'incarnation',
       txId: '~inc:12',
       n: 12,
+      node: 'coord',
+      role: 'coordinator',
     })
     for (const n of [0, -1, 1.5, '1', undefined, null, Number.MAX_SAFE_INTEGER + 1]) {
       const error = expectOnlyCode(
-        () => parseRecord({ type: 'incarnation', txId: `~inc:${n}`, n }),
+        () => parseRecord({ type: 'incarnation', txId: `~inc:${n}`, n, ...owner }),
         'INVALID_RECORD',
       )
       expect(error?.message, String(n)).toContain('`n`')
     }
     for (const txId of ['~inc:2', '~inc:01', '~inc:', '~log', 't', undefined, 1]) {
-      const error = expectOnlyCode(() => parseRecord({ type: 'incarnation', txId, n: 1 }), 'INVALID_RECORD')
+      const error = expectOnlyCode(
+        () => parseRecord({ type: 'incarnation', txId, n: 1, ...owner }),
+        'INVALID_RECORD',
+      )
       expect(error?.message, String(txId)).toContain('`txId`')
+    }
+  })
+
+  test('the incarnation record names its owner: a node id and a role, both required', () => {
+    const record = { type: 'incarnation', txId: '~inc:1', n: 1, node: 'bank-a', role: 'participant' }
+    for (const node of [undefined, '', 1, 'x'.repeat(1000)]) {
+      const error = expectOnlyCode(() => parseRecord({ ...record, node }), 'INVALID_RECORD')
+      expect(error?.message, String(node)).toContain('`node`')
+    }
+    for (const role of [undefined, 'resource', 'Coordinator', 1]) {
+      const error = expectOnlyCode(() => parseRecord({ ...record, role }), 'INVALID_RECORD')
+      expect(error?.message, String(role)).toContain("one of 'coordinator', 'participant'")
     }
   })
 
@@ -726,7 +757,11 @@ describe('feeding parsed messages to the cores', () => {
       const core = participant(P1, { cooperativeTerminationAfterMs: 1 })
       // On the log it created (incarnation 1), or restarted on it (incarnation 2): the two ways
       // `answersUnknown` can be set.
-      core.recover(restarted ? [{ type: 'incarnation', txId: incarnationTxId(1), n: 1 }] : [])
+      core.recover(
+        restarted
+          ? [{ type: 'incarnation', txId: incarnationTxId(1), n: 1, node: P1, role: 'participant' }]
+          : [],
+      )
       for (const input of inputs) {
         if (input.kind === 'message') core.step({ type: 'message', message: input.message })
         else if (input.kind === 'timer') core.step({ type: 'timer', txId: input.txId, timer: input.timer })

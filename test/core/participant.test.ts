@@ -1037,14 +1037,14 @@ describe('recovery', () => {
     expect(core.currentIncarnation).toBe(0)
     const ready = core.recover([])
     expect(ready).toEqual({
-      records: [{ type: 'incarnation', txId: '~inc:1', n: 1 }],
+      records: [{ type: 'incarnation', txId: '~inc:1', n: 1, node: P1, role: 'participant' }],
       forceRecords: true,
       messages: [],
       timers: [],
       requests: [],
       events: [],
     })
-    expect(STARTED).toEqual({ type: 'incarnation', txId: '~inc:1', n: 1 })
+    expect(STARTED).toEqual({ type: 'incarnation', txId: '~inc:1', n: 1, node: P1, role: 'participant' })
     expect(core.currentIncarnation).toBe(1)
   })
 
@@ -1052,7 +1052,7 @@ describe('recovery', () => {
     const { core, ready } = recovered([])
     expectRestartOnly(ready)
     expect(RESTART).toEqual([
-      { type: 'incarnation', txId: '~inc:2', n: 2 },
+      { type: 'incarnation', txId: '~inc:2', n: 2, node: P1, role: 'participant' },
       { type: 'end', txId: '~inc:1' },
     ])
     expect(core.currentIncarnation).toBe(2)

@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest'
 import type { NodeId, TxId, Vote } from '../../src/core/types.js'
-import { describeMessage, incarnation, incarnationEnd, STARTED } from './helpers.js'
+import { describeMessage, incarnation, incarnationEnd } from './helpers.js'
 import { Pump } from './pump.js'
 
 /**
@@ -14,8 +14,8 @@ import { Pump } from './pump.js'
  * each participant's incarnation, and the scenario goes on from there as it did under v1.
  */
 
-/** The log of a node restarted once on a log compacted down to its first start. */
-const RESTARTED_ONCE = [STARTED, incarnation(2), incarnationEnd(1)]
+/** The log of `node` restarted once on a log compacted down to its first start. */
+const restartedOnce = (node: NodeId) => [incarnation(1, node), incarnation(2, node), incarnationEnd(1)]
 
 /** A resource that answers `no` the first time it is asked to prepare, and `yes` afterwards (a transient error). */
 function flaky(flakyNode: NodeId): (node: NodeId, txId: TxId) => Vote {
@@ -130,7 +130,7 @@ describe('golden scenarios', () => {
     expect(pump.pending.filter((p) => p.node === 'p1')).toEqual([])
     pump.fire('coord', 't', 'prepare-timeout')
     pump.deliverOne('abort(1pc) coord→p1') // refused too: no abort recorded
-    expect(pump.records('p1')).toEqual(RESTARTED_ONCE)
+    expect(pump.records('p1')).toEqual(restartedOnce('p1'))
     pump.deliverOne('vote:read-only(1pc) p1→coord')
     expect(pump.coordinator.status('t')).toEqual({ state: 'preparing', votes: { p1: 'pending' } })
     vote = 'yes' // too late, and never asked: p1 does not prepare `t` again
@@ -141,7 +141,7 @@ describe('golden scenarios', () => {
     // p1 did nothing after its read-only vote: no decision, no resource call, no record.
     expect(pump.decisions.get('t')?.has('p1:decided')).toBe(false)
     expect(pump.applied.get('p1/t')).toBeUndefined()
-    expect(pump.records('p1')).toEqual(RESTARTED_ONCE)
+    expect(pump.records('p1')).toEqual(restartedOnce('p1'))
   })
 })
 
@@ -166,7 +166,7 @@ describe('logs compacted after end (as the runtime does)', () => {
     pump.completeAll('p2') // applied, end written
     pump.flush('p2')
     pump.crash('p2') // restarts with the transaction compacted away
-    expect(pump.records('p2')).toEqual(RESTARTED_ONCE)
+    expect(pump.records('p2')).toEqual(restartedOnce('p2'))
     pump.fire('p1', 't', 'decision-request')
     // p2 no longer knows it committed, but its log says it is not new: it may have voted on `t`
     // and forgotten, so it cannot answer (it used to abort and answer abort: S1).
@@ -276,8 +276,8 @@ describe('one-phase commit with confirmation, on logs compacted after end', () =
     pump.flush('p1')
     pump.crash('coord') // restarts with `t` compacted away
     pump.crash('p1') // likewise
-    expect(pump.records('coord')).toEqual(RESTARTED_ONCE)
-    expect(pump.records('p1')).toEqual(RESTARTED_ONCE)
+    expect(pump.records('coord')).toEqual(restartedOnce('coord'))
+    expect(pump.records('p1')).toEqual(restartedOnce('p1'))
     pump.deliver(late) // presumed abort: the coordinator has no record of `t`
     pump.deliverOne('abort coord→p1')
     const answer = pump.executed.at(-1)
@@ -289,7 +289,7 @@ describe('one-phase commit with confirmation, on logs compacted after end', () =
       expect.objectContaining({ type: 'message-dropped', reason: 'unknown-transaction' }),
     ])
     pump.heal()
-    expect(pump.records('p1')).toEqual(RESTARTED_ONCE)
+    expect(pump.records('p1')).toEqual(restartedOnce('p1'))
     expect(new Set(pump.decisions.get('t')?.values())).toEqual(new Set(['commit']))
   })
 })
@@ -322,7 +322,7 @@ describe('a message sent before a restart cannot reopen a transaction the restar
     pump.completeAll('p1') // applied: end
     pump.flush('p1')
     pump.crash('p1')
-    expect(pump.records('p1')).toEqual(RESTARTED_ONCE)
+    expect(pump.records('p1')).toEqual(restartedOnce('p1'))
     pump.deliverOne('abort(1pc) coord→p1') // the stale request, bound to p1's first life
     const answer = pump.executed.at(-1)
     expect(answer?.node).toBe('p1')
@@ -335,7 +335,7 @@ describe('a message sent before a restart cannot reopen a transaction the restar
     expect(pump.decisions.get('t')?.get('p1:decided')).toBe('commit')
     // The coordinator, finished, drops the refusal; nothing changes anywhere.
     pump.heal()
-    expect(pump.records('p1')).toEqual(RESTARTED_ONCE)
+    expect(pump.records('p1')).toEqual(restartedOnce('p1'))
     expect(pump.applied.get('p1/t')).toEqual(new Set(['commit']))
     expect(new Set(pump.decisions.get('t')?.values())).toEqual(new Set(['commit']))
   })
@@ -358,8 +358,8 @@ describe('a message sent before a restart cannot reopen a transaction the restar
     expect(pump.coordinator.status('t')).toEqual({ state: 'finished', decision: 'commit' })
     for (const id of ['coord', 'p2']) pump.flush(id)
     for (const id of ['coord', 'p2']) pump.crash(id)
-    expect(pump.records('coord')).toEqual(RESTARTED_ONCE)
-    expect(pump.records('p2')).toEqual(RESTARTED_ONCE)
+    expect(pump.records('coord')).toEqual(restartedOnce('coord'))
+    expect(pump.records('p2')).toEqual(restartedOnce('p2'))
     pump.deliver(stale)
     const answer = pump.executed.at(-1)
     expect(answer?.node).toBe('p2')
@@ -373,7 +373,7 @@ describe('a message sent before a restart cannot reopen a transaction the restar
     // The restarted coordinator does not know `t` and drops the refusal; p2 asks nobody anything.
     pump.heal()
     expect(pump.participant('p2').inDoubt()).toEqual([])
-    expect(pump.records('p2')).toEqual(RESTARTED_ONCE)
+    expect(pump.records('p2')).toEqual(restartedOnce('p2'))
     expect(pump.applied.get('p2/t')).toEqual(new Set(['commit']))
     expect(new Set(pump.decisions.get('t')?.values())).toEqual(new Set(['commit']))
   })

@@ -4,8 +4,14 @@ import { Cluster } from './cluster.js'
 /** Timers that never fire during a fault-free run, so that message counts are exact. */
 const QUIET = { retransmitIntervalMs: 10_000, retransmitIntervalMsMax: 10_000 }
 
-/** The incarnation record a node forces when it starts its life number `n`. */
-const incarnation = (n: number) => ({ type: 'incarnation', txId: `~inc:${n}`, n })
+/** The incarnation record `node` forces when it starts its life number `n` (the cluster's coordinator is `coord`). */
+const incarnation = (n: number, node: string) => ({
+  type: 'incarnation',
+  txId: `~inc:${n}`,
+  n,
+  node,
+  role: node === 'coord' ? 'coordinator' : 'participant',
+})
 
 /** Counts the refusals (`refused` events) of the cluster's participants. */
 function countRefusals(cluster: Cluster): () => number {
@@ -106,7 +112,7 @@ describe('a transaction over MemoryNetwork', () => {
     expect(outcome).toEqual({ txId: outcome.txId, decision: 'abort', reason: 'vote-no' })
     await cluster.settle()
     // Nothing but the incarnation record the coordinator forced when it started.
-    expect(cluster.coordinatorLog.records).toEqual([incarnation(1)])
+    expect(cluster.coordinatorLog.records).toEqual([incarnation(1, 'coord')])
     expect(cluster.cost('coord').recordsAppended).toBe(0)
     expect(cluster.coordinator.stats().recordsAppended).toBe(1)
     const acks = cluster.participantIds.reduce(
@@ -185,7 +191,7 @@ describe('a transaction over MemoryNetwork', () => {
       expect(coordinator.forcedAppends + solo.forcedAppends).toBe(1)
       expect(refusals()).toBe(refused)
       // Confirmed, so the participant may forget it: its log is back to its incarnation record alone.
-      await expect.poll(() => cluster.participantLog('solo').records).toEqual([incarnation(1)])
+      await expect.poll(() => cluster.participantLog('solo').records).toEqual([incarnation(1, 'solo')])
       expect(cluster.resource('solo').applied.get(outcome.txId)).toBe('commit')
     }
     // First contact: the probe (prepare(1pc, probe)) is refused, then the prepare bound to the

@@ -2,8 +2,14 @@ import { describe, expect, it } from 'vitest'
 import type { Decision } from '../../src/index.js'
 import { Cluster } from './cluster.js'
 
-/** The incarnation record a node forces when it starts its life number `n`. */
-const incarnation = (n: number) => ({ type: 'incarnation', txId: `~inc:${n}`, n })
+/** The incarnation record `node` forces when it starts its life number `n` (the cluster's coordinator is `coord`). */
+const incarnation = (n: number, node: string) => ({
+  type: 'incarnation',
+  txId: `~inc:${n}`,
+  n,
+  node,
+  role: node === 'coord' ? 'coordinator' : 'participant',
+})
 
 /**
  * Commits one transaction on a one-participant cluster and waits until the participant's log is
@@ -102,7 +108,7 @@ describe('faults', () => {
     expect(cluster.resource('b').applied.get(outcome.txId)).toBe('commit')
     // The lazy end record lets the log forget the transaction entirely: only the incarnation record
     // of the restarted coordinator is left (its lazy end of the first one dropped that one).
-    await expect.poll(() => cluster.coordinatorLog.records).toEqual([incarnation(2)])
+    await expect.poll(() => cluster.coordinatorLog.records).toEqual([incarnation(2, 'coord')])
     await cluster.close()
   })
 
@@ -143,7 +149,7 @@ describe('faults', () => {
     await cluster.start()
     // A transaction first, so that the prepare of `t` is bound to solo's incarnation: on first
     // contact the coordinator would need solo's refusal of its probe, which the block would lose.
-    await warmUp(cluster, 'solo', [incarnation(1)])
+    await warmUp(cluster, 'solo', [incarnation(1, 'solo')])
     cluster.net.block('solo', 'coord')
     const pending = cluster.coordinator.commit({ participants: { solo: 1 }, txId: 't' })
     await expect.poll(() => cluster.resource('solo').applied.get('t')).toBe('commit')
@@ -159,7 +165,7 @@ describe('faults', () => {
     await expect(pending).resolves.toEqual({ txId: 't', decision: 'commit' })
     await cluster.settle()
     // Its second life's incarnation record alone (the lazy end of the first one dropped that one).
-    await expect.poll(() => cluster.participantLog('solo').records).toEqual([incarnation(2)])
+    await expect.poll(() => cluster.participantLog('solo').records).toEqual([incarnation(2, 'solo')])
     expect(cluster.resource('solo').calls.filter((c) => c.txId === 't')).toEqual([
       { op: 'prepare', txId: 't' },
       { op: 'commit', txId: 't' },
@@ -173,7 +179,7 @@ describe('faults', () => {
     const cluster = new Cluster(['solo'], { coordinator: { prepareTimeoutMs: 30 } })
     await cluster.start()
     // A transaction first, so that the requests about `t` are bound to solo's incarnation.
-    await warmUp(cluster, 'solo', [incarnation(1)])
+    await warmUp(cluster, 'solo', [incarnation(1, 'solo')])
     const decided: string[] = []
     let refusals = 0
     cluster.participant('solo').on('decided', (event) => decided.push(`${event.txId}:${event.decision}`))
@@ -210,7 +216,7 @@ describe('faults', () => {
     // Bound to no life of solo (inc 0), every request was refused: no resource call, no record.
     expect(refusals).toBeGreaterThanOrEqual(1)
     expect(cluster.resource('solo').calls).toEqual([])
-    expect(cluster.participantLog('solo').records).toEqual([incarnation(1)])
+    expect(cluster.participantLog('solo').records).toEqual([incarnation(1, 'solo')])
     await cluster.close()
   })
 })

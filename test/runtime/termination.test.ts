@@ -166,7 +166,7 @@ describe('cooperative termination and the operator surface', () => {
     // Back to the incarnation record its start forced, alone.
     await expect
       .poll(() => cluster.participantLog('a').records)
-      .toEqual([{ type: 'incarnation', txId: '~inc:1', n: 1 }])
+      .toEqual([{ type: 'incarnation', txId: '~inc:1', n: 1, node: 'a', role: 'participant' }])
     await cluster.close()
   })
 
