@@ -77,7 +77,7 @@ export class NodeRuntime<Event extends { readonly type: string }> {
     )
     let records: LogRecord[]
     try {
-      records = (await loading).map(parseRecord)
+      records = await loading
     } catch (error) {
       this.state = 'closed'
       throw error
@@ -88,8 +88,19 @@ export class NodeRuntime<Event extends { readonly type: string }> {
         'CLOSED',
         'close() was called while start() was loading the log; the node did not start',
       )
+    let recovered: Ready<Event>
+    try {
+      recovered = this.core.recover(records.map(parseRecord))
+    } catch (error) {
+      // A log this node cannot start from (a corrupt record, another node's log): the node never
+      // ran, so it is closed and lets go of the log (its lock) and the transport. The start error
+      // says what is wrong; it is the one the caller gets even if releasing fails too.
+      this.state = 'closed'
+      await this.release().catch(() => {})
+      throw error
+    }
     this.state = 'running'
-    this.execute(this.core.recover(records))
+    this.execute(recovered)
     this.io.transport.onMessage((raw) => this.receive(raw))
   }
 
@@ -134,6 +145,11 @@ export class NodeRuntime<Event extends { readonly type: string }> {
     if (was === 'new') return
     // Closing while starting: let the load finish (start() then rejects with CLOSED), then release.
     if (was === 'starting') await this.loading
+    await this.release()
+  }
+
+  /** Closes the transport, waits for appends in progress, closes the log. */
+  private async release(): Promise<void> {
     await this.io.transport.close?.()
     await this.appending
     await this.io.log.close?.()
