@@ -58,6 +58,7 @@ export {
 export { SimDisk, type SimDiskLoad } from './sim-disk.js'
 export { SimLog, type SimLogOptions } from './sim-log.js'
 export { type InFlightMessage, SimLinks, SimNetwork } from './sim-network.js'
+export { ReadyQueue } from '../runtime/ready-queue.js'
 export { type ArmedTimer, type PendingReady, type SimEvent, SimNode } from './sim-node.js'
 export {
   HAPPY_RESOURCE,
