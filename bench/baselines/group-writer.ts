@@ -2,13 +2,16 @@ import { type FileHandle, open } from 'node:fs/promises'
 
 /**
  * The raw group-commit writer: appends that arrive while a write and fdatasync are in flight are
- * written together with one more write and fdatasync. No framing, no checksum, no recovery — the
- * floor of what a durable log costs on this disk.
+ * written together with one more write and fdatasync; lazy appends never cause a sync of their own
+ * and ride with the next one. No framing, no checksum, no recovery — the floor of what a durable
+ * log costs on this disk.
  */
 export class GroupWriter {
   /** fdatasync calls issued. */
   syncs = 0
   private waiting: { readonly bytes: Buffer; resolve(): void; reject(error: unknown): void }[] = []
+  /** Lazy bytes waiting for the next sync. */
+  private lazy: Buffer[] = []
   private busy = false
   private draining: Promise<void> = Promise.resolve()
   private position = 0
@@ -31,9 +34,17 @@ export class GroupWriter {
     })
   }
 
-  /** Waits for the appends in progress, then closes the file. */
+  /** Appends `bytes` without waiting or syncing: they are written with the next synced append. */
+  appendLazy(bytes: Buffer): void {
+    this.lazy.push(bytes)
+  }
+
+  /** Waits for the appends in progress, writes what is lazy, then closes the file. */
   async close(): Promise<void> {
     await this.draining
+    const rest = Buffer.concat(this.lazy)
+    this.lazy = []
+    if (rest.length > 0) await this.handle.write(rest, 0, rest.length, this.position)
     await this.handle.close()
   }
 
@@ -41,7 +52,9 @@ export class GroupWriter {
     while (this.waiting.length > 0) {
       const batch = this.waiting
       this.waiting = []
-      const data = batch.length === 1 ? (batch[0]?.bytes as Buffer) : Buffer.concat(batch.map((w) => w.bytes))
+      const lazy = this.lazy
+      this.lazy = []
+      const data = Buffer.concat([...lazy, ...batch.map((waiter) => waiter.bytes)])
       try {
         await this.handle.write(data, 0, data.length, this.position)
         await this.handle.datasync()

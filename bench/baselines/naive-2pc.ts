@@ -29,12 +29,12 @@ class NaiveParticipant {
   async commit(txId: string): Promise<void> {
     if (this.log !== undefined) await this.log.append(line({ type: 'outcome', txId, decision: 'commit' }))
     this.prepared.delete(txId)
-    void this.log?.append(line({ type: 'end', txId }))
+    this.log?.appendLazy(line({ type: 'end', txId }))
   }
 
   abort(txId: string): void {
     this.prepared.delete(txId)
-    void this.log?.append(line({ type: 'outcome', txId, decision: 'abort' }))
+    this.log?.appendLazy(line({ type: 'outcome', txId, decision: 'abort' }))
   }
 }
 
@@ -54,7 +54,8 @@ export interface Naive2pcSpec {
  * presumed abort, yes votes logged before voting, commit logged before phase 2, outcome logged
  * before the ack. Without a directory nothing is durable: the floor of the protocol itself. With
  * one, it is the floor of a durable 2PC on this disk: the same 2N+1 forced writes per commit as
- * twopc, each node on its own group-commit file. Messages count a call and its reply as two.
+ * twopc, each node on its own group-commit file, and exactly 2N+1 fsyncs at C=1 (its lazy `end`
+ * and abort records never sync on their own: they ride with the next forced write). Messages count a call and its reply as two.
  */
 export async function startNaive2pc(spec: Naive2pcSpec): Promise<System> {
   const ids = participantIds(spec.n)
@@ -90,7 +91,7 @@ export async function startNaive2pc(spec: Naive2pcSpec): Promise<System> {
     await Promise.all(yes.map((participant) => participant.commit(txId)))
     messages += 2 * yes.length
     if (durable) forcedWrites += 1 + yes.length // the commit record and the outcomes
-    void coordinatorLog?.append(line({ type: 'end', txId }))
+    coordinatorLog?.appendLazy(line({ type: 'end', txId }))
     return { decidedAt, completedAt: performance.now() }
   }
   const writers = [coordinatorLog, ...logs].filter((log) => log !== undefined)
