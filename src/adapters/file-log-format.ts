@@ -14,6 +14,9 @@ import { isId } from '../core/validate.js'
 /** Bytes before each payload: its length and its checksum. */
 export const FRAME_HEADER_BYTES = 8
 
+/** The longest payload a frame can declare: the length field is a u32. */
+export const MAX_FRAME_LENGTH = 0xffffffff
+
 /** One decoded frame's content. */
 export type LogEntry =
   | { readonly type: 'record'; readonly record: LogRecord }

@@ -14,6 +14,7 @@ import {
   encodeForgetPayload,
   encodeFrame,
   encodeRecordPayload,
+  MAX_FRAME_LENGTH,
   replayEntries,
 } from './file-log-format.js'
 import { createFile, readAll, removeIfPresent, syncDirectory, writeAll } from './fs-io.js'
@@ -109,7 +110,6 @@ interface Waiter {
 
 const DEFAULT_MAX_RECORD_BYTES = 16 * 1024 * 1024
 const MIN_MAX_RECORD_BYTES = 1024 // a forget note for the longest transaction id must fit
-const MAX_FRAME_LENGTH = 0xffffffff // the length field is a u32
 /** One group-commit write takes waiters up to about this size, so a burst does not double memory at once. */
 const BATCH_BYTES_TARGET = 8 * 1024 * 1024
 

@@ -1,0 +1,111 @@
+import { open } from 'node:fs/promises'
+import { parseArgs } from 'node:util'
+import { decodeLog, MAX_FRAME_LENGTH } from '../adapters/file-log-format.js'
+import { readAll } from '../adapters/fs-io.js'
+import { TwopcError } from '../core/errors.js'
+import { DEFAULT_RECENT, type InspectReport, inspectLog } from './inspect.js'
+import { formatReport } from './inspect-table.js'
+
+/** The usage line `twopc` prints with a usage error (exit code 1) and for `--help`. */
+export const USAGE = 'Usage: twopc inspect <log> [--json] [--recent K]'
+
+/** Exit codes of `twopc`: success, a usage error, a log that cannot be read or is corrupt. */
+export const EXIT = { ok: 0, usage: 1, unreadable: 2 } as const
+
+/** How long to wait before reading a log that failed to decode once more. */
+const REREAD_DELAY_MS = 100
+
+/** Where `twopc` writes: standard output and standard error in `main.ts`, strings in tests. */
+export interface Output {
+  out(text: string): void
+  err(text: string): void
+}
+
+/**
+ * Runs the `twopc` command line (`args` without `node` and the script) and returns its exit code.
+ * `inspect` reads the log read-only: it takes no lock and never writes, so it is safe to run
+ * while the service that owns the log runs and appends.
+ */
+export async function run(args: readonly string[], output: Output): Promise<number> {
+  let parsed: ReturnType<typeof parseCommand>
+  try {
+    parsed = parseCommand(args)
+  } catch (error) {
+    output.err(`twopc: ${(error as Error).message}\n${USAGE}\n`)
+    return EXIT.usage
+  }
+  if (parsed === 'help') {
+    output.out(`${USAGE}\n`)
+    return EXIT.ok
+  }
+  let report: InspectReport
+  try {
+    report = await inspectFile(parsed.path, parsed.recent)
+  } catch (error) {
+    output.err(`twopc: ${(error as Error).message}\n`)
+    return EXIT.unreadable
+  }
+  output.out(
+    parsed.json
+      ? `${JSON.stringify({ path: parsed.path, ...report }, null, 2)}\n`
+      : formatReport(parsed.path, report),
+  )
+  return EXIT.ok
+}
+
+function parseCommand(args: readonly string[]) {
+  const { values, positionals } = parseArgs({
+    args: [...args],
+    allowPositionals: true,
+    options: { json: { type: 'boolean' }, recent: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+  })
+  if (values.help) return 'help' as const
+  const [command, path, ...extra] = positionals
+  if (command !== 'inspect')
+    throw new Error(command === undefined ? 'missing command' : `unknown command '${command}'`)
+  if (path === undefined) throw new Error('missing the log file path')
+  if (extra.length > 0) throw new Error(`unexpected argument '${extra[0]}'`)
+  const recent = values.recent === undefined ? DEFAULT_RECENT : Number(values.recent)
+  if (!/^[0-9]+$/.test(values.recent ?? '0') || !Number.isSafeInteger(recent))
+    throw new Error(`expected --recent to be a whole number, got '${values.recent}'`)
+  return { path, json: values.json === true, recent }
+}
+
+/**
+ * Reads the whole file through a read-only handle and decodes it. A frame the writer is still
+ * appending is a torn tail to `decodeLog` and is reported as such; a checksum failure in the
+ * middle may be a write caught half-way, so a failed decode is read once more before it is
+ * reported as corruption.
+ */
+async function inspectFile(path: string, recent: number): Promise<InspectReport> {
+  for (let attempt = 1; ; attempt += 1) {
+    const bytes = await readOnly(path)
+    try {
+      const decoded = decodeLog(bytes, path, MAX_FRAME_LENGTH)
+      return inspectLog(decoded.entries, bytes.length - decoded.validBytes, recent)
+    } catch (error) {
+      if (attempt >= 2 || !(error instanceof TwopcError && error.code === 'LOG_CORRUPTED')) throw error
+    }
+    await new Promise((resolve) => setTimeout(resolve, REREAD_DELAY_MS))
+  }
+}
+
+async function readOnly(path: string): Promise<Buffer> {
+  let handle: Awaited<ReturnType<typeof open>>
+  try {
+    handle = await open(path, 'r')
+  } catch (error) {
+    throw new TwopcError('LOG_IO', `Cannot open log file ${path}: ${(error as Error).message}`, {
+      cause: error,
+    })
+  }
+  try {
+    return await readAll(handle, (await handle.stat()).size)
+  } catch (error) {
+    throw new TwopcError('LOG_IO', `Cannot read log file ${path}: ${(error as Error).message}`, {
+      cause: error,
+    })
+  } finally {
+    await handle.close()
+  }
+}
