@@ -30,3 +30,10 @@ export {
   type OutboundDropReason,
 } from './adapters/transport-events.js'
 export type { OutboundOptions } from './adapters/transport-options.js'
+export type {
+  AuthenticationFailure,
+  AuthenticationRefused,
+  PeerHealth,
+  PeerReachable,
+  PeerUnreachable,
+} from './adapters/transport-peer-health.js'

@@ -3,11 +3,15 @@
  * a body is an envelope line, `\n`, then one message as UTF-8 JSON:
  *
  * ```
- * {"from":"bank-a","ts":1718000000000,"sig":"<64 hex digits>"}\n{"v":1,"type":"vote",...}
+ * {"from":"bank-a","ts":1718000000000,"sig":"<64 hex digits>"}\n{"v":2,"type":"vote",...}
  * ```
  *
  * `ts` and `sig` are present when the sender has a secret (see `hmac-auth.ts`); `sig` covers the
  * message bytes after the newline. JSON never contains a raw newline, so the first one splits the body.
+ *
+ * The receiver answers on the same connection with {@link Reply} frames only (an envelope line
+ * and an empty message): `{"accepted":true}` once the first frame passed authentication,
+ * `{"refused":"<reason>"}` just before it closes the connection over a frame it refused.
  */
 
 /** Bytes of the length prefix. */
@@ -42,6 +46,36 @@ export function encodeFrames(frames: readonly OutboundFrame[]): Buffer {
     offset += 1 + frame.message.copy(buffer, offset + 1)
   }
   return buffer
+}
+
+/**
+ * What a receiver tells the sender on the sender's connection: its frames passed authentication
+ * (sent once per connection), or it refused one for `refused`, an `InboundRejectionReason`, and
+ * is closing the connection. Unsigned: it only informs the sender's health and events.
+ */
+export type Reply = { readonly accepted: true } | { readonly refused: string }
+
+/** Largest reply frame a sender reads; a peer sending more is not a twopc receiver. */
+export const MAX_REPLY_BYTES = 256
+
+/** Encodes a {@link Reply} as one frame. */
+export function encodeReply(reply: Reply): Buffer {
+  return encodeFrames([{ envelope: JSON.stringify(reply), message: Buffer.alloc(0) }])
+}
+
+/** Decodes a {@link Reply} frame body; `undefined` for anything else (ignored, for later versions). */
+export function parseReply(body: Buffer): Reply | undefined {
+  const parts = splitFrame(body)
+  if (parts === undefined) return undefined
+  try {
+    const value: unknown = JSON.parse(parts.envelope.toString('utf8'))
+    if (typeof value !== 'object' || value === null) return undefined
+    const { accepted, refused } = value as Record<string, unknown>
+    if (accepted === true) return { accepted: true }
+    return typeof refused === 'string' ? { refused } : undefined
+  } catch {
+    return undefined
+  }
 }
 
 /** Splits a frame body into its envelope line and message bytes; `undefined` if it has no envelope line. */

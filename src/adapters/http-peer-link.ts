@@ -1,10 +1,12 @@
 import pRetry, { AbortError } from 'p-retry'
 import type { NodeId } from '../core/types.js'
+import type { Clock } from '../runtime/interfaces.js'
 import type { Authenticator } from './hmac-auth.js'
 import { enqueueReportingDrops } from './outbound-message.js'
 import { PeerQueue } from './peer-queue.js'
-import type { OutboundDrop, TransportCounters } from './transport-events.js'
+import type { OutboundDrop, OutboundDropReason, TransportCounters } from './transport-events.js'
 import type { ResolvedOutbound } from './transport-options.js'
+import { type PeerHealthReports, PeerHealthTracker } from './transport-peer-health.js'
 
 /** Request headers of the HTTP transport. The signature covers the exact body bytes. */
 export const HEADERS = {
@@ -24,6 +26,33 @@ export interface HttpLinkConfig {
   readonly counters: TransportCounters
   /** Counts and reports discarded messages. */
   readonly drop: (drop: OutboundDrop) => void
+  /** Stamps `lastSuccessAt`. */
+  readonly clock: Pick<Clock, 'now'>
+  /** Where the peer's health changes are reported. */
+  readonly reports: PeerHealthReports
+}
+
+/**
+ * What the peer's handler answers (HTTP 500, `{"error":"body-consumed"}`) when a body parser
+ * mounted ahead of it read the request body: no request can ever get through until that server is
+ * fixed, so the sender does not retry.
+ */
+export const BODY_CONSUMED = 'body-consumed'
+
+/** How to fix a peer that answers {@link BODY_CONSUMED}, for its `detail` and the sender's `dropped` event. */
+export const BODY_CONSUMED_FIX =
+  'a body parser read the request body before the twopc handler: mount the twopc handler before any ' +
+  'body parser (app.post(path, transport.handler) ahead of app.use(express.json())), or give it the ' +
+  'raw body (express.raw({ type: () => true }) on that path sets req.body to a Buffer)'
+
+/** A failed request that retrying cannot fix: the batch is dropped with `reason`. */
+class BatchRefused extends Error {
+  constructor(
+    readonly reason: OutboundDropReason,
+    message: string,
+  ) {
+    super(message)
+  }
 }
 
 /**
@@ -34,9 +63,14 @@ export interface HttpLinkConfig {
  * - Messages queued in one event-loop turn, or while a request is in flight, share a request.
  * - A network error, a timeout, a 5xx, 408 or 429 is retried with capped exponential backoff (a
  *   fresh signature each time) while new messages queue behind it; any other 4xx means the peer
- *   will never take the batch, which is dropped and reported (`rejected-by-peer`).
+ *   will never take the batch, which is dropped and reported (`rejected-by-peer`); so does a peer
+ *   whose server consumed the body ({@link BODY_CONSUMED}: `peer-misconfigured`).
+ * - {@link health}: a 2xx is a success; anything else is a failure, and a 401 naming an
+ *   authentication failure is reported as `authentication-refused`.
  */
 export class HttpPeerLink {
+  /** This peer's health, for `stats().peers`. */
+  readonly health: PeerHealthTracker
   private readonly queue: PeerQueue
   private readonly stop = new AbortController()
   private pumping: Promise<void> | undefined
@@ -48,6 +82,7 @@ export class HttpPeerLink {
     private readonly config: HttpLinkConfig,
   ) {
     this.queue = new PeerQueue(config.outbound.maxQueuedMessages, config.outbound.maxQueuedBytes)
+    this.health = new PeerHealthTracker(peer, config.clock, config.reports)
   }
 
   /** Queues a message's JSON bytes for the peer; a request leaves at the end of this turn. Never throws. */
@@ -106,7 +141,7 @@ export class HttpPeerLink {
           return
         }
         this.config.drop({
-          reason: 'rejected-by-peer',
+          reason: error instanceof BatchRefused ? error.reason : 'rejected-by-peer',
           to: this.peer,
           count: messages.length,
           detail: (error as Error).message,
@@ -135,15 +170,42 @@ export class HttpPeerLink {
       })
     } catch (error) {
       // fetch rejects with a TypeError, which p-retry would not retry: wrap it.
-      throw new Error(`POST to ${this.peer} at ${this.url} failed: ${(error as Error).message}`, {
+      const failure = new Error(`POST to ${this.peer} at ${this.url} failed: ${(error as Error).message}`, {
         cause: error,
       })
+      if (!this.closed) this.health.failed(failure.message)
+      throw failure
     }
     const text = await response.text().catch(() => '') // read it all, so the connection can be reused
-    if (response.ok) return
+    if (response.ok) {
+      this.health.succeeded()
+      return
+    }
+    const code = errorCode(text)
     const failure = `${this.peer} answered ${response.status} ${text.slice(0, 200)}`
+    if (code === BODY_CONSUMED) {
+      this.health.failed(`${response.status} ${BODY_CONSUMED}`)
+      throw new AbortError(
+        new BatchRefused('peer-misconfigured', `${this.peer} (${this.url}): ${BODY_CONSUMED_FIX}`),
+      )
+    }
+    if (response.status >= 400 && response.status < 500 && code !== undefined)
+      this.health.refused(code, `HTTP ${response.status}`)
+    else this.health.failed(`HTTP ${response.status}`)
     const transient = response.status >= 500 || response.status === 408 || response.status === 429
     throw transient ? new Error(failure) : new AbortError(failure)
+  }
+}
+
+/** The `error` field of a twopc handler's JSON answer, if `text` is one. */
+function errorCode(text: string): string | undefined {
+  try {
+    const value: unknown = JSON.parse(text)
+    const error =
+      typeof value === 'object' && value !== null ? (value as { error?: unknown }).error : undefined
+    return typeof error === 'string' ? error.slice(0, 64) : undefined
+  } catch {
+    return undefined
   }
 }
 

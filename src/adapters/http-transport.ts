@@ -6,9 +6,9 @@ import type { Message } from '../core/messages.js'
 import { invalidOption } from '../core/options.js'
 import type { NodeId } from '../core/types.js'
 import { isId } from '../core/validate.js'
-import type { Transport } from '../runtime/interfaces.js'
+import { type Clock, systemClock, type Transport } from '../runtime/interfaces.js'
 import { type Authenticator, type AuthOptions, resolveAuth } from './hmac-auth.js'
-import { HEADERS, HttpPeerLink } from './http-peer-link.js'
+import { BODY_CONSUMED, BODY_CONSUMED_FIX, HEADERS, HttpPeerLink } from './http-peer-link.js'
 import { admitMessages } from './inbound-gate.js'
 import { routeOutbound } from './outbound-message.js'
 import {
@@ -64,6 +64,7 @@ const STATUS: Readonly<Record<InboundRejectionReason, number>> = {
   'stale-timestamp': 401,
   'unknown-peer': 401,
   misattributed: 403,
+  'body-consumed': 500,
 }
 
 function peerUrl(name: string, value: unknown): string {
@@ -89,7 +90,9 @@ function header(req: IncomingMessage, name: string): string | undefined {
  *
  * **Receiving**: {@link handler} is a `(req, res)` request listener; mount it in any `node:http`
  * server — and so in Express, Fastify and the like, ahead of any body parser — or let
- * {@link listen} start a server for it. It takes a `POST` whose body is a JSON array of messages:
+ * {@link listen} start a server for it (or, behind a raw body parser that leaves the exact bytes
+ * as a `Buffer` in `req.body`, after it; any other body parser ahead of it makes every request fail
+ * with 500 `body-consumed`, which senders do not retry). It takes a `POST` whose body is a JSON array of messages:
  * at most `maxBodyBytes` (else 413), authenticated when a secret is set (else 401), every message
  * valid (else 400), from the authenticated sender (else 403) and to this node (else 400). A refused
  * request delivers nothing; it is counted and reported as a `rejected` event. Accepted: 204.
@@ -128,6 +131,7 @@ export class HttpTransport extends EventEmitter<NetworkTransportEvents> implemen
   private readonly maxBodyBytes: number
   private readonly requestTimeoutMs: number
   private readonly outbound: ResolvedOutbound
+  private readonly clock: Pick<Clock, 'now'>
   private readonly counters = new TransportCounters()
   private readonly links = new Map<NodeId, HttpPeerLink>()
   private receiver: ((message: unknown) => void) | undefined
@@ -148,6 +152,7 @@ export class HttpTransport extends EventEmitter<NetworkTransportEvents> implemen
     this.requestTimeoutMs = integerInRange('requestTimeoutMs', options.requestTimeoutMs, 10_000, 1, 600_000)
     this.outbound = resolveOutbound(options)
     this.auth = resolveAuth(options, this.id)
+    this.clock = options.clock ?? systemClock
     for (const [peer, url] of peers) this.link(peer, url)
     this.handler = (req, res) => this.handle(req, res)
   }
@@ -222,9 +227,9 @@ export class HttpTransport extends EventEmitter<NetworkTransportEvents> implemen
     this.receiver = handler
   }
 
-  /** Counters since construction; `writes` counts successful requests. */
+  /** Counters since construction (`writes` counts successful requests), and each peer's health. */
   stats(): NetworkTransportStats {
-    return this.counters.snapshot()
+    return this.counters.snapshot(this.links)
   }
 
   /**
@@ -267,6 +272,12 @@ export class HttpTransport extends EventEmitter<NetworkTransportEvents> implemen
         requestTimeoutMs: this.requestTimeoutMs,
         counters: this.counters,
         drop: (drop) => this.dropped(drop),
+        clock: this.clock,
+        reports: {
+          unreachable: (event) => this.emit('peer-unreachable', event),
+          reachable: (event) => this.emit('peer-reachable', event),
+          authenticationRefused: (event) => this.emit('authentication-refused', event),
+        },
       }),
     )
   }
@@ -284,11 +295,14 @@ export class HttpTransport extends EventEmitter<NetworkTransportEvents> implemen
       return answer(res, 405, { error: 'method-not-allowed' })
     }
     if (req.readableEnded) {
-      // A body parser mounted ahead of this handler read the body: a server set-up mistake, not the client's.
-      return answer(res, 500, {
-        error: 'body-consumed',
-        detail: 'mount the twopc handler before any body parser',
-      })
+      // A body parser mounted ahead of this handler read the body. A raw one left the exact bytes
+      // (which the signature covers) in `req.body`; any other is a set-up mistake on this node.
+      const { body } = req as IncomingMessage & { body?: unknown }
+      if (!Buffer.isBuffer(body)) return this.refuse(req, res, remote, BODY_CONSUMED, BODY_CONSUMED_FIX)
+      if (body.length > this.maxBodyBytes) {
+        return this.refuse(req, res, remote, 'oversized', `body over ${this.maxBodyBytes} bytes`)
+      }
+      return this.admit(req, res, remote, body)
     }
     const declared = Number(header(req, 'content-length'))
     if (declared > this.maxBodyBytes) {

@@ -1,12 +1,14 @@
 import { connect, type Socket } from 'node:net'
 import pRetry from 'p-retry'
 import type { NodeId } from '../core/types.js'
-import { encodeFrames } from './frame-codec.js'
+import type { Clock } from '../runtime/interfaces.js'
+import { encodeFrames, FrameDecoder, MAX_REPLY_BYTES, parseReply } from './frame-codec.js'
 import type { Authenticator } from './hmac-auth.js'
 import { enqueueReportingDrops } from './outbound-message.js'
 import { PeerQueue } from './peer-queue.js'
 import type { OutboundDrop, TransportCounters } from './transport-events.js'
 import type { HostPort, ResolvedOutbound } from './transport-options.js'
+import { type PeerHealthReports, PeerHealthTracker } from './transport-peer-health.js'
 
 /** What a {@link TcpPeerLink} needs from its transport. */
 export interface TcpLinkConfig {
@@ -18,6 +20,10 @@ export interface TcpLinkConfig {
   readonly counters: TransportCounters
   /** Counts and reports discarded messages. */
   readonly drop: (drop: OutboundDrop) => void
+  /** Stamps `lastSuccessAt`. */
+  readonly clock: Pick<Clock, 'now'>
+  /** Where the peer's health changes are reported. */
+  readonly reports: PeerHealthReports
 }
 
 /** One socket write takes queued frames up to about this many bytes. */
@@ -41,8 +47,13 @@ const KEEP_ALIVE_DELAY_MS = 10_000
  * - Frames already written when a connection breaks are lost; the protocol retransmits.
  * - Frames are signed when written, not when queued, so a queue that waited out a peer's restart
  *   still carries fresh timestamps.
+ * - {@link health}: a failed connection attempt is a failure; the peer's `accepted` reply (see
+ *   `frame-codec.ts`) is a success; its `refused` reply is a failure, reported as
+ *   `authentication-refused` when our signature was the problem.
  */
 export class TcpPeerLink {
+  /** This peer's health, for `stats().peers`. */
+  readonly health: PeerHealthTracker
   private readonly queue: PeerQueue
   private readonly stop = new AbortController()
   private readonly plainEnvelope: string
@@ -62,6 +73,7 @@ export class TcpPeerLink {
     private readonly config: TcpLinkConfig,
   ) {
     this.queue = new PeerQueue(config.outbound.maxQueuedMessages, config.outbound.maxQueuedBytes)
+    this.health = new PeerHealthTracker(peer, config.clock, config.reports)
     this.plainEnvelope = JSON.stringify({ from: config.self })
   }
 
@@ -135,7 +147,9 @@ export class TcpPeerLink {
       this.attempt = socket
       const fail = (error: Error) => {
         socket.destroy()
-        reject(new Error(`Cannot connect to ${this.peer} at ${this.target}: ${error.message}`))
+        const failure = new Error(`Cannot connect to ${this.peer} at ${this.target}: ${error.message}`)
+        this.health.failed(failure.message)
+        reject(failure)
       }
       socket.setTimeout(this.config.connectTimeoutMs, () =>
         fail(new Error(`no connection within ${this.config.connectTimeoutMs} ms`)),
@@ -171,10 +185,27 @@ export class TcpPeerLink {
       this.blocked = false
       if (this.queue.size > 0) this.connect()
     })
-    // The peer never writes here, but reading lets us see its FIN and reconnect promptly.
-    socket.resume()
+    // The peer writes only replies here; reading also lets us see its FIN and reconnect promptly.
+    const replies = new FrameDecoder(MAX_REPLY_BYTES)
+    socket.on('data', (chunk: Buffer) => this.hear(socket, replies, chunk))
     this.socket = socket
     this.scheduleFlush()
+  }
+
+  /** Reads the peer's replies: `accepted` marks it healthy; `refused` means it is closing on us. */
+  private hear(socket: Socket, replies: FrameDecoder, chunk: Buffer): void {
+    const { frames, oversizedBytes } = replies.push(chunk)
+    for (const frame of frames) {
+      const reply = parseReply(frame)
+      if (reply === undefined) continue
+      if ('accepted' in reply) this.health.succeeded()
+      else {
+        this.health.refused(reply.refused, '')
+        socket.destroy()
+        return
+      }
+    }
+    if (oversizedBytes !== undefined) socket.destroy() // not a twopc receiver
   }
 
   private scheduleFlush(): void {

@@ -5,8 +5,8 @@ import type { Message } from '../core/messages.js'
 import { invalidOption } from '../core/options.js'
 import type { NodeId } from '../core/types.js'
 import { isId } from '../core/validate.js'
-import type { Transport } from '../runtime/interfaces.js'
-import { FrameDecoder, MAX_ENVELOPE_BYTES, splitFrame } from './frame-codec.js'
+import { type Clock, systemClock, type Transport } from '../runtime/interfaces.js'
+import { encodeReply, FrameDecoder, MAX_ENVELOPE_BYTES, splitFrame } from './frame-codec.js'
 import { type Authenticator, type AuthOptions, resolveAuth } from './hmac-auth.js'
 import { admitMessages } from './inbound-gate.js'
 import { routeOutbound } from './outbound-message.js'
@@ -76,7 +76,12 @@ interface Inbound {
   readonly remote: string
   readonly decoder: FrameDecoder
   sender: NodeId | undefined
+  /** A frame passed authentication and the sender was told so (`accepted` reply). */
+  authenticated: boolean
 }
+
+/** How long a refused connection may take to read our `refused` reply and close before it is destroyed. */
+const REFUSAL_GRACE_MS = 1000
 
 const utf8 = new TextDecoder('utf-8', { fatal: true })
 
@@ -135,6 +140,7 @@ export class TcpTransport extends EventEmitter<NetworkTransportEvents> implement
       readonly maxFrameBytes: number
       readonly connectTimeoutMs: number
       readonly outbound: ResolvedOutbound
+      readonly clock: Pick<Clock, 'now'>
     },
   ) {
     super()
@@ -180,7 +186,8 @@ export class TcpTransport extends EventEmitter<NetworkTransportEvents> implement
         resolve()
       })
     })
-    const transport = new TcpTransport(server, auth, { id, maxFrameBytes, connectTimeoutMs, outbound })
+    const clock = options.clock ?? systemClock
+    const transport = new TcpTransport(server, auth, { id, maxFrameBytes, connectTimeoutMs, outbound, clock })
     for (const [peer, peerAddress] of peers) transport.link(peer, peerAddress)
     return transport
   }
@@ -228,9 +235,9 @@ export class TcpTransport extends EventEmitter<NetworkTransportEvents> implement
     this.handler = handler
   }
 
-  /** Counters since the transport started listening. */
+  /** Counters since the transport started listening, and each peer's health. */
   stats(): TcpTransportStats {
-    return { ...this.counters.snapshot(), inboundConnections: this.inbound.size }
+    return { ...this.counters.snapshot(this.links), inboundConnections: this.inbound.size }
   }
 
   /**
@@ -264,6 +271,12 @@ export class TcpTransport extends EventEmitter<NetworkTransportEvents> implement
         connectTimeoutMs: this.settings.connectTimeoutMs,
         counters: this.counters,
         drop: (drop) => this.dropped(drop),
+        clock: this.settings.clock,
+        reports: {
+          unreachable: (event) => this.emit('peer-unreachable', event),
+          reachable: (event) => this.emit('peer-reachable', event),
+          authenticationRefused: (event) => this.emit('authentication-refused', event),
+        },
       }),
     )
   }
@@ -283,6 +296,7 @@ export class TcpTransport extends EventEmitter<NetworkTransportEvents> implement
       remote: `${socket.remoteAddress}:${socket.remotePort}`,
       decoder: new FrameDecoder(this.settings.maxFrameBytes),
       sender: undefined,
+      authenticated: false,
     }
     this.inbound.add(connection)
     socket.on('error', () => {}) // a reset by the peer: 'close' follows
@@ -293,10 +307,10 @@ export class TcpTransport extends EventEmitter<NetworkTransportEvents> implement
   private receive(connection: Inbound, chunk: Buffer): void {
     const { frames, oversizedBytes } = connection.decoder.push(chunk)
     for (const frame of frames) {
-      if (connection.socket.destroyed) return
+      if (!connection.socket.writable) return // refused, or closing
       this.receiveFrame(connection, frame)
     }
-    if (oversizedBytes !== undefined && !connection.socket.destroyed) {
+    if (oversizedBytes !== undefined && connection.socket.writable) {
       this.reject(
         connection,
         'oversized',
@@ -331,6 +345,10 @@ export class TcpTransport extends EventEmitter<NetworkTransportEvents> implement
       this.reject(connection, failure, `frame claiming to come from ${JSON.stringify(envelope.from)}`, true)
       return
     }
+    if (!connection.authenticated) {
+      connection.authenticated = true
+      connection.socket.write(encodeReply({ accepted: true }))
+    }
     const admission = admitMessages(parts.message, { self: this.id, sender: envelope.from, batch: false })
     if (!admission.ok) {
       // The frame was well framed and authenticated: drop it, keep the connection — unless the
@@ -346,10 +364,23 @@ export class TcpTransport extends EventEmitter<NetworkTransportEvents> implement
     }
   }
 
-  /** Counts and reports a refused frame; `close` ends the connection, whose framing or peer cannot be trusted. */
+  /**
+   * Counts and reports a refused frame; `close` ends the connection, whose framing or peer cannot
+   * be trusted — after telling the sender why (a `refused` reply), so that a wrong secret shows on
+   * the sending side too. Bytes still arriving are ignored; a sender that does not close within
+   * {@link REFUSAL_GRACE_MS} is cut off.
+   */
   private reject(connection: Inbound, reason: InboundRejectionReason, detail: string, close: boolean): void {
     this.counters.rejected[reason] += 1
-    if (close) connection.socket.destroy()
+    if (close) {
+      const { socket } = connection
+      socket.removeAllListeners('data')
+      socket.resume()
+      socket.end(encodeReply({ refused: reason }))
+      const timer = setTimeout(() => socket.destroy(), REFUSAL_GRACE_MS)
+      timer.unref()
+      socket.once('close', () => clearTimeout(timer))
+    }
     this.emit('rejected', { reason, detail, remote: connection.remote })
   }
 }

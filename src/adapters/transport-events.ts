@@ -1,4 +1,10 @@
 import type { NodeId } from '../core/types.js'
+import type {
+  AuthenticationRefused,
+  PeerHealth,
+  PeerReachable,
+  PeerUnreachable,
+} from './transport-peer-health.js'
 
 /**
  * Why a network transport refused inbound bytes before they reached the protocol:
@@ -11,7 +17,10 @@ import type { NodeId } from '../core/types.js'
  * - `missing-signature`, `bad-signature`, `stale-timestamp`, `unknown-peer` (no key for the
  *   claimed sender): authentication failed (HTTP 401; TCP closes the connection);
  * - `misattributed`: a message whose `from` is not the authenticated sender (HTTP 403; TCP closes
- *   the connection).
+ *   the connection);
+ * - `body-consumed` (HTTP only): a body parser mounted ahead of the handler read the body, so
+ *   nothing can be checked — a set-up mistake on this node, answered 500 with how to fix it; the
+ *   sender drops the batch as `peer-misconfigured` instead of retrying.
  */
 export type InboundRejectionReason =
   | 'oversized'
@@ -23,6 +32,7 @@ export type InboundRejectionReason =
   | 'stale-timestamp'
   | 'unknown-peer'
   | 'misattributed'
+  | 'body-consumed'
 
 /** Every {@link InboundRejectionReason}. */
 export const INBOUND_REJECTION_REASONS: readonly InboundRejectionReason[] = [
@@ -35,6 +45,7 @@ export const INBOUND_REJECTION_REASONS: readonly InboundRejectionReason[] = [
   'stale-timestamp',
   'unknown-peer',
   'misattributed',
+  'body-consumed',
 ]
 
 /** The `rejected` event: inbound bytes refused at the edge. Nothing of them reached the protocol. */
@@ -50,9 +61,12 @@ export interface InboundRejection {
  * Why a network transport discarded an outbound message without delivering it:
  * - `queue-full`: the peer's bounded queue overflowed, so its oldest message was dropped;
  * - `rejected-by-peer`: the peer answered that it will never accept the batch (an HTTP 4xx);
+ * - `peer-misconfigured`: the peer's server is set up so that it cannot read any request (HTTP:
+ *   a body parser consumed the body before the twopc handler); retrying cannot help, so the
+ *   batch is not retried, and the `detail` says how to fix the peer;
  * - `closed`: the transport closed with the message still queued.
  */
-export type OutboundDropReason = 'queue-full' | 'rejected-by-peer' | 'closed'
+export type OutboundDropReason = 'queue-full' | 'rejected-by-peer' | 'peer-misconfigured' | 'closed'
 
 /** The `dropped` event. The protocol retransmits whatever it still needs. */
 export interface OutboundDrop {
@@ -71,6 +85,12 @@ export interface NetworkTransportEvents {
   rejected: [InboundRejection]
   /** Outbound messages were discarded; counted in `stats().dropped`. */
   dropped: [OutboundDrop]
+  /** A peer that was reachable (or not tried yet) failed an attempt; see `stats().peers`. */
+  'peer-unreachable': [PeerUnreachable]
+  /** A peer succeeded again after `peer-unreachable`. */
+  'peer-reachable': [PeerReachable]
+  /** A peer refused our authentication (TCP and HTTP alike); each refusal is reported. */
+  'authentication-refused': [AuthenticationRefused]
 }
 
 /** Counters both network transports keep, from their `stats()`. */
@@ -85,6 +105,8 @@ export interface NetworkTransportStats {
   readonly rejected: Readonly<Record<InboundRejectionReason, number>>
   /** Outbound messages discarded, by reason. */
   readonly dropped: Readonly<Record<OutboundDropReason, number>>
+  /** Each configured peer's health, by node id: whether the last attempt to send to it worked, and why not. */
+  readonly peers: { readonly [nodeId: string]: PeerHealth }
 }
 
 /** Mutable counters behind {@link NetworkTransportStats}, shared by a transport and its peer links. */
@@ -96,16 +118,26 @@ export class TransportCounters {
     InboundRejectionReason,
     number
   >
-  readonly dropped: Record<OutboundDropReason, number> = { 'queue-full': 0, 'rejected-by-peer': 0, closed: 0 }
+  readonly dropped: Record<OutboundDropReason, number> = {
+    'queue-full': 0,
+    'rejected-by-peer': 0,
+    'peer-misconfigured': 0,
+    closed: 0,
+  }
 
-  /** A copy, safe to hand out. */
-  snapshot(): NetworkTransportStats {
+  /** A copy, safe to hand out, with the health of each peer in `peers`. */
+  snapshot(
+    peers: Iterable<readonly [NodeId, { health: { snapshot(): PeerHealth } }]>,
+  ): NetworkTransportStats {
+    const health: Record<string, PeerHealth> = {}
+    for (const [peer, link] of peers) health[peer] = link.health.snapshot()
     return {
       messagesSent: this.messagesSent,
       messagesReceived: this.messagesReceived,
       writes: this.writes,
       rejected: { ...this.rejected },
       dropped: { ...this.dropped },
+      peers: health,
     }
   }
 }

@@ -1,8 +1,10 @@
-import { createServer, request, type Server } from 'node:http'
+import { createServer, type IncomingMessage, request, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { afterEach, beforeEach, describe, expect, it, type MockInstance, vi } from 'vitest'
+import { BODY_CONSUMED_FIX } from '../../src/adapters/http-peer-link.js'
 import { HttpTransport, type HttpTransportOptions } from '../../src/adapters/http-transport.js'
 import type { InboundRejection, OutboundDrop } from '../../src/adapters/transport-events.js'
+import type { PeerUnreachable } from '../../src/adapters/transport-peer-health.js'
 import { TwopcError } from '../../src/core/errors.js'
 import type { Message } from '../../src/core/messages.js'
 
@@ -53,6 +55,26 @@ async function serve(listener: Parameters<typeof createServer>[1]): Promise<stri
   servers.push(server)
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}/twopc`
+}
+
+/**
+ * A server-side stack like Express's `app.use(express.json())` (or `express.raw()`) before the
+ * twopc handler: it reads the whole body, sets `req.body` (parsed JSON, or the raw `Buffer`), then
+ * calls `next`. No Express needed: this is what those middlewares do to a `node:http` request.
+ */
+function bodyParserAhead(
+  kind: 'json' | 'raw',
+  next: (req: IncomingMessage, res: ServerResponse) => void,
+): (req: IncomingMessage, res: ServerResponse) => void {
+  return (req, res) => {
+    const chunks: Buffer[] = []
+    req.on('data', (chunk: Buffer) => chunks.push(chunk))
+    req.on('end', () => {
+      const raw = Buffer.concat(chunks)
+      Object.assign(req, { body: kind === 'raw' ? raw : JSON.parse(raw.toString('utf8')) })
+      next(req, res)
+    })
+  }
 }
 
 function commit(txId: string, from = 'a', to = 'b'): Message {
@@ -184,18 +206,62 @@ describe('HttpTransport receiving', () => {
     await vi.waitFor(() => expect(received.map((m) => m.txId)).toEqual(['tx-1']))
   })
 
-  it('answers 500, naming the mistake, when a body parser mounted ahead of it already read the body', async () => {
+  it('answers 500, naming the mistake and the fix, when a body parser mounted ahead of it already read the body', async () => {
     const b = transport({ id: 'b' })
-    const url = await serve((req, res) => {
-      req.resume()
-      req.on('end', () => b.handler(req, res))
-    })
+    const rejected: InboundRejection[] = []
+    b.on('rejected', (rejection) => rejected.push(rejection))
+    const url = await serve(bodyParserAhead('json', b.handler))
     const response = await post(url, JSON.stringify([commit('tx-1')]))
     expect(response.status).toBe(500)
-    expect(JSON.parse(response.body)).toEqual({
-      error: 'body-consumed',
-      detail: 'mount the twopc handler before any body parser',
+    expect(JSON.parse(response.body)).toEqual({ error: 'body-consumed', detail: BODY_CONSUMED_FIX })
+    expect(BODY_CONSUMED_FIX).toMatch(/mount the twopc handler before any body parser/)
+    expect(rejected).toEqual([expect.objectContaining({ reason: 'body-consumed' })])
+    expect(b.stats().rejected['body-consumed']).toBe(1)
+  })
+
+  it('accepts the raw body a raw body parser left in req.body', async () => {
+    const b = transport({ id: 'b' })
+    const received: Message[] = []
+    b.onMessage((message) => received.push(message as Message))
+    const url = await serve(bodyParserAhead('raw', b.handler))
+    expect((await post(url, JSON.stringify([commit('tx-1')]))).status).toBe(204)
+    expect(received.map((m) => m.txId)).toEqual(['tx-1'])
+  })
+
+  it('a sender facing a body parser ahead of the peer handler drops the batch at once, saying how to fix it', async () => {
+    const b = transport({ id: 'b' })
+    let requests = 0
+    const url = await serve(
+      bodyParserAhead('json', (req, res) => {
+        requests += 1
+        b.handler(req, res)
+      }),
+    )
+    const a = transport({ id: 'a', peers: { b: url } })
+    const drops: OutboundDrop[] = []
+    a.on('dropped', (drop) => drops.push(drop))
+    const unreachable: PeerUnreachable[] = []
+    a.on('peer-unreachable', (event) => unreachable.push(event))
+    a.send(commit('tx-1'))
+    await vi.waitFor(() => expect(drops).toHaveLength(1))
+    expect(drops).toEqual([
+      { reason: 'peer-misconfigured', to: 'b', count: 1, detail: `b (${url}): ${BODY_CONSUMED_FIX}` },
+    ])
+    expect(unreachable).toEqual([{ peer: 'b', error: '500 body-consumed' }])
+    expect(requests).toBe(1) // not retried
+    expect(a.stats().dropped['peer-misconfigured']).toBe(1)
+    expect(a.stats().peers).toEqual({
+      b: {
+        reachable: false,
+        lastError: '500 body-consumed',
+        consecutiveFailures: 1,
+        lastSuccessAt: undefined,
+      },
     })
+    a.send(commit('tx-2')) // each later batch is tried once, and dropped the same way
+    await vi.waitFor(() => expect(drops).toHaveLength(2))
+    expect(requests).toBe(2)
+    expect(a.stats().peers.b?.consecutiveFailures).toBe(2)
   })
 
   it('answers 503 and delivers nothing once closed', async () => {
