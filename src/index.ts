@@ -28,12 +28,16 @@ export {
   type TxId,
   type Vote,
 } from './core/index.js'
+export { MAX_MESSAGE_BYTES, MAX_PAYLOAD_DEPTH } from './core/payload.js'
 export {
   type CommitOutcome,
   type CommitRequest,
   Coordinator,
   type CoordinatorEvents,
   type CoordinatorOptions,
+  type DecidedOutcome,
+  type OutcomeFor,
+  type PendingTransaction,
 } from './runtime/coordinator.js'
 export {
   type Clock,
@@ -42,7 +46,7 @@ export {
   systemClock,
   type Transport,
 } from './runtime/interfaces.js'
-export type { InvalidMessageEvent } from './runtime/node-runtime.js'
+export type { InvalidMessageEvent, SendFailedEvent } from './runtime/node-runtime.js'
 export type { EventMap } from './runtime/options.js'
 export {
   type InDoubtEntry,

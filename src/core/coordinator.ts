@@ -199,6 +199,14 @@ export class CoordinatorCore {
     return ready.build()
   }
 
+  /**
+   * Transactions begun (or resumed by `recover`) and not finished, oldest first; read-only, for
+   * listing them (`Coordinator.pending()`). Look each up with {@link status}.
+   */
+  unfinished(): TxId[] {
+    return [...this.transactions.keys()]
+  }
+
   /** What this coordinator knows about `txId`. */
   status(txId: TxId): CoordinatorTxStatus {
     const tx = this.transactions.get(txId)

@@ -1,4 +1,5 @@
 import { TwopcError } from './errors.js'
+import { MAX_STORED_PAYLOAD_DEPTH } from './payload.js'
 import { MAX_ID_LENGTH, MAX_PARTICIPANTS, type NodeId } from './types.js'
 
 /** A plain object (not null, not an array), read field by field by the parsers. */
@@ -121,20 +122,18 @@ export class FieldReader {
 
   /**
    * A payload: present (any JSON value, `null` included) and nested at most
-   * {@link MAX_PAYLOAD_DEPTH} levels deep. `JSON.parse` accepts deeper values, but serializing them
-   * again (to the log, to the wire) would overflow the stack and halt the node.
+   * {@link MAX_STORED_PAYLOAD_DEPTH} levels deep (the readers' side of the payload rule in
+   * `payload.ts`). `JSON.parse` accepts deeper values, but serializing them again (to the log, to
+   * the wire) would overflow the stack and halt the node.
    */
   payload(field: string): unknown {
     const value = this.fields[field]
     if (!(field in this.fields) || value === undefined) this.fail(field, 'present')
-    if (!withinDepth(value, MAX_PAYLOAD_DEPTH))
-      this.fail(field, `nested at most ${MAX_PAYLOAD_DEPTH} levels deep`)
+    if (!withinDepth(value, MAX_STORED_PAYLOAD_DEPTH))
+      this.fail(field, `nested at most ${MAX_STORED_PAYLOAD_DEPTH} levels deep`)
     return value
   }
 }
-
-/** Deepest nesting of arrays and objects accepted in a payload. */
-export const MAX_PAYLOAD_DEPTH = 100
 
 /** True if `value` nests arrays/objects at most `limit` levels deep; iterative, so it cannot overflow. */
 function withinDepth(value: unknown, limit: number): boolean {

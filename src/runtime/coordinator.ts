@@ -4,11 +4,13 @@ import {
   type CoordinatorCoreOptions,
   type CoordinatorTxStatus,
 } from '../core/coordinator.js'
-import { TwopcError } from '../core/errors.js'
+import { TwopcError, unreachable } from '../core/errors.js'
 import { invalidOption } from '../core/options.js'
+import { assertPayload } from '../core/payload.js'
 import type { CoordinatorCoreEvent } from '../core/ready.js'
 import type { AbortReason, Json, NodeId, TxId } from '../core/types.js'
-import { type InvalidMessageEvent, NodeRuntime } from './node-runtime.js'
+import type { Clock } from './interfaces.js'
+import { type InvalidMessageEvent, NodeRuntime, type SendFailedEvent } from './node-runtime.js'
 import { type EdgeOptions, type EventMap, resolveEdges } from './options.js'
 import type { NodeStats } from './stats.js'
 
@@ -21,30 +23,93 @@ export interface CoordinatorOptions extends EdgeOptions, Omit<CoordinatorCoreOpt
   readonly generateTxId?: () => TxId
 }
 
-/** What `commit()` asks for. */
-export interface CommitRequest {
+/** What `commit()` asks for; `P` is the type of `participants`. */
+export interface CommitRequest<P extends Readonly<Record<NodeId, Json>> = Readonly<Record<NodeId, Json>>> {
   /**
-   * Each participant's id mapped to its share of the work (any JSON value). One participant
-   * means one-phase commit.
+   * Each participant's id mapped to its share of the work. One participant means one-phase commit.
+   * Each payload must be plain JSON, nested at most 64 levels, and fit a `prepare` message of at
+   * most 1 MiB − 4 KiB (the payload rule, `src/core/payload.ts`); `commit()` checks it before
+   * anything is sent, so the participant receives exactly this value.
    * @example { 'bank-a': { debit: 100 }, 'bank-b': { credit: 100 } }
    */
-  readonly participants: Readonly<Record<NodeId, Json>>
+  readonly participants: P
   /** The transaction id; must be new to this coordinator. @default generateTxId() */
   readonly txId?: TxId
   /**
-   * Cancels the transaction if it is not decided yet (the outcome is then an abort with
-   * `reason: 'cancelled'`). A decided transaction cannot be cancelled.
+   * Gives up waiting. Already aborted when `commit()` is called: resolves with an abort
+   * (`reason: 'cancelled'`) and nothing is sent. Fired later, while the transaction is undecided:
+   * - two-phase (several participants): the transaction aborts and `commit()` resolves with
+   *   `{ decision: 'abort', reason: 'cancelled' }`;
+   * - one-phase (one participant, which decides): the coordinator asks the participant to abort,
+   *   and `commit()` resolves at once with `{ decision: 'unknown', reason: 'cancelled' }` — the
+   *   participant may have committed already; {@link Coordinator.completion} resolves once its
+   *   answer arrives, and {@link Coordinator.status} then shows the outcome.
+   *
+   * Fired once the transaction is decided, it changes nothing.
    */
   readonly signal?: AbortSignal
 }
 
-/** The outcome `commit()` resolves to. */
+/**
+ * The outcome `commit()` resolves to. `unknown` happens only with one participant (one-phase
+ * commit, where the participant decides): the prepare timeout or the `signal` fired before its
+ * answer arrived. The transaction goes on in the background: the coordinator keeps asking the
+ * participant to abort until it answers (`status(txId)` shows it `preparing`, `pending()` lists
+ * it), and `completion(txId)` resolves once the outcome is known.
+ */
 export type CommitOutcome =
+  | DecidedOutcome
+  | {
+      readonly txId: TxId
+      readonly decision: 'unknown'
+      readonly reason: Extract<AbortReason, 'prepare-timeout' | 'cancelled'>
+    }
+
+/** A decided outcome: what `commit()` resolves to when the request names two or more participants. */
+export type DecidedOutcome =
   | { readonly txId: TxId; readonly decision: 'commit' }
   | { readonly txId: TxId; readonly decision: 'abort'; readonly reason: AbortReason }
 
-/** Events of a {@link Coordinator}: the core's events, invalid messages, and `halted`. */
-export type CoordinatorEvents = EventMap<CoordinatorCoreEvent | InvalidMessageEvent> & {
+type IsUnion<T, All = T> = T extends unknown ? ([All] extends [T] ? false : true) : never
+
+/**
+ * What `commit()` resolves to for participants of type `P`: {@link DecidedOutcome} when the type
+ * names two or more participants (an object literal with two or more keys: two-phase, never
+ * `unknown`), {@link CommitOutcome} otherwise (one participant, or ids known only at run time).
+ */
+export type OutcomeFor<P> = string extends keyof P
+  ? CommitOutcome
+  : true extends IsUnion<keyof P>
+    ? DecidedOutcome
+    : CommitOutcome
+
+/** An unfinished transaction, as {@link Coordinator.pending} lists it. */
+export type PendingTransaction = {
+  readonly txId: TxId
+  /** When this coordinator began the transaction (or found it in its log at start), by its clock. */
+  readonly since: number
+  /** Milliseconds since {@link since}. */
+  readonly ageMs: number
+} & (
+  | {
+      /** Waiting for votes (one-phase: for the participant's answer). */
+      readonly state: 'preparing'
+      /** Participants whose vote has not arrived. */
+      readonly missingVotes: readonly NodeId[]
+    }
+  | {
+      /** Decided commit; resending `commit` until every participant acks. */
+      readonly state: 'committing'
+      /** Participants that have not acknowledged the commit. */
+      readonly pendingAcks: readonly NodeId[]
+    }
+)
+
+/**
+ * Events of a {@link Coordinator}: the core's events, invalid messages, `send-failed` (the
+ * transport's `send` threw or rejected; also counted in `stats().sendFailures`), and `halted`.
+ */
+export type CoordinatorEvents = EventMap<CoordinatorCoreEvent | InvalidMessageEvent | SendFailedEvent> & {
   /** The log failed; every pending promise was rejected with this `NODE_HALTED` error. */
   halted: [TwopcError]
 }
@@ -52,6 +117,11 @@ export type CoordinatorEvents = EventMap<CoordinatorCoreEvent | InvalidMessageEv
 interface Waiter<T> {
   resolve(value: T): void
   reject(error: unknown): void
+}
+
+interface DecisionWaiter extends Waiter<CommitOutcome> {
+  /** One participant: the participant decides, so a timeout or cancel leaves the outcome unknown. */
+  readonly onePhase: boolean
 }
 
 /**
@@ -69,13 +139,17 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
   private readonly core: CoordinatorCore
   private readonly runtime: NodeRuntime<CoordinatorCoreEvent>
   private readonly generateTxId: () => TxId
-  private readonly decisions = new Map<TxId, Waiter<CommitOutcome>>()
+  private readonly clock: Clock
+  private readonly decisions = new Map<TxId, DecisionWaiter>()
   private readonly completions = new Map<TxId, Waiter<void>[]>()
+  /** When each unfinished transaction began, or was found in the log at start (for `pending()`). */
+  private readonly since = new Map<TxId, number>()
 
   /** @throws TwopcError `INVALID_OPTIONS` naming the option, the value and what was expected. */
   constructor(options: CoordinatorOptions) {
     super()
     const edges = resolveEdges(options)
+    this.clock = edges.clock
     this.core = new CoordinatorCore({ ...options, random: edges.random })
     if (options.generateTxId !== undefined && typeof options.generateTxId !== 'function') {
       invalidOption('generateTxId', 'a function returning a transaction id', options.generateTxId)
@@ -86,13 +160,18 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
       {
         recover: (records) => core.recover(records),
         stepMessage: (message) => core.step({ type: 'message', message }),
-        stepTimer: (txId, timer) => core.step({ type: 'timer', txId, timer }),
+        stepTimer: (txId, timer) => {
+          const ready = core.step({ type: 'timer', txId, timer })
+          if (timer === 'prepare-timeout') this.settleUnknown(txId, 'prepare-timeout')
+          return ready
+        },
       },
       edges,
       {
         event: (event) => this.onEvent(event),
         request: () => {},
         halted: (error) => this.rejectAll(error, 'halted'),
+        sendFailed: (event) => this.onSendFailed(event),
       },
     )
   }
@@ -106,18 +185,30 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
    * Loads the log and resumes every committed transaction not yet acknowledged by all. Call once.
    * Rejects with `CLOSED` if `close()` is called before it finishes.
    */
-  start(): Promise<void> {
-    return this.runtime.start()
+  async start(): Promise<void> {
+    await this.runtime.start()
+    const now = this.clock.now()
+    for (const txId of this.core.unfinished()) if (!this.since.has(txId)) this.since.set(txId, now)
   }
 
   /**
    * Runs one transaction. Resolves with `commit` once the commit decision is durable (the
-   * participants apply it afterwards; see {@link completion}), or with `abort` and its reason.
+   * participants apply it afterwards; see {@link completion}), with `abort` and its reason, or —
+   * one participant only — with `unknown` (see {@link CommitOutcome}).
    *
-   * @throws TwopcError `INVALID_REQUEST`, `DUPLICATE_TRANSACTION`, `TOO_MANY_TRANSACTIONS`,
-   * `NOT_STARTED`, `NODE_HALTED`, `CLOSED` (as a rejection).
+   * Settles within `prepareTimeoutMs` of the call, plus the time to force the `commit` record when
+   * every vote arrived in time; at once (after that write, if the decision was being made) when
+   * `signal` fires. It is rejected instead when the node closes or halts, and
+   * with `INVALID_REQUEST` when the transport refuses outright to send a two-phase `prepare` (it
+   * threw `INVALID_MESSAGE`: no address for the participant in its `peers`, or a message over its
+   * size limit): the transaction is then aborted at once, which is safe since no commit can have
+   * been decided without that participant's vote.
+   *
+   * @throws TwopcError (as a rejection) `INVALID_REQUEST` for a malformed request or a payload that
+   * breaks the payload rule (naming the participant and the JSON path; nothing is sent or logged),
+   * `DUPLICATE_TRANSACTION`, `TOO_MANY_TRANSACTIONS`, `NOT_STARTED`, `NODE_HALTED`, `CLOSED`.
    */
-  async commit(request: CommitRequest): Promise<CommitOutcome> {
+  async commit<P extends Readonly<Record<NodeId, Json>>>(request: CommitRequest<P>): Promise<OutcomeFor<P>> {
     this.runtime.assertRunning()
     if (typeof request !== 'object' || request === null) {
       throw new TwopcError('INVALID_REQUEST', 'Expected commit() to receive an object with `participants`')
@@ -130,13 +221,22 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
       )
     }
     const txId = request.txId ?? this.generateTxId()
-    if (signal?.aborted) return { txId, decision: 'abort', reason: 'cancelled' }
+    const ids = Object.keys(participants)
+    for (const [participant, payload] of Object.entries(participants)) {
+      assertPayload(payload, { txId, coordinator: this.id, participant, participants: ids })
+    }
+    if (signal?.aborted) return { txId, decision: 'abort', reason: 'cancelled' } as OutcomeFor<P>
     const ready = this.core.step({ type: 'begin', txId, participants: new Map(Object.entries(participants)) })
-    const outcome = new Promise<CommitOutcome>((resolve, reject) =>
-      this.decisions.set(txId, { resolve, reject }),
+    this.since.set(txId, this.clock.now())
+    const onePhase = ids.length === 1
+    const outcome = new Promise<OutcomeFor<P>>((resolve, reject) =>
+      this.decisions.set(txId, { resolve: resolve as (outcome: CommitOutcome) => void, reject, onePhase }),
     )
     if (signal !== undefined) {
-      const cancel = () => this.runtime.execute(this.core.step({ type: 'cancel', txId }))
+      const cancel = () => {
+        this.runtime.execute(this.core.step({ type: 'cancel', txId }))
+        this.settleUnknown(txId, 'cancelled')
+      }
       signal.addEventListener('abort', cancel, { once: true })
       outcome.then(
         () => signal.removeEventListener('abort', cancel),
@@ -172,6 +272,34 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
     return this.core.status(txId)
   }
 
+  /**
+   * Every transaction begun (or resumed from the log) and not finished, oldest first: `preparing`
+   * with the votes still missing, or `committing` with the acks still pending — the list to alert
+   * on when `ageMs` grows. A one-phase transaction whose `commit()` resolved `unknown` stays here
+   * (`preparing`) until its participant answers.
+   */
+  pending(): PendingTransaction[] {
+    const now = this.clock.now()
+    return this.core.unfinished().map((txId): PendingTransaction => {
+      const since = this.since.get(txId) ?? now
+      const status = this.core.status(txId)
+      const base = { txId, since, ageMs: now - since }
+      switch (status.state) {
+        case 'preparing': {
+          const missingVotes = Object.keys(status.votes).filter((id) => status.votes[id] === 'pending')
+          return { ...base, state: 'preparing', missingVotes }
+        }
+        case 'committing':
+          return { ...base, state: 'committing', pendingAcks: status.pendingAcks }
+        case 'finished':
+        case 'unknown':
+          throw new Error(`twopc internal error: unfinished transaction ${txId} is ${status.state}`)
+        default:
+          return unreachable(status)
+      }
+    })
+  }
+
   /** Counters: messages sent by type, records and forced appends, transactions in flight. */
   stats(): NodeStats {
     return this.runtime.counters.snapshot(this.core.inFlight, 0)
@@ -193,10 +321,47 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
           : { txId: event.txId, decision: 'abort', reason: event.reason },
       )
     } else if (event.type === 'completed') {
+      this.since.delete(event.txId)
       for (const waiter of this.completions.get(event.txId) ?? []) waiter.resolve()
       this.completions.delete(event.txId)
     }
     ;(this.emit as (type: string, event: unknown) => boolean)(event.type, event)
+  }
+
+  /**
+   * One-phase only: the prepare timeout or the caller's `signal` made the coordinator ask the
+   * participant to abort, but the participant decides and may have committed: the outcome is
+   * unknown until it answers, so `commit()` resolves with `unknown` now rather than waiting.
+   */
+  private settleUnknown(txId: TxId, reason: 'prepare-timeout' | 'cancelled'): void {
+    const waiter = this.decisions.get(txId)
+    if (!waiter?.onePhase || this.core.status(txId).state !== 'preparing') return
+    this.decisions.delete(txId)
+    waiter.resolve({ txId, decision: 'unknown', reason })
+  }
+
+  /**
+   * Reports a failed send. A two-phase `prepare` the transport refused outright (`INVALID_MESSAGE`:
+   * it has no address for the participant, or the message is over its limit) would fail the same
+   * way on every retransmission: abort now and reject `commit()` with the cause, rather than wait
+   * out `prepareTimeoutMs`. Safe: without that participant's vote no commit can have been decided.
+   */
+  private onSendFailed(event: SendFailedEvent): void {
+    this.emit('send-failed', event)
+    const { message, error } = event
+    if (!event.thrown || message.type !== 'prepare' || message.onePhase) return
+    if (!(error instanceof TwopcError) || error.code !== 'INVALID_MESSAGE') return
+    const waiter = this.decisions.get(message.txId)
+    if (waiter === undefined || this.core.status(message.txId).state !== 'preparing') return
+    this.decisions.delete(message.txId)
+    waiter.reject(
+      new TwopcError(
+        'INVALID_REQUEST',
+        `Transaction ${message.txId} aborted: the transport refused to send its prepare to ${JSON.stringify(message.to)}: ${error.message}`,
+        { cause: error },
+      ),
+    )
+    this.runtime.execute(this.core.step({ type: 'cancel', txId: message.txId }))
   }
 
   private rejectAll(error: TwopcError, emit?: 'halted'): void {

@@ -20,6 +20,8 @@ export interface NodeHooks<Event> {
   request(request: ResourceRequest): void
   /** The node halted (failed append, corrupt log): reject whatever is pending. Called once. */
   halted(error: TwopcError): void
+  /** `transport.send` threw or rejected; the `sendFailures` counter already counts it. */
+  sendFailed?(event: SendFailedEvent): void
 }
 
 /** Where a node is in its life. */
@@ -31,6 +33,22 @@ export interface InvalidMessageEvent {
   readonly reason: 'invalid'
   readonly message: unknown
   readonly error: TwopcError
+}
+
+/**
+ * The `send-failed` event: the transport's `send` threw (`thrown: true`: the transport refused the
+ * message outright, e.g. `INVALID_MESSAGE` for a recipient missing from its `peers` or a message
+ * over its size limit) or its promise rejected. The protocol retransmits what matters, so one
+ * failure loses nothing; a failure that repeats on every retransmission is a configuration error.
+ */
+export interface SendFailedEvent {
+  readonly type: 'send-failed'
+  /** The message that was not sent. */
+  readonly message: Message
+  /** What `send` threw or rejected with. */
+  readonly error: unknown
+  /** True if `send` threw synchronously, false if its promise rejected. */
+  readonly thrown: boolean
 }
 
 /**
@@ -233,14 +251,16 @@ export class NodeRuntime<Event extends { readonly type: string }> {
     this.counters.messagesSent[message.type] += 1
     try {
       const sent = this.io.transport.send(message)
-      if (sent !== undefined) {
-        sent.catch(() => {
-          this.counters.sendFailures += 1
-        })
-      }
-    } catch {
-      this.counters.sendFailures += 1
+      if (sent !== undefined) sent.catch((error: unknown) => this.sendFailed(message, error, false))
+    } catch (error) {
+      this.sendFailed(message, error, true)
     }
+  }
+
+  /** Counts a failed send and reports it to the node class. */
+  private sendFailed(message: Message, error: unknown, thrown: boolean): void {
+    this.counters.sendFailures += 1
+    if (this.state === 'running') this.hooks.sendFailed?.({ type: 'send-failed', message, error, thrown })
   }
 
   private halt(cause: unknown): void {

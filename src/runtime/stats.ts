@@ -8,7 +8,7 @@ export interface NodeStats {
   readonly messagesReceived: number
   /** Messages ignored, for any reason (see the `message-dropped` event). */
   readonly messagesDropped: number
-  /** Transport `send` calls that threw or rejected (retransmission covers them). */
+  /** Transport `send` calls that threw or rejected (retransmission covers them); each is also a `send-failed` event. */
   readonly sendFailures: number
   /** Records appended to the log. */
   readonly recordsAppended: number

@@ -188,7 +188,10 @@ describe('faults', () => {
     const pending = cluster.coordinator.commit({ participants: { solo: 1 }, txId: 't' })
     await new Promise((resolve) => setTimeout(resolve, 60))
     cluster.net.heal() // now the abort request (and a late prepare) get through
-    await expect(pending).resolves.toEqual({ txId: 't', decision: 'abort', reason: 'prepare-timeout' })
+    // commit() settled at the timeout: one-phase, the participant's answer decides.
+    await expect(pending).resolves.toEqual({ txId: 't', decision: 'unknown', reason: 'prepare-timeout' })
+    await cluster.coordinator.completion('t')
+    expect(cluster.coordinator.status('t')).toEqual({ state: 'finished', decision: 'abort' })
     await cluster.settle()
     expect(cluster.resource('solo').applied.get('t')).not.toBe('commit')
     // Its vote decided: it aborted `t` itself, durably, and refused nothing.
@@ -211,7 +214,10 @@ describe('faults', () => {
     const pending = cluster.coordinator.commit({ participants: { solo: 1 }, txId: 't' })
     await new Promise((resolve) => setTimeout(resolve, 60))
     cluster.net.heal() // now the abort request (and a late probe) get through
-    await expect(pending).resolves.toEqual({ txId: 't', decision: 'abort', reason: 'prepare-timeout' })
+    // commit() settled at the timeout: one-phase, the participant's answer decides.
+    await expect(pending).resolves.toEqual({ txId: 't', decision: 'unknown', reason: 'prepare-timeout' })
+    await cluster.coordinator.completion('t')
+    expect(cluster.coordinator.status('t')).toEqual({ state: 'finished', decision: 'abort' })
     await cluster.settle()
     // Bound to no life of solo (inc 0), every request was refused: no resource call, no record.
     expect(refusals).toBeGreaterThanOrEqual(1)
