@@ -112,6 +112,11 @@ const DEFAULT_MAX_RECORD_BYTES = 16 * 1024 * 1024
 const MIN_MAX_RECORD_BYTES = 1024 // a forget note for the longest transaction id must fit
 /** One group-commit write takes waiters up to about this size, so a burst does not double memory at once. */
 const BATCH_BYTES_TARGET = 8 * 1024 * 1024
+/**
+ * How long forget notes wait for an append to ride with before they are written on their own: a
+ * forget never costs an fsync while the log is busy (issue 14: real fsyncs = forced appends).
+ */
+const FORGET_DELAY_MS = 50
 
 /**
  * A crash-safe append-only {@link DurableLog} in one file, for Node (`twopc/node`).
@@ -156,6 +161,8 @@ export class FileLog implements DurableLog {
   private queue: Promise<unknown> = Promise.resolve()
   private waiting: Waiter[] = []
   private flushQueued = false
+  /** Writes forget notes that found no append to ride with (see {@link FORGET_DELAY_MS}). */
+  private forgetTimer: ReturnType<typeof setTimeout> | undefined
   private compactionQueued = false
   // Counted when an append or forget is accepted, so forget() sees records still in flight.
   private frames = 0
@@ -246,7 +253,9 @@ export class FileLog implements DurableLog {
    * Drops every record of `txIds` appended before this call (records appended later stay). Called
    * by the runtime once a transaction's `end` record is durable. Writes a small note per
    * transaction with the next group commit, so the records stay gone after a restart, and compacts
-   * when enough is dead. Idempotent; unknown ids are ignored.
+   * when enough is dead. A forget never causes a sync of its own while appends keep coming: its
+   * notes ride with the next append, or are written after 50 ms if none comes (or at `close()`).
+   * Idempotent; unknown ids are ignored.
    *
    * Resolves once the notes are durable. Never rejects for I/O errors, before {@link load} or
    * after {@link close}: it is a hint, and a failure already rejects every later append. Rejects with `INVALID_RECORD` if
@@ -274,7 +283,8 @@ export class FileLog implements DurableLog {
     }
     if (frames.length === 0) return Promise.resolve()
     return new Promise((resolve) => {
-      this.enqueue({ kind: 'forget', frames, records: 0, resolve, reject: () => resolve() })
+      this.waiting.push({ kind: 'forget', frames, records: 0, resolve, reject: () => resolve() })
+      this.scheduleForgetFlush()
     })
   }
 
@@ -300,6 +310,9 @@ export class FileLog implements DurableLog {
    */
   close(): Promise<void> {
     this.closing ??= this.exclusive(async () => {
+      clearTimeout(this.forgetTimer)
+      // Forget notes still waiting for an append to ride with are written now.
+      if (this.waiting.length > 0 && this.failure === undefined) await this.flush()
       const handle = this.handle
       this.handle = undefined
       if (handle === undefined) return
@@ -361,6 +374,16 @@ export class FileLog implements DurableLog {
     this.scheduleFlush()
   }
 
+  /** Writes waiting forget notes after {@link FORGET_DELAY_MS}, unless an append takes them first. */
+  private scheduleForgetFlush(): void {
+    if (this.flushQueued || this.forgetTimer !== undefined) return
+    this.forgetTimer = setTimeout(() => {
+      this.forgetTimer = undefined
+      if (this.waiting.length > 0 && this.closing === undefined) this.scheduleFlush()
+    }, FORGET_DELAY_MS)
+    this.forgetTimer.unref?.()
+  }
+
   private scheduleFlush(): void {
     if (this.flushQueued) return
     this.flushQueued = true
@@ -379,6 +402,9 @@ export class FileLog implements DurableLog {
     }
     const batch = this.waiting.splice(0, taken)
     this.flushQueued = false
+    // The forget notes waiting ride with this batch: their delay starts again with the next one.
+    clearTimeout(this.forgetTimer)
+    this.forgetTimer = undefined
     if (this.waiting.length > 0) this.scheduleFlush()
     try {
       if (this.failure !== undefined) throw this.failure
