@@ -17,6 +17,17 @@ import type { NodeStats } from './stats.js'
 /** Options of a {@link Coordinator}. Timings are validated up front; see each field's default. */
 export interface CoordinatorOptions extends EdgeOptions, Omit<CoordinatorCoreOptions, 'random'> {
   /**
+   * How long `commit()` waits for the votes. When it runs out with a vote missing: two or more
+   * participants — the transaction aborts and `commit()` resolves
+   * `{ decision: 'abort', reason: 'prepare-timeout' }`; one participant (one-phase: the participant
+   * decides) — the coordinator asks it to abort, keeps asking until it answers, and `commit()`
+   * resolves `{ decision: 'unknown', reason: 'prepare-timeout' }` at once. So every `commit()`
+   * settles within this time, plus one forced log write when every vote arrived in time.
+   * @default 5000
+   * @example prepareTimeoutMs: 2000
+   */
+  readonly prepareTimeoutMs?: number
+  /**
    * Makes ids for transactions started without one.
    * @default crypto.randomUUID
    */

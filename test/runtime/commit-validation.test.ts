@@ -8,8 +8,9 @@ import {
   MemoryLog,
   MemoryNetwork,
   Participant,
+  type Transport,
 } from '../../src/index.js'
-import { TcpTransport } from '../../src/node.js'
+import { HttpTransport, TcpTransport } from '../../src/node.js'
 import { RecordingResource } from './cluster.js'
 
 class Money {
@@ -168,51 +169,60 @@ describe('one payload rule, carried by every transport', () => {
     expect(MAX_MESSAGE_BYTES).toBeLessThan(1024 * 1024 - 2)
   })
 
-  it('commits the deepest and the largest payload the rule allows over TcpTransport with default limits', async () => {
+  /** A coordinator and participant `a` connected over TCP or HTTP with default limits. */
+  async function connected(kind: 'tcp' | 'http'): Promise<[Transport, Transport]> {
     const secret = 'a-test-secret-of-enough-length'
-    const participantTransport = await TcpTransport.listen({ id: 'a', listen: '127.0.0.1:0', secret })
-    const coordinatorTransport = await TcpTransport.listen({
-      id: 'coord',
-      listen: '127.0.0.1:0',
-      secret,
-      peers: { a: participantTransport.address },
-    })
-    participantTransport.setPeer('coord', coordinatorTransport.address)
-    const resource = new RecordingResource()
-    const received: Json[] = []
-    resource.vote = (tx) => {
-      received.push(tx.payload)
-      return 'yes'
+    if (kind === 'tcp') {
+      const a = await TcpTransport.listen({ id: 'a', listen: '127.0.0.1:0', secret })
+      const coord = await TcpTransport.listen({ id: 'coord', listen: '127.0.0.1:0', secret })
+      coord.setPeer('a', a.address)
+      a.setPeer('coord', coord.address)
+      return [coord, a]
     }
-    const participant = new Participant({
-      id: 'a',
-      transport: participantTransport,
-      log: new MemoryLog(),
-      resource,
-    })
-    const coordinator = new Coordinator({
-      id: 'coord',
-      transport: coordinatorTransport,
-      log: new MemoryLog(),
-      prepareTimeoutMs: 60_000,
-    })
-    open.push(coordinator, participant)
-    await participant.start()
-    await coordinator.start()
-    const ids = JSON.stringify(['largest', 'coord', 'a', ['a']]).length
-    // 4-byte characters (surrogate pairs) and escapes, so the byte count is not the character count.
-    const unit = '😀"'
-    const largest = unit.repeat(Math.floor((MAX_MESSAGE_BYTES - 256 - ids - 2) / 6))
-    const deepest = nested(MAX_PAYLOAD_DEPTH)
-    await expect(coordinator.commit({ participants: { a: deepest }, txId: 'deepest' })).resolves.toEqual({
-      txId: 'deepest',
-      decision: 'commit',
-    })
-    await expect(coordinator.commit({ participants: { a: largest }, txId: 'largest' })).resolves.toEqual({
-      txId: 'largest',
-      decision: 'commit',
-    })
-    expect(received).toEqual([deepest, largest])
-    expect(coordinator.stats().sendFailures).toBe(0)
-  })
+    const a = new HttpTransport({ id: 'a', secret })
+    const coord = new HttpTransport({ id: 'coord', secret })
+    coord.setPeer('a', await a.listen('127.0.0.1:0'))
+    a.setPeer('coord', await coord.listen('127.0.0.1:0'))
+    return [coord, a]
+  }
+
+  it.each(['tcp', 'http'] as const)(
+    'commits the deepest and the largest payload the rule allows over %s with default limits',
+    async (kind) => {
+      const [coordTransport, aTransport] = await connected(kind)
+      const resource = new RecordingResource()
+      const received: Json[] = []
+      resource.vote = (tx) => {
+        received.push(tx.payload)
+        return 'yes'
+      }
+      const participant = new Participant({ id: 'a', transport: aTransport, log: new MemoryLog(), resource })
+      const coordinator = new Coordinator({
+        id: 'coord',
+        transport: coordTransport,
+        log: new MemoryLog(),
+        prepareTimeoutMs: 60_000,
+      })
+      open.push(coordinator, participant)
+      await participant.start()
+      await coordinator.start()
+      const ids = JSON.stringify(['largest', 'coord', 'a', ['a']]).length
+      // 4-byte characters (surrogate pairs) and escapes, so the byte count is not the character count.
+      const unit = '😀"'
+      const largest = unit.repeat(Math.floor((MAX_MESSAGE_BYTES - 256 - ids - 2) / 6))
+      const deepest = nested(MAX_PAYLOAD_DEPTH)
+      await expect(coordinator.commit({ participants: { a: deepest }, txId: 'deepest' })).resolves.toEqual({
+        txId: 'deepest',
+        decision: 'commit',
+      })
+      await expect(coordinator.commit({ participants: { a: largest }, txId: 'largest' })).resolves.toEqual({
+        txId: 'largest',
+        decision: 'commit',
+      })
+      expect(received).toEqual([deepest, largest])
+      expect(coordinator.stats().sendFailures).toBe(0)
+      expect(coordinator.stats().messagesDropped).toBe(0)
+      expect(participant.stats().messagesDropped).toBe(0)
+    },
+  )
 })
