@@ -19,7 +19,12 @@ export {
 } from './adapters/file-log.js'
 export type { AuthOptions } from './adapters/hmac-auth.js'
 export { HttpTransport, type HttpTransportOptions } from './adapters/http-transport.js'
-export { TcpTransport, type TcpTransportOptions, type TcpTransportStats } from './adapters/tcp-transport.js'
+export {
+  TcpTransport,
+  type TcpTransportOptions,
+  type TcpTransportStats,
+  type UnauthenticatedCloseReason,
+} from './adapters/tcp-transport.js'
 export {
   INBOUND_REJECTION_REASONS,
   type InboundRejection,

@@ -11,6 +11,7 @@ import { type Authenticator, type AuthOptions, resolveAuth } from './hmac-auth.j
 import { admitMessages } from './inbound-gate.js'
 import { routeOutbound } from './outbound-message.js'
 import { TcpPeerLink } from './tcp-peer-link.js'
+import { PreAuthenticationBudget } from './tcp-preauth-budget.js'
 import {
   type InboundRejectionReason,
   type NetworkTransportEvents,
@@ -62,12 +63,46 @@ export interface TcpTransportOptions extends AuthOptions, OutboundOptions {
    * @default 1024
    */
   readonly maxInboundConnections?: number
+  /**
+   * How long an inbound connection may stay open without a frame that passes authentication
+   * (with `authentication: 'none'`, a well-formed frame); then it is closed. A peer sends its first
+   * frame as soon as it connects, so this only cuts off idle and byte-at-a-time connections.
+   * @default 5000
+   */
+  readonly authenticationTimeoutMs?: number
+  /**
+   * Most inbound connections held open before they authenticate. One more closes the oldest
+   * connection of the remote address holding the most of them, so a flood cannot fill
+   * {@link maxInboundConnections}, and a peer that connects still gets in unless the flood comes
+   * from more addresses than this. Authenticated connections do not count.
+   * @default 64
+   */
+  readonly maxUnauthenticatedConnections?: number
+  /**
+   * Most unauthenticated inbound connections from one remote IP address; one more closes that
+   * address's oldest. Raise it if many peers reach this node through one address (a NAT).
+   * @default 8
+   */
+  readonly maxUnauthenticatedConnectionsPerAddress?: number
 }
+
+/**
+ * Why an inbound connection was closed before it authenticated:
+ * - `timed-out`: no authenticated frame within `authenticationTimeoutMs`;
+ * - `over-budget`: the oldest unauthenticated connection (overall, or of its address), closed to
+ *   make room for a new one (`maxUnauthenticatedConnections`, `…PerAddress`);
+ * - `over-limit`: refused on arrival, `maxInboundConnections` being open.
+ */
+export type UnauthenticatedCloseReason = 'timed-out' | 'over-budget' | 'over-limit'
 
 /** Counters of a {@link TcpTransport}. `messagesSent / writes` is the coalescing factor. */
 export interface TcpTransportStats extends NetworkTransportStats {
   /** Inbound connections open now. */
   readonly inboundConnections: number
+  /** Inbound connections open now that have not authenticated yet. */
+  readonly unauthenticatedConnections: number
+  /** Inbound connections closed before they authenticated, by reason. */
+  readonly unauthenticatedClosed: Readonly<Record<UnauthenticatedCloseReason, number>>
 }
 
 /** An inbound connection: who it has proven to be, once a frame passed. */
@@ -78,6 +113,8 @@ interface Inbound {
   sender: NodeId | undefined
   /** A frame passed authentication and the sender was told so (`accepted` reply). */
   authenticated: boolean
+  /** Closes the connection if it has not authenticated in time; cleared once it has. */
+  deadline: NodeJS.Timeout | undefined
 }
 
 /** How long a refused connection may take to read our `refused` reply and close before it is destroyed. */
@@ -101,8 +138,13 @@ const utf8 = new TextDecoder('utf-8', { fatal: true })
  * validated with `parseMessage`, and checked for `from` = the authenticated sender and `to` = this
  * node, before it reaches the handler. Refused frames are counted and reported as `rejected`
  * events with a reason; oversized frames, bad envelopes and authentication failures also close the
- * connection (see {@link InboundRejectionReason}). A connection serves one sender: the first
- * accepted frame pins it.
+ * connection (see {@link InboundRejectionReason}), after telling the sender why. A connection
+ * serves one sender: the first accepted frame pins it.
+ *
+ * **Before authentication** a connection is on a budget: closed if no frame passes authentication
+ * within `authenticationTimeoutMs`, and at most `maxUnauthenticatedConnections` of them
+ * (`…PerAddress` from one IP) are held, the oldest closed to make room — so idle and
+ * byte-at-a-time connections cannot starve the peers (counted in `stats().unauthenticatedClosed`).
  *
  * Fails closed: without a usable `secret` or `secrets` it refuses to start, unless
  * `authentication: 'none'` says to accept messages from anyone (see {@link AuthOptions}).
@@ -129,6 +171,12 @@ export class TcpTransport extends EventEmitter<NetworkTransportEvents> implement
   private readonly counters = new TransportCounters()
   private readonly links = new Map<NodeId, TcpPeerLink>()
   private readonly inbound = new Set<Inbound>()
+  private readonly unauthenticated: PreAuthenticationBudget<Inbound>
+  private readonly unauthenticatedClosed: Record<UnauthenticatedCloseReason, number> = {
+    'timed-out': 0,
+    'over-budget': 0,
+    'over-limit': 0,
+  }
   private handler: ((message: unknown) => void) | undefined
   private closing: Promise<void> | undefined
 
@@ -141,15 +189,25 @@ export class TcpTransport extends EventEmitter<NetworkTransportEvents> implement
       readonly connectTimeoutMs: number
       readonly outbound: ResolvedOutbound
       readonly clock: Pick<Clock, 'now'>
+      readonly authenticationTimeoutMs: number
+      readonly maxUnauthenticatedConnections: number
+      readonly maxUnauthenticatedConnectionsPerAddress: number
     },
   ) {
     super()
+    this.unauthenticated = new PreAuthenticationBudget(
+      settings.maxUnauthenticatedConnections,
+      settings.maxUnauthenticatedConnectionsPerAddress,
+    )
     this.id = settings.id
     const bound = server.address() as AddressInfo
     this.address =
       bound.family === 'IPv6' ? `[${bound.address}]:${bound.port}` : `${bound.address}:${bound.port}`
     this.maxMessageBytes = settings.maxFrameBytes - MAX_ENVELOPE_BYTES - 1
     server.on('connection', (socket) => this.accept(socket))
+    server.on('drop', () => {
+      this.unauthenticatedClosed['over-limit'] += 1
+    })
   }
 
   /**
@@ -174,6 +232,27 @@ export class TcpTransport extends EventEmitter<NetworkTransportEvents> implement
       1,
       1_000_000,
     )
+    const authenticationTimeoutMs = integerInRange(
+      'authenticationTimeoutMs',
+      options.authenticationTimeoutMs,
+      5000,
+      1,
+      600_000,
+    )
+    const maxUnauthenticatedConnections = integerInRange(
+      'maxUnauthenticatedConnections',
+      options.maxUnauthenticatedConnections,
+      64,
+      1,
+      65_536,
+    )
+    const maxUnauthenticatedConnectionsPerAddress = integerInRange(
+      'maxUnauthenticatedConnectionsPerAddress',
+      options.maxUnauthenticatedConnectionsPerAddress,
+      8,
+      1,
+      65_536,
+    )
     const outbound = resolveOutbound(options)
     const auth = resolveAuth(options, id)
     for (const peer of peers.keys()) TcpTransport.requireKey(auth, peer)
@@ -187,7 +266,16 @@ export class TcpTransport extends EventEmitter<NetworkTransportEvents> implement
       })
     })
     const clock = options.clock ?? systemClock
-    const transport = new TcpTransport(server, auth, { id, maxFrameBytes, connectTimeoutMs, outbound, clock })
+    const transport = new TcpTransport(server, auth, {
+      id,
+      maxFrameBytes,
+      connectTimeoutMs,
+      outbound,
+      clock,
+      authenticationTimeoutMs,
+      maxUnauthenticatedConnections,
+      maxUnauthenticatedConnectionsPerAddress,
+    })
     for (const [peer, peerAddress] of peers) transport.link(peer, peerAddress)
     return transport
   }
@@ -237,7 +325,12 @@ export class TcpTransport extends EventEmitter<NetworkTransportEvents> implement
 
   /** Counters since the transport started listening, and each peer's health. */
   stats(): TcpTransportStats {
-    return { ...this.counters.snapshot(this.links), inboundConnections: this.inbound.size }
+    return {
+      ...this.counters.snapshot(this.links),
+      inboundConnections: this.inbound.size,
+      unauthenticatedConnections: this.unauthenticated.size,
+      unauthenticatedClosed: { ...this.unauthenticatedClosed },
+    }
   }
 
   /**
@@ -297,11 +390,35 @@ export class TcpTransport extends EventEmitter<NetworkTransportEvents> implement
       decoder: new FrameDecoder(this.settings.maxFrameBytes),
       sender: undefined,
       authenticated: false,
+      deadline: undefined,
     }
     this.inbound.add(connection)
     socket.on('error', () => {}) // a reset by the peer: 'close' follows
-    socket.on('close', () => this.inbound.delete(connection))
+    socket.on('close', () => {
+      this.inbound.delete(connection)
+      this.releaseUnauthenticated(connection)
+    })
     socket.on('data', (chunk: Buffer) => this.receive(connection, chunk))
+    connection.deadline = setTimeout(
+      () => this.closeUnauthenticated(connection, 'timed-out'),
+      this.settings.authenticationTimeoutMs,
+    ).unref()
+    for (const evicted of this.unauthenticated.admit(connection, socket.remoteAddress ?? '')) {
+      this.closeUnauthenticated(evicted, 'over-budget')
+    }
+  }
+
+  /** Takes `connection` out of the pre-authentication budget and deadline (it authenticated, or closed). */
+  private releaseUnauthenticated(connection: Inbound): void {
+    clearTimeout(connection.deadline)
+    this.unauthenticated.release(connection)
+  }
+
+  private closeUnauthenticated(connection: Inbound, reason: UnauthenticatedCloseReason): void {
+    this.releaseUnauthenticated(connection)
+    this.inbound.delete(connection)
+    this.unauthenticatedClosed[reason] += 1
+    connection.socket.destroy()
   }
 
   private receive(connection: Inbound, chunk: Buffer): void {
@@ -347,6 +464,7 @@ export class TcpTransport extends EventEmitter<NetworkTransportEvents> implement
     }
     if (!connection.authenticated) {
       connection.authenticated = true
+      this.releaseUnauthenticated(connection)
       connection.socket.write(encodeReply({ accepted: true }))
     }
     const admission = admitMessages(parts.message, { self: this.id, sender: envelope.from, batch: false })

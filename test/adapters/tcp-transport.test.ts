@@ -103,6 +103,14 @@ describe('TcpTransport options', () => {
     [{ maxFrameBytes: 10 }, 'Expected `maxFrameBytes` to be an integer from 4096 to 1073741824, got 10'],
     [{ maxQueuedMessages: 0 }, 'Expected `maxQueuedMessages` to be a positive integer, got 0'],
     [
+      { authenticationTimeoutMs: 0 },
+      'Expected `authenticationTimeoutMs` to be an integer from 1 to 600000, got 0',
+    ],
+    [
+      { maxUnauthenticatedConnectionsPerAddress: 65_537 },
+      'Expected `maxUnauthenticatedConnectionsPerAddress` to be an integer from 1 to 65536, got 65537',
+    ],
+    [
       { retryDelayMs: 500, retryDelayMsMax: 100 },
       'Expected `retryDelayMsMax` to be at least `retryDelayMs` (500), got 100',
     ],
