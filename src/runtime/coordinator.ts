@@ -81,25 +81,28 @@ export type DecidedOutcome =
   | { readonly txId: TxId; readonly decision: 'commit' }
   | { readonly txId: TxId; readonly decision: 'abort'; readonly reason: AbortReason }
 
-type IsUnion<T, All = T> = T extends unknown ? ([All] extends [T] ? false : true) : never
-
 /**
  * What `commit()` resolves to for participants of type `P`: {@link DecidedOutcome} when the type
  * names two or more participants (an object literal with two or more keys: two-phase, never
  * `unknown`), {@link CommitOutcome} otherwise (one participant, or ids known only at run time).
+ * `K` is internal: it distributes over the keys (a key that is not all of them means two or more).
  */
-export type OutcomeFor<P> = string extends keyof P
+export type OutcomeFor<P, K extends keyof P = keyof P> = string extends K
   ? CommitOutcome
-  : true extends IsUnion<keyof P>
-    ? DecidedOutcome
-    : CommitOutcome
+  : [K] extends [never]
+    ? CommitOutcome
+    : K extends unknown
+      ? [keyof P] extends [K]
+        ? CommitOutcome
+        : DecidedOutcome
+      : never
 
 /** An unfinished transaction, as {@link Coordinator.pending} lists it. */
 export type PendingTransaction = {
   readonly txId: TxId
   /** When this coordinator began the transaction (or found it in its log at start), by its clock. */
   readonly since: number
-  /** Milliseconds since {@link since}. */
+  /** Milliseconds since `since`, by the same clock. */
   readonly ageMs: number
 } & (
   | {
