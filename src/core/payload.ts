@@ -42,28 +42,27 @@ export const MAX_MESSAGE_BYTES = 1024 * 1024 - 4096
  */
 export const PREPARE_FIXED_BYTES = 256
 
-/** Where a payload goes: the ids that share its `prepare` message. */
-export interface PayloadEnvelope {
-  readonly txId: string
-  readonly coordinator: NodeId
-  readonly participant: NodeId
-  readonly participants: readonly NodeId[]
-}
-
 /**
- * Throws unless `payload` follows the payload rule for the `prepare` described by `envelope`.
- * Called by `Coordinator.commit()` before the transaction begins; the walk stops at the first
- * fault and after {@link MAX_MESSAGE_BYTES} bytes, so shared sub-values cannot make it run long.
+ * Throws unless every payload of `participants` follows the payload rule, for the `prepare`
+ * messages of transaction `txId` from `coordinator`. Called by `Coordinator.commit()` before the
+ * transaction begins; the walk stops at the first fault and after {@link MAX_MESSAGE_BYTES} bytes,
+ * so shared sub-values cannot make it run long.
  *
  * @throws TwopcError `INVALID_REQUEST` naming the participant, the JSON path (`$.items[3].price`),
  * what was found there and what is expected.
  */
-export function assertPayload(payload: unknown, envelope: PayloadEnvelope): void {
-  const idsBytes = jsonBytes(
-    JSON.stringify([envelope.txId, envelope.coordinator, envelope.participant, envelope.participants]),
-  )
-  const budget = MAX_MESSAGE_BYTES - PREPARE_FIXED_BYTES - idsBytes
-  new PayloadWalk(envelope.participant, budget).value(payload, 0)
+export function assertPayloads(
+  participants: Readonly<Record<NodeId, unknown>>,
+  transaction: { readonly txId: string; readonly coordinator: NodeId },
+): void {
+  const ids = Object.keys(participants)
+  // Every prepare carries the transaction id, both ends' ids and the participant list.
+  const sharedBytes = jsonBytes(JSON.stringify([transaction.txId, transaction.coordinator, ids]))
+  for (const participant of ids) {
+    const budget =
+      MAX_MESSAGE_BYTES - PREPARE_FIXED_BYTES - sharedBytes - jsonBytes(JSON.stringify(participant)) - 1
+    new PayloadWalk(participant, budget).value(participants[participant], 0)
+  }
 }
 
 const PLAIN_JSON =

@@ -6,7 +6,7 @@ import {
 } from '../core/coordinator.js'
 import { TwopcError, unreachable } from '../core/errors.js'
 import { invalidOption } from '../core/options.js'
-import { assertPayload } from '../core/payload.js'
+import { assertPayloads } from '../core/payload.js'
 import type { CoordinatorCoreEvent } from '../core/ready.js'
 import type { AbortReason, Json, NodeId, TxId } from '../core/types.js'
 import type { Clock } from './interfaces.js'
@@ -235,14 +235,11 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
       )
     }
     const txId = request.txId ?? this.generateTxId()
-    const ids = Object.keys(participants)
-    for (const [participant, payload] of Object.entries(participants)) {
-      assertPayload(payload, { txId, coordinator: this.id, participant, participants: ids })
-    }
+    assertPayloads(participants, { txId, coordinator: this.id })
     if (signal?.aborted) return { txId, decision: 'abort', reason: 'cancelled' } as OutcomeFor<P>
     const ready = this.core.step({ type: 'begin', txId, participants: new Map(Object.entries(participants)) })
     this.since.set(txId, this.clock.now())
-    const onePhase = ids.length === 1
+    const onePhase = Object.keys(participants).length === 1
     const outcome = new Promise<OutcomeFor<P>>((resolve, reject) =>
       this.decisions.set(txId, { resolve: resolve as (outcome: CommitOutcome) => void, reject, onePhase }),
     )

@@ -7,6 +7,7 @@ import {
   MAX_PAYLOAD_DEPTH,
   MemoryLog,
   MemoryNetwork,
+  type Message,
   Participant,
   type Transport,
 } from '../../src/index.js'
@@ -37,9 +38,18 @@ const symbolKey = { [Symbol('k')]: 1 }
 /** A coordinator over a memory network that nobody listens on: only `commit()`'s checks matter. */
 async function lonelyCoordinator() {
   const net = new MemoryNetwork()
-  const coordinator = new Coordinator({ id: 'coord', transport: net.connect('coord'), log: new MemoryLog() })
+  const inner = net.connect('coord')
+  const sent: Message[] = []
+  const transport: Transport = {
+    onMessage: (handler) => inner.onMessage(handler),
+    send: (message: Message) => {
+      sent.push(message)
+      return inner.send(message)
+    },
+  }
+  const coordinator = new Coordinator({ id: 'coord', transport, log: new MemoryLog() })
   await coordinator.start()
-  return { coordinator }
+  return { coordinator, sent }
 }
 
 describe('commit() checks every payload against the payload rule before anything is sent', () => {
@@ -116,7 +126,7 @@ describe('commit() checks every payload against the payload rule before anything
   })
 
   it('accepts a payload that fills the prepare message to MAX_MESSAGE_BYTES and rejects one byte more', async () => {
-    const { coordinator } = await lonelyCoordinator()
+    const { coordinator, sent } = await lonelyCoordinator()
     const ids = JSON.stringify(['big', 'coord', 'a', ['a']]).length
     const room = MAX_MESSAGE_BYTES - 256 - ids
     const tooBig = coordinator.commit({ participants: { a: 'x'.repeat(room - 1) }, txId: 'big' })
@@ -135,6 +145,11 @@ describe('commit() checks every payload against the payload rule before anything
       signal: controller.signal,
     })
     expect(coordinator.status('big').state).toBe('preparing')
+    // The prepare that carries it (a probe: first contact) is within the limit, by less than the allowance.
+    await expect.poll(() => sent.length).toBe(1)
+    const prepareBytes = Buffer.byteLength(JSON.stringify(sent[0]))
+    expect(prepareBytes).toBeLessThanOrEqual(MAX_MESSAGE_BYTES)
+    expect(prepareBytes).toBeGreaterThan(MAX_MESSAGE_BYTES - 256)
     controller.abort()
     await expect(fits).resolves.toMatchObject({ decision: 'unknown' })
     await coordinator.close()
