@@ -87,6 +87,10 @@ type TxState =
       attempt: number
       /** Sum of the decision-request delays armed so far: how long it has been asking. */
       waitedMs: number
+      /** `waitedMs` when it first asked its peers too (cooperative termination); undefined until then. */
+      peersAskedAtMs: number | undefined
+      /** Whether the `blocked` event was emitted (once per transaction and life). */
+      blocked: boolean
     }
   | {
       /** Outcome known; the resource is applying it. */
@@ -332,6 +336,8 @@ export class ParticipantCore {
           order: undefined,
           attempt: 0,
           waitedMs: 0,
+          peersAskedAtMs: undefined,
+          blocked: false,
         })
         this.askForDecision(ready, txId)
       } else {
@@ -445,7 +451,15 @@ export class ParticipantCore {
           ready.emit({ type: 'decided', txId, decision: 'commit', from: this.id })
           return this.startApplying(ready, info, order, true, 'commit', true)
         }
-        const prepared: PreparedTx = { phase: 'prepared', info, order, attempt: 0, waitedMs: 0 }
+        const prepared: PreparedTx = {
+          phase: 'prepared',
+          info,
+          order,
+          attempt: 0,
+          waitedMs: 0,
+          peersAskedAtMs: undefined,
+          blocked: false,
+        }
         this.transactions.set(txId, prepared)
         this.vote(ready, info, 'yes')
         return this.armDecisionRequest(ready, txId, prepared)
@@ -693,8 +707,10 @@ export class ParticipantCore {
 
   /**
    * In doubt: ask the coordinator and, once it has been silent for `cooperativeTerminationAfterMs`,
-   * every peer too (cooperative termination, Bernstein, Hadzilacos & Goodman §7.4). An outcome
-   * taken by hand asks the coordinator only, to confirm it.
+   * every peer too (cooperative termination, Bernstein, Hadzilacos & Goodman §7.4). If the peers
+   * had a retransmission interval to answer and none knew the outcome, the transaction is blocked
+   * (2PC's known limit: only the coordinator can end it now, or an operator): say so, once. An
+   * outcome taken by hand asks the coordinator only, to confirm it.
    */
   private askForDecision(ready: Builder, txId: TxId): void {
     const tx = this.transactions.get(txId)
@@ -709,7 +725,17 @@ export class ParticipantCore {
     const { coordinator, participants } = asking.info
     if (tx?.phase === 'prepared') {
       if (tx.attempt === 0) ready.emit({ type: 'in-doubt', txId, coordinator })
+      const peersAskedAtMs = tx.peersAskedAtMs
+      if (
+        !tx.blocked &&
+        peersAskedAtMs !== undefined &&
+        tx.waitedMs - peersAskedAtMs >= this.options.retransmitIntervalMs
+      ) {
+        tx.blocked = true
+        ready.emit({ type: 'blocked', txId, coordinator, participants, waitedMs: tx.waitedMs })
+      }
       if (tx.waitedMs >= this.cooperativeTerminationAfterMs) {
+        tx.peersAskedAtMs ??= tx.waitedMs
         for (const to of participants)
           if (to !== this.id) ready.send(this.message('decision-request', txId, to))
       }

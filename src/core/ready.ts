@@ -99,8 +99,27 @@ export type ParticipantCoreEvent =
    * transaction unless it was only learning this participant's incarnation.
    */
   | { readonly type: 'refused'; readonly txId: TxId; readonly coordinator: NodeId }
-  /** This participant started asking for the outcome of a transaction it voted yes on. */
+  /**
+   * This participant started asking for the outcome of a transaction it voted yes on. Early and
+   * usually harmless: the coordinator's `commit` or `abort` is often on its way. See `blocked`.
+   */
   | { readonly type: 'in-doubt'; readonly txId: TxId; readonly coordinator: NodeId }
+  /**
+   * In doubt for longer than cooperative termination allows: the coordinator has been silent for
+   * `cooperativeTerminationAfterMs`, the peers were asked too, and one retransmission interval
+   * (`retransmitIntervalMs`) later no one had told the outcome. The prepared work stays locked
+   * until the coordinator comes back (or an operator resolves it by hand, `resolveManually`);
+   * the participant keeps asking. Emitted once per transaction (again after a restart, if it is
+   * still blocked). Alert on this one, not on `in-doubt`.
+   */
+  | {
+      readonly type: 'blocked'
+      readonly txId: TxId
+      readonly coordinator: NodeId
+      readonly participants: readonly NodeId[]
+      /** How long it had been asking when it was found blocked, by its timers. */
+      readonly waitedMs: number
+    }
   /** The outcome is durable here; `from` is who told it (the coordinator, a peer, or this node itself). */
   | { readonly type: 'decided'; readonly txId: TxId; readonly decision: Decision; readonly from: NodeId }
   /** The resource applied the outcome. */

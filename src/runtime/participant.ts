@@ -15,8 +15,21 @@ export interface ParticipantOptions extends EdgeOptions, Omit<ParticipantCoreOpt
   /** The work this participant commits or aborts. */
   readonly resource: Resource
   /**
-   * How long `resource.prepare` may take before it counts as a `no` vote.
+   * How long `resource.prepare` may run before it counts as a `no` vote (the resource's deadline).
+   * Not the coordinator's `prepareTimeoutMs`, how long it waits for every vote: keep this one
+   * below that, or the coordinator gives up before the resource does.
    * @default 5000
+   * @example
+   * ```ts
+   * new Participant({ id: 'bank-a', transport, log, resource, resourcePrepareTimeoutMs: 2000 })
+   * ```
+   */
+  readonly resourcePrepareTimeoutMs?: number
+  /**
+   * The former name of {@link ParticipantOptions.resourcePrepareTimeoutMs}, with the same meaning.
+   * Giving both is an error.
+   * @deprecated Use `resourcePrepareTimeoutMs`: this name was easy to confuse with the
+   * coordinator's `prepareTimeoutMs` (its deadline for the votes).
    */
   readonly prepareTimeoutMs?: number
 }
@@ -45,6 +58,19 @@ export interface InDoubtEntry extends InDoubtTransaction {
 
 const VOTES: readonly unknown[] = ['yes', 'no', 'read-only']
 
+/** `resourcePrepareTimeoutMs`, or its deprecated alias `prepareTimeoutMs`, validated; not both. */
+function resourcePrepareTimeoutMs(options: ParticipantOptions): number {
+  const { resourcePrepareTimeoutMs: value, prepareTimeoutMs: alias } = options
+  if (value !== undefined && alias !== undefined) {
+    throw new TwopcError(
+      'INVALID_OPTIONS',
+      'Expected only one of `resourcePrepareTimeoutMs` and its deprecated alias `prepareTimeoutMs`, got both',
+    )
+  }
+  if (alias !== undefined) return positiveInteger('prepareTimeoutMs', alias, 5000)
+  return positiveInteger('resourcePrepareTimeoutMs', value, 5000)
+}
+
 /** Wraps whatever a resource threw, so that p-retry retries it (it gives up on a bare TypeError). */
 class ResourceFailure extends Error {}
 
@@ -64,7 +90,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
   private readonly runtime: NodeRuntime<ParticipantCoreEvent | ResourceErrorEvent>
   private readonly resource: Resource
   private readonly clock: Required<EdgeOptions>['clock']
-  private readonly prepareTimeoutMs: number
+  private readonly resourcePrepareTimeoutMs: number
   private readonly retry: { readonly minTimeout: number; readonly maxTimeout: number }
   private readonly closing = new AbortController()
   private readonly inDoubtSince = new Map<TxId, number>()
@@ -76,7 +102,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
     this.resource = validateResource(options.resource)
     this.clock = edges.clock
     this.core = new ParticipantCore({ ...options, random: edges.random })
-    this.prepareTimeoutMs = positiveInteger('prepareTimeoutMs', options.prepareTimeoutMs, 5000)
+    this.resourcePrepareTimeoutMs = resourcePrepareTimeoutMs(options)
     this.retry = {
       minTimeout: positiveInteger('retransmitIntervalMs', options.retransmitIntervalMs, 1000),
       maxTimeout: positiveInteger('retransmitIntervalMsMax', options.retransmitIntervalMsMax, 5000),
@@ -207,8 +233,12 @@ export class Participant extends EventEmitter<ParticipantEvents> {
     const timeout = new Promise<never>((_, reject) => {
       timer = this.clock.setTimeout(
         () =>
-          reject(new Error(`resource.prepare took longer than prepareTimeoutMs (${this.prepareTimeoutMs})`)),
-        this.prepareTimeoutMs,
+          reject(
+            new Error(
+              `resource.prepare took longer than resourcePrepareTimeoutMs (${this.resourcePrepareTimeoutMs})`,
+            ),
+          ),
+        this.resourcePrepareTimeoutMs,
       )
     })
     try {
