@@ -110,41 +110,40 @@ class PayloadWalk {
     if (Object.getOwnPropertySymbols(value).length > 0)
       this.fail(`expected ${PLAIN_JSON}, got an object with a symbol key`)
     this.ancestors.push(value)
-    const descriptors = Object.getOwnPropertyDescriptors(value) as Record<string, PropertyDescriptor>
-    if (isArray) this.array(value as unknown[], descriptors, depth)
-    else this.object(descriptors, depth)
+    if (isArray) this.array(value as unknown[], depth)
+    else this.object(value, depth)
     this.ancestors.pop()
   }
 
-  private array(value: unknown[], descriptors: Record<string, PropertyDescriptor>, depth: number): void {
+  private array(value: unknown[], depth: number): void {
     this.count(2 + Math.max(0, value.length - 1))
     for (let index = 0; index < value.length; index++) {
       this.path.push(index)
-      const descriptor = descriptors[index]
-      if (descriptor === undefined) this.fail(`expected ${PLAIN_JSON}, got a hole (a sparse array)`)
-      this.property(descriptor, depth)
+      if (!Object.hasOwn(value, index)) this.fail(`expected ${PLAIN_JSON}, got a hole (a sparse array)`)
+      this.property(value, index, depth)
       this.path.pop()
     }
-    // `length` plus one property per element: anything else is a named property JSON would drop.
-    const extra = Object.keys(descriptors).find((key) => key !== 'length' && !isIndex(key, value.length))
-    if (extra !== undefined) {
-      this.path.push(extra)
+    // Own properties are `length` and one per element: anything else is a named property JSON drops.
+    const names = Object.getOwnPropertyNames(value)
+    if (names.length !== value.length + 1) {
+      this.path.push(names.find((key) => key !== 'length' && !isIndex(key, value.length)) as string)
       this.fail(`expected ${PLAIN_JSON}, got a named property on an array`)
     }
   }
 
-  private object(descriptors: Record<string, PropertyDescriptor>, depth: number): void {
-    const keys = Object.keys(descriptors)
+  private object(value: object, depth: number): void {
+    const keys = Object.getOwnPropertyNames(value)
     this.count(2 + Math.max(0, keys.length - 1))
     for (const key of keys) {
       this.path.push(key)
       this.count(jsonBytes(JSON.stringify(key)) + 1)
-      this.property(descriptors[key] as PropertyDescriptor, depth)
+      this.property(value, key, depth)
       this.path.pop()
     }
   }
 
-  private property(descriptor: PropertyDescriptor, depth: number): void {
+  private property(container: object, key: string | number, depth: number): void {
+    const descriptor = Object.getOwnPropertyDescriptor(container, key) as PropertyDescriptor
     if (!('value' in descriptor)) this.fail(`expected ${PLAIN_JSON}, got a getter or setter`)
     if (!descriptor.enumerable) this.fail(`expected ${PLAIN_JSON}, got a non-enumerable property`)
     this.value(descriptor.value, depth)
