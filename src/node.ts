@@ -18,12 +18,15 @@ export {
   type FileLogStep,
 } from './adapters/file-log.js'
 export type { AuthOptions } from './adapters/hmac-auth.js'
-export { HttpTransport, type HttpTransportOptions } from './adapters/http-transport.js'
+export {
+  HttpTransport,
+  type HttpTransportOptions,
+  type HttpTransportStats,
+} from './adapters/http-transport.js'
 export {
   TcpTransport,
   type TcpTransportOptions,
   type TcpTransportStats,
-  type UnauthenticatedCloseReason,
 } from './adapters/tcp-transport.js'
 export {
   INBOUND_REJECTION_REASONS,
@@ -42,3 +45,8 @@ export type {
   PeerReachable,
   PeerUnreachable,
 } from './adapters/transport-peer-health.js'
+export type {
+  PreAuthenticationOptions,
+  PreAuthenticationStats,
+  UnauthenticatedCloseReason,
+} from './adapters/transport-preauth-gate.js'

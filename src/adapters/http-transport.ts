@@ -1,5 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import type { AddressInfo, Socket } from 'node:net'
 import { EventEmitter } from 'eventemitter3'
 import { TwopcError } from '../core/errors.js'
 import type { Message } from '../core/messages.js'
@@ -28,9 +28,18 @@ import {
   requireObject,
   resolveOutbound,
 } from './transport-options.js'
+import {
+  PreAuthenticationGate,
+  type PreAuthenticationOptions,
+  type PreAuthenticationStats,
+  resolvePreAuthentication,
+} from './transport-preauth-gate.js'
 
-/** Options of {@link HttpTransport}. Validated by the constructor; see also {@link AuthOptions} and {@link OutboundOptions}. */
-export interface HttpTransportOptions extends AuthOptions, OutboundOptions {
+/**
+ * Options of {@link HttpTransport}. Validated by the constructor; see also {@link AuthOptions},
+ * {@link OutboundOptions} and {@link PreAuthenticationOptions} (which apply to {@link HttpTransport.listen}'s server).
+ */
+export interface HttpTransportOptions extends AuthOptions, OutboundOptions, PreAuthenticationOptions {
   /** This node's id: sent as the sender of every request; inbound messages must be addressed to it. */
   readonly id: NodeId
   /**
@@ -66,6 +75,12 @@ const STATUS: Readonly<Record<InboundRejectionReason, number>> = {
   misattributed: 403,
   'body-consumed': 500,
 }
+
+/** Counters of an {@link HttpTransport}; the pre-authentication ones count {@link HttpTransport.listen}'s server only. */
+export interface HttpTransportStats extends NetworkTransportStats, PreAuthenticationStats {}
+
+/** How often the {@link HttpTransport.listen} server enforces its header and request timeouts. */
+const CONNECTIONS_CHECKING_INTERVAL_MS = 1000
 
 function peerUrl(name: string, value: unknown): string {
   let url: URL | undefined
@@ -132,6 +147,7 @@ export class HttpTransport extends EventEmitter<NetworkTransportEvents> implemen
   private readonly requestTimeoutMs: number
   private readonly outbound: ResolvedOutbound
   private readonly clock: Pick<Clock, 'now'>
+  private readonly gate: PreAuthenticationGate
   private readonly counters = new TransportCounters()
   private readonly links = new Map<NodeId, HttpPeerLink>()
   private receiver: ((message: unknown) => void) | undefined
@@ -153,6 +169,7 @@ export class HttpTransport extends EventEmitter<NetworkTransportEvents> implemen
     this.outbound = resolveOutbound(options)
     this.auth = resolveAuth(options, this.id)
     this.clock = options.clock ?? systemClock
+    this.gate = new PreAuthenticationGate(resolvePreAuthentication(options))
     for (const [peer, url] of peers) this.link(peer, url)
     this.handler = (req, res) => this.handle(req, res)
   }
@@ -176,9 +193,15 @@ export class HttpTransport extends EventEmitter<NetworkTransportEvents> implemen
     const { host, port } = parseHostPort('address', address, 0)
     if (this.server !== undefined) throw new TwopcError('INVALID_REQUEST', 'listen() was already called')
     const server = createServer(
-      { requestTimeout: this.requestTimeoutMs, headersTimeout: Math.min(60_000, this.requestTimeoutMs) },
+      {
+        requestTimeout: this.requestTimeoutMs,
+        headersTimeout: Math.min(60_000, this.requestTimeoutMs),
+        connectionsCheckingInterval: Math.min(CONNECTIONS_CHECKING_INTERVAL_MS, this.requestTimeoutMs),
+      },
       this.handler,
     )
+    // Before a request passes authentication, a connection is on the pre-authentication budget.
+    server.on('connection', (socket: Socket) => this.gate.admit(socket))
     this.server = server
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject)
@@ -228,8 +251,8 @@ export class HttpTransport extends EventEmitter<NetworkTransportEvents> implemen
   }
 
   /** Counters since construction (`writes` counts successful requests), and each peer's health. */
-  stats(): NetworkTransportStats {
-    return this.counters.snapshot(this.links)
+  stats(): HttpTransportStats {
+    return { ...this.counters.snapshot(this.links), ...this.gate.snapshot() }
   }
 
   /**
@@ -348,6 +371,7 @@ export class HttpTransport extends EventEmitter<NetworkTransportEvents> implemen
     } else if (from !== undefined && !isId(from)) {
       return this.refuse(req, res, remote, 'malformed', `${HEADERS.from} is not a node id`)
     }
+    this.gate.authenticated(req.socket)
     const admission = admitMessages(body, { self: this.id, sender: from, batch: true })
     if (!admission.ok) return this.refuse(req, res, remote, admission.reason, admission.detail)
     const receiver = this.receiver

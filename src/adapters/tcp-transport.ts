@@ -11,7 +11,6 @@ import { type Authenticator, type AuthOptions, resolveAuth } from './hmac-auth.j
 import { admitMessages } from './inbound-gate.js'
 import { routeOutbound } from './outbound-message.js'
 import { TcpPeerLink } from './tcp-peer-link.js'
-import { PreAuthenticationBudget } from './tcp-preauth-budget.js'
 import {
   type InboundRejectionReason,
   type NetworkTransportEvents,
@@ -30,9 +29,19 @@ import {
   requireObject,
   resolveOutbound,
 } from './transport-options.js'
+import {
+  PreAuthenticationGate,
+  type PreAuthenticationOptions,
+  type PreAuthenticationStats,
+  type ResolvedPreAuthentication,
+  resolvePreAuthentication,
+} from './transport-preauth-gate.js'
 
-/** Options of {@link TcpTransport.listen}. Validated up front; see also {@link AuthOptions} and {@link OutboundOptions}. */
-export interface TcpTransportOptions extends AuthOptions, OutboundOptions {
+/**
+ * Options of {@link TcpTransport.listen}. Validated up front; see also {@link AuthOptions},
+ * {@link OutboundOptions} and {@link PreAuthenticationOptions}.
+ */
+export interface TcpTransportOptions extends AuthOptions, OutboundOptions, PreAuthenticationOptions {
   /** This node's id: written as the sender of every frame; inbound messages must be addressed to it. */
   readonly id: NodeId
   /**
@@ -63,46 +72,12 @@ export interface TcpTransportOptions extends AuthOptions, OutboundOptions {
    * @default 1024
    */
   readonly maxInboundConnections?: number
-  /**
-   * How long an inbound connection may stay open without a frame that passes authentication
-   * (with `authentication: 'none'`, a well-formed frame); then it is closed. A peer sends its first
-   * frame as soon as it connects, so this only cuts off idle and byte-at-a-time connections.
-   * @default 5000
-   */
-  readonly authenticationTimeoutMs?: number
-  /**
-   * Most inbound connections held open before they authenticate. One more closes the oldest
-   * connection of the remote address holding the most of them, so a flood cannot fill
-   * {@link maxInboundConnections}, and a peer that connects still gets in unless the flood comes
-   * from more addresses than this. Authenticated connections do not count.
-   * @default 64
-   */
-  readonly maxUnauthenticatedConnections?: number
-  /**
-   * Most unauthenticated inbound connections from one remote IP address; one more closes that
-   * address's oldest. Raise it if many peers reach this node through one address (a NAT).
-   * @default 8
-   */
-  readonly maxUnauthenticatedConnectionsPerAddress?: number
 }
 
-/**
- * Why an inbound connection was closed before it authenticated:
- * - `timed-out`: no authenticated frame within `authenticationTimeoutMs`;
- * - `over-budget`: the oldest unauthenticated connection (overall, or of its address), closed to
- *   make room for a new one (`maxUnauthenticatedConnections`, `…PerAddress`);
- * - `over-limit`: refused on arrival, `maxInboundConnections` being open.
- */
-export type UnauthenticatedCloseReason = 'timed-out' | 'over-budget' | 'over-limit'
-
 /** Counters of a {@link TcpTransport}. `messagesSent / writes` is the coalescing factor. */
-export interface TcpTransportStats extends NetworkTransportStats {
+export interface TcpTransportStats extends NetworkTransportStats, PreAuthenticationStats {
   /** Inbound connections open now. */
   readonly inboundConnections: number
-  /** Inbound connections open now that have not authenticated yet. */
-  readonly unauthenticatedConnections: number
-  /** Inbound connections closed before they authenticated, by reason. */
-  readonly unauthenticatedClosed: Readonly<Record<UnauthenticatedCloseReason, number>>
 }
 
 /** An inbound connection: who it has proven to be, once a frame passed. */
@@ -113,8 +88,6 @@ interface Inbound {
   sender: NodeId | undefined
   /** A frame passed authentication and the sender was told so (`accepted` reply). */
   authenticated: boolean
-  /** Closes the connection if it has not authenticated in time; cleared once it has. */
-  deadline: NodeJS.Timeout | undefined
 }
 
 /** How long a refused connection may take to read our `refused` reply and close before it is destroyed. */
@@ -170,13 +143,8 @@ export class TcpTransport extends EventEmitter<NetworkTransportEvents> implement
   readonly maxMessageBytes: number
   private readonly counters = new TransportCounters()
   private readonly links = new Map<NodeId, TcpPeerLink>()
-  private readonly inbound = new Set<Inbound>()
-  private readonly unauthenticated: PreAuthenticationBudget<Inbound>
-  private readonly unauthenticatedClosed: Record<UnauthenticatedCloseReason, number> = {
-    'timed-out': 0,
-    'over-budget': 0,
-    'over-limit': 0,
-  }
+  private readonly inbound = new Map<Socket, Inbound>()
+  private readonly gate: PreAuthenticationGate
   private handler: ((message: unknown) => void) | undefined
   private closing: Promise<void> | undefined
 
@@ -189,25 +157,18 @@ export class TcpTransport extends EventEmitter<NetworkTransportEvents> implement
       readonly connectTimeoutMs: number
       readonly outbound: ResolvedOutbound
       readonly clock: Pick<Clock, 'now'>
-      readonly authenticationTimeoutMs: number
-      readonly maxUnauthenticatedConnections: number
-      readonly maxUnauthenticatedConnectionsPerAddress: number
+      readonly preAuthentication: ResolvedPreAuthentication
     },
   ) {
     super()
-    this.unauthenticated = new PreAuthenticationBudget(
-      settings.maxUnauthenticatedConnections,
-      settings.maxUnauthenticatedConnectionsPerAddress,
-    )
+    this.gate = new PreAuthenticationGate(settings.preAuthentication, (socket) => this.inbound.delete(socket))
     this.id = settings.id
     const bound = server.address() as AddressInfo
     this.address =
       bound.family === 'IPv6' ? `[${bound.address}]:${bound.port}` : `${bound.address}:${bound.port}`
     this.maxMessageBytes = settings.maxFrameBytes - MAX_ENVELOPE_BYTES - 1
     server.on('connection', (socket) => this.accept(socket))
-    server.on('drop', () => {
-      this.unauthenticatedClosed['over-limit'] += 1
-    })
+    server.on('drop', () => this.gate.refusedOnArrival())
   }
 
   /**
@@ -232,27 +193,7 @@ export class TcpTransport extends EventEmitter<NetworkTransportEvents> implement
       1,
       1_000_000,
     )
-    const authenticationTimeoutMs = integerInRange(
-      'authenticationTimeoutMs',
-      options.authenticationTimeoutMs,
-      5000,
-      1,
-      600_000,
-    )
-    const maxUnauthenticatedConnections = integerInRange(
-      'maxUnauthenticatedConnections',
-      options.maxUnauthenticatedConnections,
-      64,
-      1,
-      65_536,
-    )
-    const maxUnauthenticatedConnectionsPerAddress = integerInRange(
-      'maxUnauthenticatedConnectionsPerAddress',
-      options.maxUnauthenticatedConnectionsPerAddress,
-      8,
-      1,
-      65_536,
-    )
+    const preAuthentication = resolvePreAuthentication(options)
     const outbound = resolveOutbound(options)
     const auth = resolveAuth(options, id)
     for (const peer of peers.keys()) TcpTransport.requireKey(auth, peer)
@@ -272,9 +213,7 @@ export class TcpTransport extends EventEmitter<NetworkTransportEvents> implement
       connectTimeoutMs,
       outbound,
       clock,
-      authenticationTimeoutMs,
-      maxUnauthenticatedConnections,
-      maxUnauthenticatedConnectionsPerAddress,
+      preAuthentication,
     })
     for (const [peer, peerAddress] of peers) transport.link(peer, peerAddress)
     return transport
@@ -327,9 +266,8 @@ export class TcpTransport extends EventEmitter<NetworkTransportEvents> implement
   stats(): TcpTransportStats {
     return {
       ...this.counters.snapshot(this.links),
+      ...this.gate.snapshot(),
       inboundConnections: this.inbound.size,
-      unauthenticatedConnections: this.unauthenticated.size,
-      unauthenticatedClosed: { ...this.unauthenticatedClosed },
     }
   }
 
@@ -343,7 +281,7 @@ export class TcpTransport extends EventEmitter<NetworkTransportEvents> implement
     if (this.closing !== undefined) return this.closing
     this.handler = undefined
     const stopped = new Promise<void>((resolve) => this.server.close(() => resolve()))
-    for (const connection of this.inbound) connection.socket.destroy()
+    for (const socket of this.inbound.keys()) socket.destroy()
     this.closing = Promise.all([stopped, ...[...this.links.values()].map((link) => link.close())]).then(
       () => {},
     )
@@ -390,35 +328,12 @@ export class TcpTransport extends EventEmitter<NetworkTransportEvents> implement
       decoder: new FrameDecoder(this.settings.maxFrameBytes),
       sender: undefined,
       authenticated: false,
-      deadline: undefined,
     }
-    this.inbound.add(connection)
+    this.inbound.set(socket, connection)
     socket.on('error', () => {}) // a reset by the peer: 'close' follows
-    socket.on('close', () => {
-      this.inbound.delete(connection)
-      this.releaseUnauthenticated(connection)
-    })
+    socket.on('close', () => this.inbound.delete(socket))
     socket.on('data', (chunk: Buffer) => this.receive(connection, chunk))
-    connection.deadline = setTimeout(
-      () => this.closeUnauthenticated(connection, 'timed-out'),
-      this.settings.authenticationTimeoutMs,
-    ).unref()
-    for (const evicted of this.unauthenticated.admit(connection, socket.remoteAddress ?? '')) {
-      this.closeUnauthenticated(evicted, 'over-budget')
-    }
-  }
-
-  /** Takes `connection` out of the pre-authentication budget and deadline (it authenticated, or closed). */
-  private releaseUnauthenticated(connection: Inbound): void {
-    clearTimeout(connection.deadline)
-    this.unauthenticated.release(connection)
-  }
-
-  private closeUnauthenticated(connection: Inbound, reason: UnauthenticatedCloseReason): void {
-    this.releaseUnauthenticated(connection)
-    this.inbound.delete(connection)
-    this.unauthenticatedClosed[reason] += 1
-    connection.socket.destroy()
+    this.gate.admit(socket)
   }
 
   private receive(connection: Inbound, chunk: Buffer): void {
@@ -464,7 +379,7 @@ export class TcpTransport extends EventEmitter<NetworkTransportEvents> implement
     }
     if (!connection.authenticated) {
       connection.authenticated = true
-      this.releaseUnauthenticated(connection)
+      this.gate.authenticated(connection.socket)
       connection.socket.write(encodeReply({ accepted: true }))
     }
     const admission = admitMessages(parts.message, { self: this.id, sender: envelope.from, batch: false })

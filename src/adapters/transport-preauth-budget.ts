@@ -1,5 +1,5 @@
 /**
- * The inbound connections a `TcpTransport` accepted that have not yet sent an authenticated
+ * The inbound connections a network transport accepted that have not yet sent an authenticated
  * frame, bounded in total and per remote address, so a flood of idle or slow connections costs
  * bounded sockets and memory. Admitting one over a bound closes an older one, never the newcomer:
  *
