@@ -48,8 +48,8 @@ const KEEP_ALIVE_DELAY_MS = 10_000
  * - Frames are signed when written, not when queued, so a queue that waited out a peer's restart
  *   still carries fresh timestamps.
  * - {@link health}: a failed connection attempt is a failure; the peer's `accepted` reply (see
- *   `frame-codec.ts`) is a success; its `refused` reply is a failure, reported as
- *   `authentication-refused` when our signature was the problem.
+ *   `frame-codec.ts`), and every later write on that connection, is a success; its `refused`
+ *   reply is a failure, reported as `authentication-refused` when our signature was the problem.
  */
 export class TcpPeerLink {
   /** This peer's health, for `stats().peers`. */
@@ -64,6 +64,8 @@ export class TcpPeerLink {
   private connecting = false
   /** `socket.write` returned false: wait for `drain`. */
   private blocked = false
+  /** The peer accepted the connected socket's first frame (its `accepted` reply came). */
+  private accepted = false
   private flushing: NodeJS.Immediate | undefined
   private closing: Promise<void> | undefined
 
@@ -183,6 +185,7 @@ export class TcpPeerLink {
       if (this.socket !== socket) return
       this.socket = undefined
       this.blocked = false
+      this.accepted = false
       if (this.queue.size > 0) this.connect()
     })
     // The peer writes only replies here; reading also lets us see its FIN and reconnect promptly.
@@ -198,8 +201,10 @@ export class TcpPeerLink {
     for (const frame of frames) {
       const reply = parseReply(frame)
       if (reply === undefined) continue
-      if ('accepted' in reply) this.health.succeeded()
-      else {
+      if ('accepted' in reply) {
+        this.accepted = socket === this.socket
+        this.health.succeeded()
+      } else {
         this.health.refused(reply.refused, '')
         socket.destroy()
         return
@@ -218,13 +223,16 @@ export class TcpPeerLink {
   private flush(): void {
     this.flushing = undefined
     const socket = this.socket
+    let wrote = false
     while (socket !== undefined && !this.blocked && this.queue.size > 0) {
+      wrote = true
       const messages = this.queue.take(WRITE_BYTES_TARGET, ENVELOPE_BYTES_ESTIMATE)
       const frames = messages.map((message) => ({ envelope: this.envelope(message), message }))
       this.config.counters.writes += 1
       this.config.counters.messagesSent += messages.length
       if (!socket.write(encodeFrames(frames))) this.blocked = true
     }
+    if (wrote && this.accepted) this.health.succeeded()
   }
 
   private envelope(message: Buffer): string {

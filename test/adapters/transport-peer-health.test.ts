@@ -117,6 +117,10 @@ describe.each([tcp, http])('$name peer health', (kind) => {
     expect(a.stats().peers).toEqual({
       b: { reachable: true, lastError: undefined, consecutiveFailures: 0, lastSuccessAt: T0 + 5 },
     })
+    clock.now = () => T0 + 9
+    a.send(commit('tx-2')) // a later send that reaches the peer is a success too
+    await vi.waitFor(() => expect(received.map((m) => m.txId)).toEqual(['tx-1', 'tx-2']))
+    await vi.waitFor(() => expect(a.stats().peers.b?.lastSuccessAt).toBe(T0 + 9))
     expect(events).toEqual({ 'peer-unreachable': [], 'peer-reachable': [], 'authentication-refused': [] })
   })
 
