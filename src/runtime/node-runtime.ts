@@ -3,6 +3,7 @@ import { type Message, parseMessage } from '../core/messages.js'
 import type { Ready, ResourceRequest, TimerKind } from '../core/ready.js'
 import { type LogRecord, parseRecord } from '../core/records.js'
 import type { TxId } from '../core/types.js'
+import { Deadlines } from './deadlines.js'
 import type { Clock, DurableLog, Transport } from './interfaces.js'
 import { ReadyQueue } from './ready-queue.js'
 import { Counters } from './stats.js'
@@ -51,12 +52,21 @@ export interface SendFailedEvent {
   readonly thrown: boolean
 }
 
+/** The deadline key of the lazy records' flush (timer keys are `<timer>\u0000<txId>`, so it cannot clash). */
+const LAZY_FLUSH = 'lazy-flush'
+
+/** How long lazy records wait for a forced append to ride with before they are appended alone. */
+const LAZY_FLUSH_MS = 50
+
 /**
  * Runs one node: loads and recovers its log, feeds it messages and timers, and executes every
  * `Ready` in the order that makes the protocol safe. This is the only place a `Ready` is
  * executed, so "persist before send" holds by construction:
  *
- * 1. append the records now (so concurrent steps share a sync: group commit);
+ * 1. append the records now (so concurrent steps share a sync: group commit) — lazy records
+ *    (`forceRecords` false) wait instead and ride with the next forced append, so they never cost
+ *    a sync of their own while the node is busy (after 50 ms idle they are
+ *    appended alone, and at `close()`);
  * 2. release the `Ready` through the {@link ReadyQueue} — once its forced records are durable and
  *    every earlier `Ready`'s effects ran (the same queue the simulators and the model checker use);
  * 3. send, then arm timers, then start resource requests, then emit events.
@@ -70,13 +80,18 @@ export class NodeRuntime<Event extends { readonly type: string }> {
   /** Settles once every append started so far has settled (`close()` waits for it). */
   private appending: Promise<unknown> = Promise.resolve()
   private pumpScheduled = false
-  private readonly timers = new Map<string, unknown>()
+  /** Every timer of the node, on one clock timer. */
+  private readonly deadlines: Deadlines
+  /** Lazy records waiting to ride with the next forced append. */
+  private lazy: LogRecord[] = []
 
   constructor(
     private readonly core: DrivenCore<Event>,
     private readonly io: { readonly transport: Transport; readonly log: DurableLog; readonly clock: Clock },
     private readonly hooks: NodeHooks<Event | InvalidMessageEvent>,
-  ) {}
+  ) {
+    this.deadlines = new Deadlines(io.clock)
+  }
 
   /** The node's lifecycle state. */
   get lifecycle(): NodeState {
@@ -136,22 +151,36 @@ export class NodeRuntime<Event extends { readonly type: string }> {
     if (this.state !== 'running') return
     const forced = ready.forceRecords && ready.records.length > 0
     this.queue.push(ready, !forced)
-    if (ready.records.length > 0) {
-      this.counters.recordsAppended += ready.records.length
-      if (forced) this.counters.forcedAppends += 1
-      const appended = this.append(ready.records)
-      this.appending = Promise.allSettled([this.appending, appended])
-      appended.then(
-        () => {
-          if (!forced) return
-          this.queue.markDurable(ready)
-          this.schedulePump()
-        },
-        (error: unknown) => this.halt(error),
-      )
-      this.forgetEnded(ready.records, appended)
+    this.counters.recordsAppended += ready.records.length
+    if (forced) {
+      this.counters.forcedAppends += 1
+      this.deadlines.clear(LAZY_FLUSH)
+      this.appendNow([...this.lazy.splice(0), ...ready.records], ready)
+    } else if (ready.records.length > 0) {
+      if (this.lazy.length === 0) this.deadlines.set(LAZY_FLUSH, LAZY_FLUSH_MS, () => this.flushLazy())
+      this.lazy.push(...ready.records)
     }
     this.schedulePump()
+  }
+
+  /** Appends `records`; once durable, releases `forced` (the `Ready` that waits for them), if any. */
+  private appendNow(records: readonly LogRecord[], forced?: Ready<Event>): void {
+    const appended = this.append(records)
+    this.appending = Promise.allSettled([this.appending, appended])
+    appended.then(
+      () => {
+        if (forced === undefined) return
+        this.queue.markDurable(forced)
+        this.schedulePump()
+      },
+      (error: unknown) => this.halt(error),
+    )
+    this.forgetEnded(records, appended)
+  }
+
+  /** No forced append came for a while: the lazy records go on their own. */
+  private flushLazy(): void {
+    if (this.state === 'running' && this.lazy.length > 0) this.appendNow(this.lazy.splice(0))
   }
 
   /** Stops timers and the transport, waits for effects in progress, closes the log. */
@@ -159,7 +188,10 @@ export class NodeRuntime<Event extends { readonly type: string }> {
     if (this.state === 'closed') return
     const was = this.state
     this.state = 'closed'
-    this.clearTimers()
+    this.deadlines.clearAll()
+    // Lazy records still waiting are handed to the log, best effort and not awaited: they need not
+    // be durable (a log's own close() writes what it accepted).
+    if (was === 'running' && this.lazy.length > 0) this.append(this.lazy.splice(0)).catch(() => {})
     if (was === 'new') return
     // Closing while starting: let the load finish (start() then rejects with CLOSED), then release.
     if (was === 'starting') await this.loading
@@ -228,17 +260,14 @@ export class NodeRuntime<Event extends { readonly type: string }> {
     for (const message of ready.messages) this.send(message)
     for (const effect of ready.timers) {
       const key = `${effect.timer}\u0000${effect.txId}`
-      const previous = this.timers.get(key)
-      if (previous !== undefined) this.io.clock.clearTimeout(previous)
-      this.timers.delete(key)
-      if (effect.type === 'set-timer') {
-        const { txId, timer } = effect
-        const handle = this.io.clock.setTimeout(() => {
-          this.timers.delete(key)
-          if (this.state === 'running') this.execute(this.core.stepTimer(txId, timer))
-        }, effect.delayMs)
-        this.timers.set(key, handle)
+      if (effect.type === 'clear-timer') {
+        this.deadlines.clear(key)
+        continue
       }
+      const { txId, timer } = effect
+      this.deadlines.set(key, effect.delayMs, () => {
+        if (this.state === 'running') this.execute(this.core.stepTimer(txId, timer))
+      })
     }
     for (const request of ready.requests) this.hooks.request(request)
     for (const event of ready.events) {
@@ -267,7 +296,8 @@ export class NodeRuntime<Event extends { readonly type: string }> {
     if (this.state !== 'running') return
     this.state = 'halted'
     this.queue.clear()
-    this.clearTimers()
+    this.lazy = []
+    this.deadlines.clearAll()
     const message = cause instanceof Error ? cause.message : String(cause)
     this.hooks.halted(
       new TwopcError(
@@ -278,10 +308,5 @@ export class NodeRuntime<Event extends { readonly type: string }> {
         },
       ),
     )
-  }
-
-  private clearTimers(): void {
-    for (const handle of this.timers.values()) this.io.clock.clearTimeout(handle)
-    this.timers.clear()
   }
 }

@@ -1,0 +1,122 @@
+/**
+ * One clock timer per node for all its deadlines (issue 14): order, ties, replacement, clearing,
+ * and the number of clock timers it arms, on a manual clock.
+ */
+import { describe, expect, test } from 'vitest'
+import { Deadlines } from '../../src/runtime/deadlines.js'
+import type { Clock } from '../../src/runtime/interfaces.js'
+
+/** A clock that moves only when told, counting the timers armed and cleared. */
+class ManualClock implements Clock {
+  time = 0
+  armed = 0
+  cleared = 0
+  private timers = new Map<number, { at: number; callback: () => void }>()
+  private next = 1
+
+  now(): number {
+    return this.time
+  }
+
+  setTimeout(callback: () => void, delayMs: number): unknown {
+    this.armed += 1
+    const handle = this.next++
+    this.timers.set(handle, { at: this.time + delayMs, callback })
+    return handle
+  }
+
+  clearTimeout(handle: unknown): void {
+    if (this.timers.delete(handle as number)) this.cleared += 1
+  }
+
+  /** Moves time to `ms`, firing every clock timer due by then, earliest first. */
+  advanceTo(ms: number): void {
+    for (;;) {
+      const due = [...this.timers].filter(([, timer]) => timer.at <= ms).sort((a, b) => a[1].at - b[1].at)[0]
+      if (due === undefined) break
+      this.timers.delete(due[0])
+      this.time = due[1].at
+      due[1].callback()
+    }
+    this.time = ms
+  }
+
+  get pending(): number {
+    return this.timers.size
+  }
+}
+
+describe('Deadlines', () => {
+  test('deadlines fire in time order, ties in the order they were set, each once', () => {
+    const clock = new ManualClock()
+    const deadlines = new Deadlines(clock)
+    const fired: string[] = []
+    deadlines.set('c', 30, () => fired.push('c'))
+    deadlines.set('a', 10, () => fired.push('a'))
+    deadlines.set('b1', 20, () => fired.push('b1'))
+    deadlines.set('b2', 20, () => fired.push('b2'))
+    clock.advanceTo(25)
+    expect(fired).toEqual(['a', 'b1', 'b2'])
+    clock.advanceTo(100)
+    expect(fired).toEqual(['a', 'b1', 'b2', 'c'])
+    expect(deadlines.size).toBe(0)
+    expect(clock.pending).toBe(0)
+  })
+
+  test('setting a key again replaces its deadline, and a cleared one never fires', () => {
+    const clock = new ManualClock()
+    const deadlines = new Deadlines(clock)
+    const fired: string[] = []
+    deadlines.set('retransmit t1', 10, () => fired.push('first'))
+    deadlines.set('retransmit t1', 50, () => fired.push('second'))
+    deadlines.set('timeout t1', 20, () => fired.push('timeout'))
+    deadlines.clear('timeout t1')
+    clock.advanceTo(40)
+    expect(fired).toEqual([])
+    clock.advanceTo(50)
+    expect(fired).toEqual(['second'])
+  })
+
+  test('a thousand transactions’ timers arm one clock timer at a time, not one each', () => {
+    const clock = new ManualClock()
+    const deadlines = new Deadlines(clock)
+    let fired = 0
+    for (let tx = 0; tx < 1000; tx++) {
+      deadlines.set(`prepare-timeout ${tx}`, 5000, () => {})
+      deadlines.set(`retransmit ${tx}`, 100 + tx, () => {
+        fired += 1
+      })
+    }
+    // Two clock timers in all: the first prepare timeout's, then the earlier first retransmission's.
+    expect(clock.armed).toBe(2)
+    for (let tx = 0; tx < 1000; tx++) deadlines.clear(`prepare-timeout ${tx}`)
+    clock.advanceTo(1099)
+    expect(fired).toBe(1000)
+    expect(clock.pending).toBe(0)
+    // Each firing armed the next one: at most one per deadline that fired, never more.
+    expect(clock.armed).toBeLessThanOrEqual(1002)
+  })
+
+  test('an earlier deadline re-arms the clock timer; clearAll disarms it', () => {
+    const clock = new ManualClock()
+    const deadlines = new Deadlines(clock)
+    deadlines.set('late', 1000, () => {})
+    deadlines.set('soon', 10, () => {})
+    expect(clock.armed).toBe(2)
+    expect(clock.cleared).toBe(1)
+    deadlines.clearAll()
+    expect(clock.pending).toBe(0)
+    expect(deadlines.size).toBe(0)
+  })
+
+  test('cleared deadlines do not pile up in memory', () => {
+    const clock = new ManualClock()
+    const deadlines = new Deadlines(clock)
+    for (let tx = 0; tx < 10_000; tx++) {
+      deadlines.set(`prepare-timeout ${tx}`, 5000, () => {})
+      deadlines.clear(`prepare-timeout ${tx}`)
+    }
+    expect(deadlines.size).toBe(0)
+    expect((deadlines as unknown as { heap: unknown[] }).heap.length).toBeLessThanOrEqual(64 + 1)
+  })
+})
