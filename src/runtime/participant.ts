@@ -6,7 +6,7 @@ import { type InDoubtTransaction, ParticipantCore, type ParticipantCoreOptions }
 import type { ParticipantCoreEvent, ResourceRequest } from '../core/ready.js'
 import type { Decision, NodeId, TransactionInfo, TxId, Vote } from '../core/types.js'
 import type { Resource } from './interfaces.js'
-import { type InvalidMessageEvent, NodeRuntime } from './node-runtime.js'
+import { type InvalidMessageEvent, NodeRuntime, type SendFailedEvent } from './node-runtime.js'
 import { type EdgeOptions, type EventMap, resolveEdges, validateResource } from './options.js'
 import type { NodeStats } from './stats.js'
 
@@ -43,7 +43,9 @@ export interface ResourceErrorEvent {
 }
 
 /** Events of a {@link Participant}. */
-export type ParticipantEvents = EventMap<ParticipantCoreEvent | InvalidMessageEvent | ResourceErrorEvent> & {
+export type ParticipantEvents = EventMap<
+  ParticipantCoreEvent | InvalidMessageEvent | ResourceErrorEvent | SendFailedEvent
+> & {
   /** The log failed; the node stopped. Restart it to recover. */
   halted: [TwopcError]
 }
@@ -119,6 +121,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
         event: (event) => this.onEvent(event),
         request: (request) => this.run(request),
         halted: (error) => this.emit('halted', error),
+        sendFailed: (event) => this.onEvent(event),
       },
     )
   }
@@ -189,7 +192,9 @@ export class Participant extends EventEmitter<ParticipantEvents> {
     await this.runtime.close()
   }
 
-  private onEvent(event: ParticipantCoreEvent | ResourceErrorEvent | InvalidMessageEvent): void {
+  private onEvent(
+    event: ParticipantCoreEvent | ResourceErrorEvent | InvalidMessageEvent | SendFailedEvent,
+  ): void {
     if ((event.type === 'voted' && event.vote === 'yes') || event.type === 'in-doubt') {
       if (!this.inDoubtSince.has(event.txId)) this.inDoubtSince.set(event.txId, this.clock.now())
     } else if (event.type === 'decided') {

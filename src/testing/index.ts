@@ -4,6 +4,7 @@
  */
 export { MemoryLog } from '../adapters/memory-log.js'
 export { MemoryNetwork } from '../adapters/memory-network.js'
+export { ReadyQueue } from '../runtime/ready-queue.js'
 export { seededRandom } from '../runtime/seeded-random.js'
 export {
   type DurableLogFactory,
@@ -58,7 +59,6 @@ export {
 export { SimDisk, type SimDiskLoad } from './sim-disk.js'
 export { SimLog, type SimLogOptions } from './sim-log.js'
 export { type InFlightMessage, SimLinks, SimNetwork } from './sim-network.js'
-export { ReadyQueue } from '../runtime/ready-queue.js'
 export { type ArmedTimer, type PendingReady, type SimEvent, SimNode } from './sim-node.js'
 export {
   HAPPY_RESOURCE,

@@ -142,4 +142,38 @@ describe('send errors surface as a send-failed event and a counter', () => {
     expect(failures).toBeGreaterThanOrEqual(1)
     expect(coordinator.stats().sendFailures).toBe(failures)
   })
+
+  it('a participant reports a send its transport rejected, and counts it', async () => {
+    const net = new MemoryNetwork()
+    const inner = net.connect('a')
+    const transport: Transport = {
+      onMessage: (handler) => inner.onMessage(handler),
+      send: (message: Message) =>
+        message.type === 'vote' ? Promise.reject(new Error('connection reset')) : inner.send(message),
+    }
+    const participant = new Participant({
+      id: 'a',
+      transport,
+      log: new MemoryLog(),
+      resource: new RecordingResource(),
+    })
+    const coordinator = new Coordinator({
+      id: 'coord',
+      transport: net.connect('coord'),
+      log: new MemoryLog(),
+      prepareTimeoutMs: 50,
+    })
+    open.push(coordinator, participant)
+    await participant.start()
+    await coordinator.start()
+    const failures: SendFailedEvent[] = []
+    participant.on('send-failed', (event) => failures.push(event))
+    await coordinator.commit({ participants: { a: 1, b: 2 }, txId: 't' }) // aborts: no vote arrives
+    expect(failures[0]).toMatchObject({
+      type: 'send-failed',
+      thrown: false,
+      message: { type: 'vote', txId: 't' },
+    })
+    expect(participant.stats().sendFailures).toBe(failures.length)
+  })
 })
