@@ -77,8 +77,8 @@ export class NodeRuntime<Event extends { readonly type: string }> {
   /** Settles when the log load started by `start()` has finished, either way. */
   private loading: Promise<void> = Promise.resolve()
   private readonly queue = new ReadyQueue<Ready<Event>>()
-  /** Settles once every append started so far has settled (`close()` waits for it). */
-  private appending: Promise<unknown> = Promise.resolve()
+  /** Appends not settled yet (`close()` waits for them). */
+  private readonly appends = new Set<Promise<void>>()
   private pumpScheduled = false
   /** Every timer of the node, on one clock timer. */
   private readonly deadlines: Deadlines
@@ -166,7 +166,11 @@ export class NodeRuntime<Event extends { readonly type: string }> {
   /** Appends `records`; once durable, releases `forced` (the `Ready` that waits for them), if any. */
   private appendNow(records: readonly LogRecord[], forced?: Ready<Event>): void {
     const appended = this.append(records)
-    this.appending = Promise.allSettled([this.appending, appended])
+    this.appends.add(appended)
+    appended.then(
+      () => this.appends.delete(appended),
+      () => this.appends.delete(appended),
+    )
     appended.then(
       () => {
         if (forced === undefined) return
@@ -201,7 +205,7 @@ export class NodeRuntime<Event extends { readonly type: string }> {
   /** Closes the transport, waits for appends in progress, closes the log. */
   private async release(): Promise<void> {
     await this.io.transport.close?.()
-    await this.appending
+    await Promise.allSettled([...this.appends])
     await this.io.log.close?.()
   }
 
