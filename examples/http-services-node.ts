@@ -48,6 +48,16 @@ const transport = new HttpTransport({
   retryDelayMs: 50,
   retryDelayMsMax: 500,
 })
+// What an operator would alert on: the transport's view of each peer (also in transport.stats().peers).
+transport.on('peer-unreachable', ({ peer, error }) =>
+  console.log(`    ${config.id}: ${peer} unreachable (${error})`),
+)
+transport.on('peer-reachable', ({ peer, failures }) =>
+  console.log(`    ${config.id}: ${peer} reachable again after ${failures} failed attempts`),
+)
+transport.on('authentication-refused', ({ peer, reason }) =>
+  console.error(`    ${config.id}: ${peer} refused our authentication (${reason}): check the secrets`),
+)
 const log = new FileLog({ path: join(config.dir, `${config.id}.log`) })
 const ledger = join(config.dir, `${config.id}.ledger`)
 const bank: Resource = {
