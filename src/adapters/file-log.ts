@@ -381,7 +381,6 @@ export class FileLog implements DurableLog {
       this.forgetTimer = undefined
       if (this.waiting.length > 0 && this.closing === undefined) this.scheduleFlush()
     }, FORGET_DELAY_MS)
-    this.forgetTimer.unref?.()
   }
 
   private scheduleFlush(): void {
