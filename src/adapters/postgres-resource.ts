@@ -23,7 +23,7 @@ import {
  *
  * Leave the client in its transaction: no `COMMIT`, `ROLLBACK` or `release()`. Bound waits with
  * `SET LOCAL lock_timeout`, so that a lock held by another prepared transaction costs a `no` vote
- * rather than the whole `prepareTimeoutMs`.
+ * rather than the whole `resourcePrepareTimeoutMs`.
  */
 export type PostgresWork = (
   client: PoolClient,
@@ -55,7 +55,7 @@ export interface PostgresResourceOptions {
    * Bounds each statement of the work (`SET LOCAL statement_timeout`). A work waiting for a row
    * that another prepared transaction holds then gives up and votes no, instead of keeping a
    * connection that the other transaction's `COMMIT PREPARED` may need from the same pool.
-   * Keep it at or below the participant's `prepareTimeoutMs`; the work may lower it, or set a
+   * Keep it at or below the participant's `resourcePrepareTimeoutMs`; the work may lower it, or set a
    * shorter `lock_timeout`.
    * @default 5000
    */
@@ -276,7 +276,7 @@ export class PostgresResource implements Resource {
 
   private async finish(tx: TransactionInfo, decision: 'commit' | 'abort'): Promise<void> {
     this.assertStarted()
-    // A prepare that outlived the participant's prepareTimeoutMs may still reach PREPARE TRANSACTION.
+    // A prepare that outlived the participant's resourcePrepareTimeoutMs may still reach PREPARE TRANSACTION.
     await this.preparing.get(tx.txId)?.catch(() => {})
     const gid = encodeGid(this.prefix, tx.txId)
     await this.withClient(async (client) => {

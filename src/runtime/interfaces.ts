@@ -67,14 +67,14 @@ export interface Resource {
   /**
    * Does the work so that it can later be committed or undone, durably, and votes.
    * `yes`: prepared; `no`: cannot commit; `read-only`: nothing to commit here.
-   * A throw, an invalid answer or taking longer than `prepareTimeoutMs` counts as `no`.
+   * A throw, an invalid answer or taking longer than the participant's `resourcePrepareTimeoutMs` counts as `no`.
    */
   prepare(tx: TransactionInfo): Vote | Promise<Vote>
   /** Makes the prepared work permanent. Must be idempotent; retried until it succeeds. */
   commit(tx: TransactionInfo): void | Promise<void>
   /**
    * Undoes the work (prepared or not). Must be idempotent; retried until it succeeds. It may be
-   * called while `prepare` for the same transaction is still running (after `prepareTimeoutMs`),
+   * called while `prepare` for the same transaction is still running (after `resourcePrepareTimeoutMs`),
    * so it must wait for, or make void, whatever that prepare is still doing.
    */
   abort(tx: TransactionInfo): void | Promise<void>
