@@ -169,6 +169,9 @@ describe('send errors surface as a send-failed event and a counter', () => {
     const failures: SendFailedEvent[] = []
     participant.on('send-failed', (event) => failures.push(event))
     await coordinator.commit({ participants: { a: 1, b: 2 }, txId: 't' }) // aborts: no vote arrives
+    // The participant's vote may not even have been sent by the time the coordinator gave up (a
+    // slow machine): wait for the failure itself, not for the transaction.
+    await expect.poll(() => failures.length).toBeGreaterThan(0)
     expect(failures[0]).toMatchObject({
       type: 'send-failed',
       thrown: false,
