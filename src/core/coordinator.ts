@@ -301,7 +301,8 @@ export class CoordinatorCore {
 
   private receive(ready: Builder, message: Message): void {
     if (message.to !== this.id) return this.drop(ready, message, 'misrouted')
-    if ('inc' in message) this.learn(message.from, message.inc)
+    if (message.type === 'vote' || message.type === 'ack' || message.type === 'decision-request')
+      this.learn(message.txId, message.from, message.inc)
     switch (message.type) {
       case 'vote':
         return this.onVote(ready, message)
@@ -592,8 +593,15 @@ export class CoordinatorCore {
     }
   }
 
-  /** Remembers the latest incarnation heard from `participant`, to bind its next transactions to it. */
-  private learn(participant: NodeId, inc: number): void {
+  /**
+   * Remembers the latest incarnation heard from `participant`, to bind its next transactions to
+   * it — only from a participant of a transaction in flight here. Anything else (a node outside
+   * the transaction, a transaction no longer known) may be a forged or misattributed copy carrying
+   * a life the participant has not reached; binding to it would let a delayed `prepare` be taken by
+   * that later life (found by an independent review, with forged senders in the model checker).
+   */
+  private learn(txId: TxId, participant: NodeId, inc: number): void {
+    if (!this.participantsOf.get(txId)?.includes(participant)) return
     if (inc > (this.incarnations.get(participant) ?? 0)) this.incarnations.set(participant, inc)
   }
 

@@ -439,7 +439,12 @@ export class ParticipantCore {
       // An abort was recorded while the resource prepared; undo whatever it did. A unilateral
       // abort (cooperative termination) keeps its record, with no `end`, so that a prepare
       // retransmitted later is still voted `no` after compaction and restarts.
-      return this.startApplying(ready, info, order, onePhase, 'abort', tx.abortedBy !== this.id)
+      const unilateral = tx.abortedBy === this.id
+      this.startApplying(ready, info, order, onePhase, 'abort', !unilateral)
+      // Its abort record is durable already (forced when a peer asked): never force it again.
+      const applying = this.transactions.get(txId)
+      if (unilateral && applying?.phase === 'applying') applying.forced = true
+      return
     }
     switch (vote) {
       case 'yes': {
@@ -760,6 +765,10 @@ export class ParticipantCore {
   private abortUnknown(ready: Builder, message: Message): void {
     const { txId, from } = message
     if (!this.answersUnknown) return this.drop(ready, message, 'cannot-answer')
+    // A limit on everything: each such abort is pinned in memory (and its record is never
+    // compacted), and anyone can ask; past the limit, answer nothing (the asker keeps asking others).
+    if (this.pinned.size >= this.options.rememberedTransactions)
+      return this.drop(ready, message, 'cannot-answer')
     ready.persist({ type: 'outcome', txId, decision: 'abort' }, true)
     this.remember(txId, { outcome: 'abort', onePhase: false }, true)
     ready.emit({ type: 'decided', txId, decision: 'abort', from: this.id })
@@ -826,7 +835,9 @@ export class ParticipantCore {
     if (evicted === undefined) return
     // Fix (S1): forgetting a commit is as bad as forgetting a read-only vote: a peer in doubt about
     // it must not be told abort. Only a forgotten abort is still answered correctly by abortUnknown.
-    if (evicted.outcome !== 'abort') this.answersUnknown = false
+    // An abort taken by hand says nothing of the real decision: forgetting it is forgetting a vote
+    // (found by an independent review: a peer in doubt was then told abort of a committed one).
+    if (evicted.outcome !== 'abort' || evicted.byHand) this.answersUnknown = false
     const order = evicted.order
     if (order !== undefined && isAfter(order, this.lowWater.get(order.coordinator)))
       this.lowWater.set(order.coordinator, order)

@@ -801,7 +801,27 @@ describe('options', () => {
   })
 })
 
+/**
+ * Teaches `core` that p1 is in life `inc`: a decision-request from p1 about a transaction in flight
+ * with it (the only messages a coordinator learns lives from), which is then cancelled.
+ */
+function teach(core: CoordinatorCore, inc: number, txId: string): void {
+  core.step({ type: 'begin', txId, participants: twoParticipants })
+  core.step(deliver(msg.decisionRequest({ txId, from: P1, inc })))
+  core.step({ type: 'cancel', txId })
+}
+
 describe('incarnations (protocol v2)', () => {
+  test('a life is learned only from a participant of a transaction in flight: not from an outsider, nor about a transaction no longer known', () => {
+    const core = startedCoordinator()
+    core.step(deliver(msg.decisionRequest({ txId: 'gone', from: P1, inc: 7 })))
+    core.step(begin(TX))
+    core.step(deliver(msg.vote('yes', { from: P3, inc: 9 })))
+    core.step(deliver(msg.refusal({ from: P3, refused: 0, inc: 9 })))
+    const next = core.step(begin('next'))
+    expect(next.messages.map((message) => ticketOf(message)?.inc)).toEqual([0, 0])
+  })
+
   const onlyP1 = new Map<NodeId, Json>([[P1, { work: P1 }]])
   const begin = (txId: string, participants: ReadonlyMap<NodeId, Json> = twoParticipants) =>
     ({ type: 'begin', txId, participants }) as const
@@ -905,9 +925,9 @@ describe('incarnations (protocol v2)', () => {
           expect(ticketOf(ready.messages.find((m) => m.to === P2))?.inc).toBe(message.type === 'ack' ? 1 : 0)
       }
       // A later life replaces an earlier one; an earlier one never replaces a later one.
-      core.step(deliver(msg.decisionRequest({ txId: 'x', inc: 1 })))
+      teach(core, 1, 'teach-1')
       expect(ticketOf(core.step(begin('after-older')).messages[0])?.inc).toBe(2)
-      core.step(deliver(msg.decisionRequest({ txId: 'x', inc: 5 })))
+      teach(core, 5, 'teach-2')
       expect(ticketOf(core.step(begin('after-newer')).messages[0])?.inc).toBe(5)
     },
   )
@@ -915,7 +935,7 @@ describe('incarnations (protocol v2)', () => {
   test('a refusal of a prepare bound to the refusing life’s incarnation aborts with reason refused', () => {
     for (const how of ['learned', 'rebound after a probe'] as const) {
       const core = startedCoordinator()
-      if (how === 'learned') core.step(deliver(msg.decisionRequest({ txId: 'x', from: P1, inc: 2 })))
+      if (how === 'learned') teach(core, 2, 'teach-3')
       core.step(begin(TX))
       if (how === 'rebound after a probe') core.step(deliver(msg.refusal({ refused: 0, inc: 2 })))
       // p1's life 2 restarted since: life 3 refuses the prepare bound to 2.
@@ -933,7 +953,7 @@ describe('incarnations (protocol v2)', () => {
 
   test('a one-phase transaction whose bound prepare is refused aborts with reason refused', () => {
     const core = startedCoordinator()
-    core.step(deliver(msg.decisionRequest({ txId: 'x', from: P1, inc: 2 })))
+    teach(core, 2, 'teach-4')
     core.step(begin(TX, onlyP1))
     const ready = core.step(deliver(msg.refusal({ refused: 2, inc: 3 })))
     expect(ready.events).toEqual([
@@ -957,7 +977,7 @@ describe('incarnations (protocol v2)', () => {
 
   test('a vote from a life before the one the transaction is bound to is dropped as stale', () => {
     const core = startedCoordinator()
-    core.step(deliver(msg.decisionRequest({ txId: 'x', from: P1, inc: 2 })))
+    teach(core, 2, 'teach-5')
     core.step(begin(TX))
     for (const stale of [
       msg.vote('yes', { inc: 1 }),
@@ -974,7 +994,7 @@ describe('incarnations (protocol v2)', () => {
 
   test('a participant whose log was reset (a lower life refusing a request bound to a later one) aborts the transaction, and the next one is bound to the life it is', () => {
     const core = startedCoordinator()
-    core.step(deliver(msg.decisionRequest({ txId: 'x', from: P1, inc: 5 })))
+    teach(core, 5, 'teach-6')
     core.step(begin(TX))
     const ready = core.step(deliver(msg.refusal({ refused: 5, inc: 1 })))
     expect(ready.events).toContainEqual({ type: 'decided', txId: TX, decision: 'abort', reason: 'refused' })

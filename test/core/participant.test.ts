@@ -1314,6 +1314,24 @@ describe('recovery', () => {
 })
 
 describe('outcomes taken by hand', () => {
+  // Found by an independent review (S1 with a correct peer): a forgotten abort taken by hand was
+  // taken for a forgotten real abort, so the participant went on answering "abort" about unknown
+  // transactions — to a peer in doubt about the one the coordinator committed.
+  test('forgetting an abort taken by hand stops answering peers about transactions it does not know', () => {
+    const core = participant(P1, { rememberedTransactions: 1 })
+    core.recover([])
+    core.step(deliver(msg.prepare({ txId: 'T', seq: 1 })))
+    core.step({ type: 'prepare-result', txId: 'T', vote: 'yes' })
+    core.step({ type: 'resolve-manually', txId: 'T', decision: 'abort', reason: 'operator' })
+    core.step({ type: 'applied', txId: 'T' })
+    core.step(deliver(msg.commit({ txId: 'T' }))) // the real decision: a mismatch, reported
+    // U finishes and evicts T from memory.
+    core.step(deliver(msg.prepare({ txId: 'U', seq: 2 })))
+    core.step({ type: 'prepare-result', txId: 'U', vote: 'no' })
+    core.step({ type: 'applied', txId: 'U' })
+    expectDropped(core.step(deliver(msg.decisionRequest({ txId: 'T', from: P2, to: P1 }))), 'cannot-answer')
+  })
+
   // Found by the runtime simulator (seed 5611 of 2001–12000, with resolutions by hand as an input).
   test('after a restart, an ended outcome taken by hand still answers the resent commit with an ack reporting it, and never tells it to a peer', () => {
     const core = participant()
@@ -1334,6 +1352,31 @@ describe('outcomes taken by hand', () => {
     const ack = core.step(deliver(msg.commit())).messages
     expect(ack).toEqual([{ ...msg.ack({ inc: 2 }), heuristic: 'abort' }])
     expectDropped(core.step(deliver(msg.decisionRequest({ from: P2, to: P1, inc: 1 }))), 'cannot-answer')
+  })
+})
+
+describe('limits on what peers can make a participant remember', () => {
+  test('aborts of unknown transactions told to peers are pinned up to rememberedTransactions; past it, the participant answers nothing', () => {
+    const core = participant(P1, { rememberedTransactions: 2 })
+    core.recover([])
+    const answers = ['a', 'b', 'c'].map((txId) =>
+      core.step(deliver(msg.decisionRequest({ txId, from: P2, to: P1 }))),
+    )
+    expect(answers.map((ready) => ready.records.length)).toEqual([1, 1, 0])
+    expectDropped(answers[2] as Ready<{ readonly type: string }>, 'cannot-answer')
+  })
+
+  test('a unilateral abort (a peer asked before the vote) is forced once, and later questions are answered from it', () => {
+    const core = participant()
+    core.recover([])
+    core.step(deliver(msg.prepare()))
+    const asked = core.step(deliver(msg.decisionRequest({ from: P2, to: P1 })))
+    expect(asked.records).toEqual([{ type: 'outcome', txId: TX, decision: 'abort' }])
+    core.step({ type: 'prepare-result', txId: TX, vote: 'yes' })
+    core.step({ type: 'applied', txId: TX })
+    const again = core.step(deliver(msg.decisionRequest({ from: P2, to: P1 })))
+    expect(again.records).toEqual([])
+    expect(sent(again)).toEqual([`abort ${P1}→${P2}`])
   })
 })
 

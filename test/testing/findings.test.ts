@@ -147,6 +147,41 @@ describe('findings of the simulator and the model checker', () => {
   })
 })
 
+describe('findings of the independent review of protocol version 2', () => {
+  // A coordinator learned a participant's life from a message it then refused to count (forged as
+  // from p2, carrying p1's later life), bound p2's next transaction to a life p2 had not reached,
+  // and aborted it on p2's refusal — while the delayed prepare was later taken by that life, which
+  // committed (S1). Now lives are learned only from participants of a transaction in flight. The
+  // broken version violates at 84,461 states; this explores 100,000 (≈20 s).
+  it('the model checker with forged senders and participant crashes: no binding to a life not reached', () => {
+    const result = checkModel({
+      name: 'review finding 2',
+      participants: 2,
+      transactions: [[1], [2]],
+      votes: ['yes'],
+      forgeries: 1,
+      crashes: 2,
+      crashTargets: 'participants',
+      maxStates: 100_000,
+    })
+    expect(result.violation, formatModelCheckerResult(result)).toBeUndefined()
+  }, 120_000)
+
+  it('the simulator seed that reached the same (107709, remembering 1, compaction, datagram, outside inputs)', () => {
+    const result = simulate({
+      seed: 107709,
+      mix: {
+        rememberedTransactions: 1,
+        compaction: true,
+        crashRate: 0.02,
+        network: 'datagram',
+        inputRate: 0.01,
+      },
+    })
+    expect(result.violation, formatSimulationFailure(result, 30)).toBeUndefined()
+  })
+})
+
 function keyOf(scenario: Scenario, description: string): string {
   const entry = scenario.cluster.network.inFlight.find(
     (candidate) => describeMessage(candidate.message) === description,
