@@ -78,9 +78,9 @@ export function clusterFor(mix: FaultMix, seed: number, mutant?: MutantName): Si
  *
  * S1–S7 are checked at every effect of both phases. The same seed gives the same history.
  *
- * Limits of the model (stated by the cores): messages older than `mix.maxMessageAgeMs` are
- * dropped, and with compaction the network resets connections on a crash, because a message
- * delayed across compaction and a restart is outside what the protocol promises.
+ * The network is a datagram network in most mixes (`mix.network`): a message may reach a node
+ * after it restarted and compacted. In half the mixes messages older than `mix.maxMessageAgeMs`
+ * are dropped (5 s); in the other half none is, however old.
  *
  * @example
  * ```ts
