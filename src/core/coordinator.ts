@@ -1,7 +1,7 @@
 import { backoffDelayMs } from './backoff.js'
 import { BoundedMap } from './bounded-map.js'
 import { TwopcError, unreachable } from './errors.js'
-import { assertLogOwner } from './log-owner.js'
+import { assertLogOwner, startLife } from './log-owner.js'
 import type { Message, VoteMessage } from './messages.js'
 import { PROTOCOL_VERSION } from './messages.js'
 import {
@@ -17,7 +17,7 @@ import {
   ReadyBuilder,
   type TimerKind,
 } from './ready.js'
-import { incarnationTxId, type LogRecord } from './records.js'
+import type { LogRecord } from './records.js'
 import type { AbortReason, Decision, Json, NodeId, TxId, Vote } from './types.js'
 import { isId, isTxId } from './validate.js'
 
@@ -154,13 +154,7 @@ export class CoordinatorCore {
     const ready: Builder = new ReadyBuilder()
     // A new epoch, durable before any request carries it: participants order this coordinator's
     // transactions by (epoch, seq), and seq starts again at each start.
-    this.epoch = lastEpoch + 1
-    const n = this.epoch
-    ready.persist(
-      { type: 'incarnation', txId: incarnationTxId(n), n, node: this.id, role: 'coordinator' },
-      true,
-    )
-    if (lastEpoch > 0) ready.persist({ type: 'end', txId: incarnationTxId(lastEpoch) }, false)
+    this.epoch = startLife(ready, this.id, 'coordinator', lastEpoch)
     for (const [txId, participants] of committing) {
       this.participantsOf.set(txId, participants)
       this.transactions.set(txId, { phase: 'committing', pendingAcks: new Set(participants), attempt: 0 })

@@ -1,5 +1,6 @@
 import { TwopcError } from './errors.js'
-import type { LogRecord, NodeRole } from './records.js'
+import type { ReadyBuilder } from './ready.js'
+import { incarnationTxId, type LogRecord, type NodeRole } from './records.js'
 import type { NodeId } from './types.js'
 
 /**
@@ -19,4 +20,21 @@ export function assertLogOwner(records: readonly LogRecord[], node: NodeId, role
       `Log belongs to ${record.role} ${record.node}; this node is ${role} ${node}: check the log path`,
     )
   }
+}
+
+/**
+ * Starts a node's next life (`last` + 1) in `ready`: its incarnation record, forced (durable before
+ * anything the new life sends), and the lazy `end` of the previous one, so compaction keeps only the
+ * latest. Returns the new life's number. Called by both cores' `recover`.
+ */
+export function startLife<Event>(
+  ready: ReadyBuilder<Event>,
+  node: NodeId,
+  role: NodeRole,
+  last: number,
+): number {
+  const n = last + 1
+  ready.persist({ type: 'incarnation', txId: incarnationTxId(n), n, node, role }, true)
+  if (last > 0) ready.persist({ type: 'end', txId: incarnationTxId(last) }, false)
+  return n
 }

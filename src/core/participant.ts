@@ -1,7 +1,7 @@
 import { backoffDelayMs } from './backoff.js'
 import { BoundedMap } from './bounded-map.js'
 import { TwopcError, unreachable } from './errors.js'
-import { assertLogOwner } from './log-owner.js'
+import { assertLogOwner, startLife } from './log-owner.js'
 import type {
   AckMessage,
   Message,
@@ -24,7 +24,7 @@ import {
   ReadyBuilder,
   type TimerKind,
 } from './ready.js'
-import { incarnationTxId, type LogRecord } from './records.js'
+import type { LogRecord } from './records.js'
 import type { Decision, NodeId, TransactionInfo, TxId, Vote } from './types.js'
 
 /** Options of a {@link ParticipantCore}. */
@@ -292,13 +292,7 @@ export class ParticipantCore {
     const ready: Builder = new ReadyBuilder()
     // A new life, durable before anything is sent: its messages carry this number, and requests
     // meant for an earlier life are refused (so a stale `prepare` never prepares work twice).
-    this.incarnation = lastIncarnation + 1
-    const n = this.incarnation
-    ready.persist(
-      { type: 'incarnation', txId: incarnationTxId(n), n, node: this.id, role: 'participant' },
-      true,
-    )
-    if (lastIncarnation > 0) ready.persist({ type: 'end', txId: incarnationTxId(lastIncarnation) }, false)
+    this.incarnation = startLife(ready, this.id, 'participant', lastIncarnation)
     if (records.length > 0) {
       // A restart: finished transactions may have been compacted away and read-only votes leave
       // no trace, so "unknown" no longer means "never saw it".
