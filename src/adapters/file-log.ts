@@ -41,6 +41,13 @@ export interface FileLogOptions {
    * @default 10000
    */
   readonly compactAfterRecords?: number
+  /**
+   * How long forget notes (written when the runtime forgets a finished transaction) wait for an
+   * append to ride with before they are written on their own: while appends keep coming, a forget
+   * never costs a sync. `Infinity` writes them only with appends and at `close()`.
+   * @default 50
+   */
+  readonly forgetDelayMs?: number
   /** Fault injection for tests; leave unset in production. See {@link FileLogIo}. */
   readonly io?: FileLogIo
 }
@@ -112,11 +119,6 @@ const DEFAULT_MAX_RECORD_BYTES = 16 * 1024 * 1024
 const MIN_MAX_RECORD_BYTES = 1024 // a forget note for the longest transaction id must fit
 /** One group-commit write takes waiters up to about this size, so a burst does not double memory at once. */
 const BATCH_BYTES_TARGET = 8 * 1024 * 1024
-/**
- * How long forget notes wait for an append to ride with before they are written on their own: a
- * forget never costs an fsync while the log is busy (issue 14: real fsyncs = forced appends).
- */
-const FORGET_DELAY_MS = 50
 
 /**
  * A crash-safe append-only {@link DurableLog} in one file, for Node (`twopc/node`).
@@ -150,6 +152,7 @@ export class FileLog implements DurableLog {
   private readonly compactPath: string
   private readonly maxRecordBytes: number
   private readonly compactAfterRecords: number
+  private readonly forgetDelayMs: number
   private readonly io: FileLogIo | undefined
   /** Tells our lock file from one another instance of this same process wrote. */
   private readonly lockToken = randomUUID()
@@ -161,7 +164,7 @@ export class FileLog implements DurableLog {
   private queue: Promise<unknown> = Promise.resolve()
   private waiting: Waiter[] = []
   private flushQueued = false
-  /** Writes forget notes that found no append to ride with (see {@link FORGET_DELAY_MS}). */
+  /** Writes forget notes that found no append to ride with (see `forgetDelayMs`). */
   private forgetTimer: ReturnType<typeof setTimeout> | undefined
   private compactionQueued = false
   // Counted when an append or forget is accepted, so forget() sees records still in flight.
@@ -199,6 +202,13 @@ export class FileLog implements DurableLog {
     ) {
       invalidOption('compactAfterRecords', 'a positive integer or Infinity', compactAfterRecords)
     }
+    const forgetDelayMs = options.forgetDelayMs ?? 50
+    if (
+      forgetDelayMs !== Number.POSITIVE_INFINITY &&
+      !(Number.isSafeInteger(forgetDelayMs) && forgetDelayMs >= 0)
+    ) {
+      invalidOption('forgetDelayMs', 'a non-negative integer or Infinity', forgetDelayMs)
+    }
     if (options.io !== undefined && typeof options.io?.beforeStep !== 'function') {
       invalidOption('io', 'an object with a `beforeStep` method', options.io)
     }
@@ -207,6 +217,7 @@ export class FileLog implements DurableLog {
     this.compactPath = `${this.path}.compact`
     this.maxRecordBytes = maxRecordBytes
     this.compactAfterRecords = compactAfterRecords
+    this.forgetDelayMs = forgetDelayMs
     this.io = options.io
   }
 
@@ -254,7 +265,7 @@ export class FileLog implements DurableLog {
    * by the runtime once a transaction's `end` record is durable. Writes a small note per
    * transaction with the next group commit, so the records stay gone after a restart, and compacts
    * when enough is dead. A forget never causes a sync of its own while appends keep coming: its
-   * notes ride with the next append, or are written after 50 ms if none comes (or at `close()`).
+   * notes ride with the next append, or are written after `forgetDelayMs` if none comes (or at `close()`).
    * Idempotent; unknown ids are ignored.
    *
    * Resolves once the notes are durable. Never rejects for I/O errors, before {@link load} or
@@ -374,13 +385,14 @@ export class FileLog implements DurableLog {
     this.scheduleFlush()
   }
 
-  /** Writes waiting forget notes after {@link FORGET_DELAY_MS}, unless an append takes them first. */
+  /** Writes waiting forget notes after `forgetDelayMs`, unless an append takes them first. */
   private scheduleForgetFlush(): void {
-    if (this.flushQueued || this.forgetTimer !== undefined) return
+    if (this.flushQueued || this.forgetTimer !== undefined || this.forgetDelayMs === Number.POSITIVE_INFINITY)
+      return
     this.forgetTimer = setTimeout(() => {
       this.forgetTimer = undefined
       if (this.waiting.length > 0 && this.closing === undefined) this.scheduleFlush()
-    }, FORGET_DELAY_MS)
+    }, this.forgetDelayMs)
   }
 
   private scheduleFlush(): void {
