@@ -203,19 +203,34 @@ export class Participant extends EventEmitter<ParticipantEvents> {
     ;(this.emit as (type: string, event: unknown) => boolean)(event.type, event)
   }
 
+  /**
+   * Runs a resource request. A resource that answers synchronously (a plain vote, or `commit` /
+   * `abort` returning without a promise) is stepped at once, with no deadline timer, promise race
+   * or retry machinery (issue 14); a promise gets the deadline (prepare) or the retries (phase 2).
+   */
   private run(request: ResourceRequest): void {
     const { tx } = request
-    if (request.type === 'prepare') {
-      this.prepare(tx).then((vote) =>
-        this.runtime.execute(this.core.step({ type: 'prepare-result', txId: tx.txId, vote })),
-      )
+    const done = (input: { type: 'prepare-result'; vote: Vote } | { type: 'applied' }) =>
+      this.runtime.execute(this.core.step({ ...input, txId: tx.txId }))
+    const operation = request.type
+    let first: unknown
+    try {
+      first = this.resource[operation](tx)
+    } catch (error) {
+      first = Promise.reject(error)
+    }
+    if (!isThenable(first)) {
+      if (operation !== 'prepare') return done({ type: 'applied' })
+      return done({ type: 'prepare-result', vote: this.checkVote(tx.txId, first) })
+    }
+    if (operation === 'prepare') {
+      this.prepare(tx, first).then((vote) => done({ type: 'prepare-result', vote }))
       return
     }
-    const operation = request.type
     pRetry(
-      async () => {
+      async (attempt) => {
         try {
-          await this.resource[operation](tx)
+          await (attempt === 1 ? first : this.resource[operation](tx))
         } catch (error) {
           throw new ResourceFailure('resource failed', { cause: error })
         }
@@ -227,13 +242,22 @@ export class Participant extends EventEmitter<ParticipantEvents> {
         onFailedAttempt: ({ error }) => this.reportResourceError(tx.txId, operation, error.cause ?? error),
       },
     ).then(
-      () => this.runtime.execute(this.core.step({ type: 'applied', txId: tx.txId })),
+      () => done({ type: 'applied' }),
       () => {}, // only a close() stops the retries; the log re-applies the outcome at the next start
     )
   }
 
+  /** A vote the resource gave, or `no` (reported) if it is not one. */
+  private checkVote(txId: TxId, vote: unknown): Vote {
+    if (VOTES.includes(vote)) return vote as Vote
+    const error = new Error(`resource.prepare returned ${String(vote)}, expected 'yes', 'no' or 'read-only'`)
+    this.reportResourceError(txId, 'prepare', error)
+    return 'no'
+  }
+
   /** Runs `resource.prepare` with a time budget; a throw, a timeout or an invalid answer is a `no`. */
-  private async prepare(tx: TransactionInfo): Promise<Vote> {
+  /** Waits for a `prepare` in progress (`answer`) until `resourcePrepareTimeoutMs`; a throw or a timeout is `no`. */
+  private async prepare(tx: TransactionInfo, answer: PromiseLike<unknown>): Promise<Vote> {
     let timer: unknown
     const timeout = new Promise<never>((_, reject) => {
       timer = this.clock.setTimeout(
@@ -247,10 +271,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
       )
     })
     try {
-      const vote = await Promise.race([this.resource.prepare(tx), timeout])
-      if (!VOTES.includes(vote))
-        throw new Error(`resource.prepare returned ${String(vote)}, expected 'yes', 'no' or 'read-only'`)
-      return vote
+      return this.checkVote(tx.txId, await Promise.race([answer, timeout]))
     } catch (error) {
       this.reportResourceError(tx.txId, 'prepare', error)
       return 'no'
@@ -262,4 +283,12 @@ export class Participant extends EventEmitter<ParticipantEvents> {
   private reportResourceError(txId: TxId, operation: ResourceRequest['type'], error: unknown): void {
     this.onEvent({ type: 'resource-error', txId, operation, error })
   }
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return (
+    (typeof value === 'object' || typeof value === 'function') &&
+    value !== null &&
+    typeof (value as { then?: unknown }).then === 'function'
+  )
 }
