@@ -58,10 +58,13 @@ export interface DurableLog {
  * A participant's piece of work. twopc calls `prepare` for a transaction, then exactly one of
  * `commit` or `abort` (possibly several times: after a restart, or when a call failed), never both.
  *
- * `prepare` may be called again for the same transaction after the participant restarted: a `no`
- * or `read-only` vote leaves no record, so a retransmitted prepare is new to it. The answer must
- * then be the same for the same work (a `no` stays `no`); a resource whose answer changes can be
- * committed after it aborted (a known limit, pinned in test/testing/findings.test.ts).
+ * Once the participant has voted, `prepare` is never called for that transaction again, in this
+ * life or a later one (protocol version 2: a `prepare` is bound to the participant's life). It may
+ * be called again only if the participant crashed before its vote left — the first attempt was
+ * never voted on, so undo it on start (as `PostgresResource` does) or make it idempotent.
+ *
+ * Each method may answer synchronously (a value) or with a promise. A synchronous answer is
+ * stepped at once, without a deadline timer or retry machinery around it.
  */
 export interface Resource {
   /**
