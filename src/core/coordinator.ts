@@ -337,7 +337,7 @@ export class CoordinatorCore {
     if (tx.phase !== 'committing') {
       const expected = tx.phase === 'preparing' ? (tx.expected.get(from) ?? 0) : tx.expected
       if (message.refused !== undefined)
-        return this.onRefusal(ready, txId, tx, from, message.refused, message)
+        return this.onRefusal(ready, txId, tx, from, expected, message.refused, message)
       // From a life before the one this transaction is bound to: not an answer to our request.
       if (message.inc < expected) return this.drop(ready, message, 'stale')
     }
@@ -377,10 +377,10 @@ export class CoordinatorCore {
     txId: TxId,
     tx: Exclude<TxState, { phase: 'committing' }>,
     from: NodeId,
+    expected: number,
     refused: number,
     message: VoteMessage,
   ): void {
-    const expected = tx.phase === 'preparing' ? (tx.expected.get(from) ?? 0) : tx.expected
     // A late copy refusing an earlier request (the one that learned the incarnation): already handled.
     if (refused !== expected) return this.drop(ready, message, 'stale')
     // Only a node whose log was lost or replaced (an earlier life number again) refuses a request

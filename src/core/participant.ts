@@ -433,12 +433,9 @@ export class ParticipantCore {
       // An abort was recorded while the resource prepared; undo whatever it did. A unilateral
       // abort (cooperative termination) keeps its record, with no `end`, so that a prepare
       // retransmitted later is still voted `no` after compaction and restarts.
+      // A unilateral abort's record is durable already (forced when a peer asked): never again.
       const unilateral = tx.abortedBy === this.id
-      this.startApplying(ready, info, order, onePhase, 'abort', !unilateral)
-      // Its abort record is durable already (forced when a peer asked): never force it again.
-      const applying = this.transactions.get(txId)
-      if (unilateral && applying?.phase === 'applying') applying.forced = true
-      return
+      return this.startApplying(ready, info, order, onePhase, 'abort', !unilateral, unilateral)
     }
     switch (vote) {
       case 'yes': {
@@ -684,6 +681,7 @@ export class ParticipantCore {
     onePhase: boolean,
     decision: Decision,
     logged: boolean,
+    forced = false,
   ): void {
     const tx: ApplyingTx = {
       phase: 'applying',
@@ -692,7 +690,7 @@ export class ParticipantCore {
       onePhase,
       decision,
       logged,
-      forced: false,
+      forced,
       applied: false,
       byHand: this.heuristics.has(info.txId),
       confirmed: !onePhase,
