@@ -65,8 +65,8 @@ const LAZY_FLUSH_MS = 50
  *
  * 1. append the records now (so concurrent steps share a sync: group commit) — lazy records
  *    (`forceRecords` false) wait instead and ride with the next forced append, so they never cost
- *    a sync of their own while the node is busy (after 50 ms idle they are
- *    appended alone, and at `close()`);
+ *    a sync of their own while the node is busy (after 50 ms idle they are appended alone, and at
+ *    `close()`);
  * 2. release the `Ready` through the {@link ReadyQueue} — once its forced records are durable and
  *    every earlier `Ready`'s effects ran (the same queue the simulators and the model checker use);
  * 3. send, then arm timers, then start resource requests, then emit events.
@@ -168,16 +168,16 @@ export class NodeRuntime<Event extends { readonly type: string }> {
     const appended = this.append(records)
     this.appends.add(appended)
     appended.then(
-      () => this.appends.delete(appended),
-      () => this.appends.delete(appended),
-    )
-    appended.then(
       () => {
+        this.appends.delete(appended)
         if (forced === undefined) return
         this.queue.markDurable(forced)
         this.schedulePump()
       },
-      (error: unknown) => this.halt(error),
+      (error: unknown) => {
+        this.appends.delete(appended)
+        this.halt(error)
+      },
     )
     this.forgetEnded(records, appended)
   }
