@@ -582,10 +582,8 @@ function enabledActions(
     if (recipient.pending.size === 0 && pure.get(`${cluster.nodeState(recipient.id)}|${entry.key}`)) continue
     actions.push({ type: 'deliver', key: entry.key })
     if (budget.forgeries > 0 && entry.message.type !== 'prepare') {
-      const members = new Set([cluster.coordinatorId, ...cluster.tracker.participantsOf(entry.message.txId)])
-      for (const from of cluster.nodes.keys()) {
-        if (!members.has(from)) actions.push({ type: 'forge', key: entry.key, from })
-      }
+      for (const from of cluster.outsidersOf(entry.message.txId))
+        actions.push({ type: 'forge', key: entry.key, from })
     }
   }
   return actions

@@ -234,6 +234,12 @@ export class SimCluster {
     return node
   }
 
+  /** The nodes outside transaction `txId` (neither its coordinator nor one of its participants): who a forged copy may claim to be. */
+  outsidersOf(txId: TxId): NodeId[] {
+    const members = new Set([this.coordinatorId, ...this.tracker.participantsOf(txId)])
+    return [...this.nodes.keys()].filter((id) => !members.has(id))
+  }
+
   /** Whether `node` can take one more input now (it is up and its queue is below the bound). */
   accepts(node: SimNode): boolean {
     return node.up && node.pending.size < this.maxPendingReadys
@@ -675,8 +681,7 @@ export class SimCluster {
     // Any node may coordinate, so a `prepare` from an outsider is not misattributed: it starts a transaction.
     if (entry === undefined || entry.message.type === 'prepare') return undefined
     if (entry.message.from === from || !this.nodes.has(from)) return undefined
-    const members = [this.coordinatorId, ...this.tracker.participantsOf(entry.message.txId)]
-    if (members.includes(from)) return undefined
+    if (!this.outsidersOf(entry.message.txId).includes(from)) return undefined
     const recipient = this.nodes.get(entry.message.to)
     if (recipient === undefined || !this.accepts(recipient)) return undefined
     const node = this.writable(recipient.id)

@@ -499,11 +499,7 @@ class Simulation {
           cluster.network.inFlight.filter((candidate) => candidate.message.type !== 'prepare'),
         )
         if (entry === undefined) return undefined
-        const members = new Set([
-          cluster.coordinatorId,
-          ...cluster.tracker.participantsOf(entry.message.txId),
-        ])
-        const from = pick([...cluster.nodes.keys()].filter((id) => !members.has(id)))
+        const from = pick(cluster.outsidersOf(entry.message.txId))
         return from === undefined ? undefined : { type: 'forge', key: entry.key, from }
       }
       default: {
