@@ -91,6 +91,13 @@ export interface Clock {
   setTimeout(callback: () => void, delayMs: number): unknown
   /** Cancels a pending `setTimeout`. */
   clearTimeout(handle: unknown): void
+  /**
+   * Calls `callback` once, after the inputs that arrive in the current turn of the event loop have
+   * been handled. A node appends each turn's records then, in one append. Optional: without it (as
+   * in the real clock) a node uses `setImmediate` (`setTimeout(0)` where there is none); a
+   * simulation that must control every callback provides it.
+   */
+  nextTurn?(callback: () => void): void
 }
 
 /** The real clock: `Date.now` and the global timers. */

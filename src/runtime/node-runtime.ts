@@ -5,6 +5,7 @@ import { type LogRecord, parseRecord } from '../core/records.js'
 import type { TxId } from '../core/types.js'
 import { Deadlines } from './deadlines.js'
 import type { Clock, DurableLog, Transport } from './interfaces.js'
+import { nextMacrotask } from './next-macrotask.js'
 import { ReadyQueue } from './ready-queue.js'
 import { Counters } from './stats.js'
 
@@ -63,12 +64,15 @@ const LAZY_FLUSH_MS = 50
  * `Ready` in the order that makes the protocol safe. This is the only place a `Ready` is
  * executed, so "persist before send" holds by construction:
  *
- * 1. append the records now (so concurrent steps share a sync: group commit) — lazy records
- *    (`forceRecords` false) wait instead and ride with the next forced append, so they never cost
- *    a sync of their own while the node is busy (after 50 ms idle they are appended alone, and at
- *    `close()`);
- * 2. release the `Ready` through the {@link ReadyQueue} — once its forced records are durable and
- *    every earlier `Ready`'s effects ran (the same queue the simulators and the model checker use);
+ * 1. batch the records: every forced record produced in one turn of the event loop (messages,
+ *   timers, resource answers and `commit()` calls stepped in that turn) goes to the log in **one
+ *   append** at the end of the turn ({@link Clock.nextTurn}); lazy records (`forceRecords` false)
+ *   ride with the next such append, so they never cost a sync of their own while the node is busy
+ *   (after 50 ms idle they are appended alone, and at `close()`);
+ * 2. release each `Ready` through the {@link ReadyQueue} — once its forced records are durable and
+ *   every earlier `Ready`'s effects ran (the same queue the simulators and the model checker use);
+ *   a batch's `Ready`s are released together, so their messages leave in one turn (a transport that
+ *   coalesces a turn's messages per peer, as `TcpTransport` does, sends them in one write);
  * 3. send, then arm timers, then start resource requests, then emit events.
  */
 export class NodeRuntime<Event extends { readonly type: string }> {
@@ -84,6 +88,8 @@ export class NodeRuntime<Event extends { readonly type: string }> {
   private readonly deadlines: Deadlines
   /** Lazy records waiting to ride with the next forced append. */
   private lazy: LogRecord[] = []
+  /** This turn's append: its records and the `Ready`s waiting for them (`undefined` when none is open). */
+  private batch: { readonly records: LogRecord[]; readonly readys: Ready<Event>[] } | undefined
 
   constructor(
     private readonly core: DrivenCore<Event>,
@@ -134,6 +140,9 @@ export class NodeRuntime<Event extends { readonly type: string }> {
     }
     this.state = 'running'
     this.execute(recovered)
+    // The recovery's records (the new life's incarnation) are handed to the log now, not at the end
+    // of the turn: start() is a turn of its own.
+    this.appendBatch()
     this.io.transport.onMessage((raw) => this.receive(raw))
   }
 
@@ -154,24 +163,48 @@ export class NodeRuntime<Event extends { readonly type: string }> {
     this.counters.recordsAppended += ready.records.length
     if (forced) {
       this.counters.forcedAppends += 1
-      this.deadlines.clear(LAZY_FLUSH)
-      this.appendNow([...this.lazy.splice(0), ...ready.records], ready)
-    } else if (ready.records.length > 0) {
-      if (this.lazy.length === 0) this.deadlines.set(LAZY_FLUSH, LAZY_FLUSH_MS, () => this.flushLazy())
-      this.lazy.push(...ready.records)
+      this.openBatch().readys.push(ready)
+    }
+    if (ready.records.length > 0) {
+      if (this.batch !== undefined) this.batch.records.push(...ready.records)
+      else {
+        if (this.lazy.length === 0) this.deadlines.set(LAZY_FLUSH, LAZY_FLUSH_MS, () => this.flushLazy())
+        this.lazy.push(...ready.records)
+      }
     }
     this.schedulePump()
   }
 
-  /** Appends `records`; once durable, releases `forced` (the `Ready` that waits for them), if any. */
-  private appendNow(records: readonly LogRecord[], forced?: Ready<Event>): void {
+  /** This turn's append, opened (with the lazy records waiting, which ride with it) if needed. */
+  private openBatch(): { readonly records: LogRecord[]; readonly readys: Ready<Event>[] } {
+    if (this.batch !== undefined) return this.batch
+    this.deadlines.clear(LAZY_FLUSH)
+    const batch = { records: this.lazy.splice(0), readys: [] }
+    this.batch = batch
+    const endOfTurn = () => this.appendBatch()
+    if (this.io.clock.nextTurn !== undefined) this.io.clock.nextTurn(endOfTurn)
+    else nextMacrotask(endOfTurn)
+    return batch
+  }
+
+  /** The turn ended: this turn's records go to the log in one append. */
+  private appendBatch(): void {
+    const batch = this.batch
+    this.batch = undefined
+    if (batch === undefined || this.state !== 'running') return
+    this.appendNow(batch.records, batch.readys)
+  }
+
+  /** Appends `records`; once durable, releases the `Ready`s that wait for them. */
+  private appendNow(records: readonly LogRecord[], waiting: readonly Ready<Event>[] = []): void {
+    this.counters.logAppends += 1
     const appended = this.append(records)
     this.appends.add(appended)
     appended.then(
       () => {
         this.appends.delete(appended)
-        if (forced === undefined) return
-        this.queue.markDurable(forced)
+        if (waiting.length === 0) return
+        for (const ready of waiting) this.queue.markDurable(ready)
         this.schedulePump()
       },
       (error: unknown) => {
@@ -193,9 +226,12 @@ export class NodeRuntime<Event extends { readonly type: string }> {
     const was = this.state
     this.state = 'closed'
     this.deadlines.clearAll()
-    // Lazy records still waiting are handed to the log, best effort and not awaited: they need not
-    // be durable (a log's own close() writes what it accepted).
-    if (was === 'running' && this.lazy.length > 0) this.append(this.lazy.splice(0)).catch(() => {})
+    // Records still waiting (lazy ones, and this turn's batch, whose effects never ran) are handed
+    // to the log, best effort and not awaited: they need not be durable (a log's own close() writes
+    // what it accepted).
+    const waiting = [...(this.batch?.records ?? []), ...this.lazy.splice(0)]
+    this.batch = undefined
+    if (was === 'running' && waiting.length > 0) this.append(waiting).catch(() => {})
     if (was === 'new') return
     // Closing while starting: let the load finish (start() then rejects with CLOSED), then release.
     if (was === 'starting') await this.loading
@@ -301,6 +337,7 @@ export class NodeRuntime<Event extends { readonly type: string }> {
     this.state = 'halted'
     this.queue.clear()
     this.lazy = []
+    this.batch = undefined
     this.deadlines.clearAll()
     const message = cause instanceof Error ? cause.message : String(cause)
     this.hooks.halted(

@@ -10,10 +10,14 @@
  */
 export class ReadyQueue<T> {
   protected entries: { readonly item: T; durable: boolean }[] = []
+  /** The entries still waiting for their records, by item (so that marking one costs O(1)). */
+  private waiting = new Map<T, { readonly item: T; durable: boolean }>()
 
   /** Queues `item`; `durable` is false while its forced records are not durable yet. */
   push(item: T, durable: boolean): void {
-    this.entries.push({ item, durable })
+    const entry = { item, durable }
+    this.entries.push(entry)
+    if (!durable) this.waiting.set(item, entry)
   }
 
   /**
@@ -22,8 +26,10 @@ export class ReadyQueue<T> {
    * later append.
    */
   markDurable(item: T): void {
-    const entry = this.entries.find((candidate) => candidate.item === item)
-    if (entry !== undefined) entry.durable = true
+    const entry = this.waiting.get(item)
+    if (entry === undefined) return
+    entry.durable = true
+    this.waiting.delete(item)
   }
 
   /** The oldest entry, if its effects may run now (every earlier one ran, and it is durable). */
@@ -34,6 +40,11 @@ export class ReadyQueue<T> {
 
   /** Removes `item`, the one {@link releasable} returned: its effects run now. */
   done(item: T): void {
+    this.waiting.delete(item)
+    if (this.entries[0]?.item === item) {
+      this.entries.shift()
+      return
+    }
     const index = this.entries.findIndex((entry) => entry.item === item)
     if (index >= 0) this.entries.splice(index, 1)
   }
@@ -51,12 +62,13 @@ export class ReadyQueue<T> {
   /** Drops every entry (a crash, or `close()`). */
   clear(): void {
     this.entries = []
+    this.waiting.clear()
   }
 
   /** An independent copy, with each entry copied by `copy` (the model checker branches on it). */
   clone(copy: (item: T) => T): ReadyQueue<T> {
     const clone = new (this.constructor as new () => ReadyQueue<T>)()
-    clone.entries = this.entries.map((entry) => ({ item: copy(entry.item), durable: entry.durable }))
+    for (const entry of this.entries) clone.push(copy(entry.item), entry.durable)
     return clone
   }
 }

@@ -687,18 +687,27 @@ class RuntimeSimulation {
     this.inFlight.push({ message, toLife, json: JSON.stringify(message) })
   }
 
+  /**
+   * The simulated clock of one life. The end of a turn (`nextTurn`: when a node appends the records
+   * of the inputs it stepped since the last one) is a timer due now, fired at a step of its own, so
+   * a batch may hold the inputs of several steps.
+   */
   private clockFor(owner: Incarnation): Clock {
+    const setTimeout = (callback: () => void, delayMs: number) => {
+      this.activity += 1
+      const seq = ++this.seq
+      if (owner.alive) this.timers.set(seq, { seq, owner, dueAt: this.now + delayMs, delayMs, callback })
+      return seq
+    }
     return {
       now: () => this.now,
-      setTimeout: (callback, delayMs) => {
-        this.activity += 1
-        const seq = ++this.seq
-        if (owner.alive) this.timers.set(seq, { seq, owner, dueAt: this.now + delayMs, delayMs, callback })
-        return seq
-      },
+      setTimeout,
       clearTimeout: (handle) => {
         this.activity += 1
         this.timers.delete(handle as number)
+      },
+      nextTurn: (callback) => {
+        setTimeout(callback, 0)
       },
     }
   }
