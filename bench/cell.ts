@@ -58,6 +58,7 @@ export async function runCell(
     tps: (loop.transactions * 1000) / loop.elapsedMs,
     decisionMs: loop.decision,
     completionMs: loop.completion,
+    outcomes: loop.outcomes,
     messagesPerTx: perTx(after.messages - before.messages),
     bytesPerTx:
       after.bytes !== undefined && before.bytes !== undefined

@@ -4,6 +4,11 @@ import { createHistogram, monitorEventLoopDelay, type RecordableHistogram } from
 export interface Timing {
   readonly decidedAt: number
   readonly completedAt: number
+  /**
+   * How the transaction ended, when the system says: `commit`, or `abort` and the reason twopc's
+   * `commit()` gave (e.g. `abort: prepare-timeout`). Absent for the naive baselines.
+   */
+  readonly outcome?: string
 }
 
 /** Runs transaction number `index`; resolves at completion with its {@link Timing}. */
@@ -25,6 +30,8 @@ export interface LoopResult {
   readonly decision: Percentiles
   /** Latency from start to completion (every participant that voted yes acked). */
   readonly completion: Percentiles
+  /** Transactions by {@link Timing.outcome}, for those that had one (none for the naive baselines). */
+  readonly outcomes: Readonly<Record<string, number>>
 }
 
 /** Latencies in microseconds (the histogram records integers). */
@@ -59,6 +66,7 @@ export interface LoopOptions {
 export async function closedLoop(transact: Transact, options: LoopOptions): Promise<LoopResult> {
   const decision = recorder()
   const completion = recorder()
+  const outcomes = new Map<string, number>()
   let next = options.firstIndex
   const last = options.firstIndex + (options.transactions ?? Number.POSITIVE_INFINITY)
   const startedAt = performance.now()
@@ -70,6 +78,7 @@ export async function closedLoop(transact: Transact, options: LoopOptions): Prom
       const timing = await transact(index)
       decision.record(Math.max(1, Math.round((timing.decidedAt - start) * 1000)))
       completion.record(Math.max(1, Math.round((timing.completedAt - start) * 1000)))
+      if (timing.outcome !== undefined) outcomes.set(timing.outcome, (outcomes.get(timing.outcome) ?? 0) + 1)
     }
   }
   await Promise.all(Array.from({ length: options.concurrency }, client))
@@ -78,6 +87,7 @@ export async function closedLoop(transact: Transact, options: LoopOptions): Prom
     elapsedMs: performance.now() - startedAt,
     decision: percentiles(decision),
     completion: percentiles(completion),
+    outcomes: Object.fromEntries(outcomes),
   }
 }
 

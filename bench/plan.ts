@@ -12,6 +12,11 @@ export interface Plan {
   readonly rounds: number
   /** The matrix (the targets' cells run in addition, `rounds` times). */
   readonly cells: readonly CellSpec[]
+  /**
+   * Participants per transaction of the CPU-scaling target's cells (twopc in memory, C=100); the
+   * first is the reference the others are divided by.
+   */
+  readonly cpuNs: readonly number[]
   /** Duration of each raw baseline. */
   readonly microMs: number
   readonly recovery: { readonly records: number; readonly inDoubt: number }
@@ -53,7 +58,7 @@ function fullMatrix(): CellSpec[] {
   const mixes = MIXES.filter((mix): mix is Mix => mix !== 'all-commit')
   const transports: TransportKind[] = ['tcp', 'http']
   const logs: LogKind[] = ['file-group', 'file-per-record']
-  const naive: SystemKind[] = ['naive-memory', 'naive-durable', 'naive-tcp']
+  const naive: SystemKind[] = ['naive-memory', 'naive-memory-clone', 'naive-durable', 'naive-tcp']
   return [
     ...product(NS, (n) => CS.map((c) => cell({ n, c }))),
     ...product(mixes, (mix) => NS.map((n) => cell({ mix, n, c: 100 }))),
@@ -84,6 +89,7 @@ export const FULL: Plan = {
   cell: { warmupMs: 300, durationMs: 1_200 },
   rounds: 3,
   cells: fullMatrix(),
+  cpuNs: NS,
   microMs: 1_500,
   recovery: { records: 100_000, inDoubt: 10_000 },
   memory: {
@@ -94,7 +100,10 @@ export const FULL: Plan = {
   },
 }
 
-/** `npm run bench:smoke`: one short round of everything, to keep the benchmark working (CI, under 60 s). */
+/**
+ * `npm run bench:smoke`: one short round of everything, to keep the benchmark working (CI, under
+ * 30 s), with the CPU-scaling target at N=2 and N=4 only.
+ */
 export const SMOKE: Plan = {
   name: 'smoke',
   cell: { warmupMs: 150, durationMs: 400 },
@@ -105,6 +114,7 @@ export const SMOKE: Plan = {
     cell({ transport: 'http', c: 10 }),
     cell({ transport: 'tcp', log: 'file-group', c: 10 }),
   ],
+  cpuNs: [2, 4],
   microMs: 300,
   recovery: { records: 10_000, inDoubt: 1_000 },
   memory: { inFlight: 1_000, transactions: 10_000, warmupTransactions: 3_000, rememberedTransactions: 1_000 },

@@ -2,8 +2,12 @@ import type { LogKind } from './library/logs.js'
 import type { Percentiles } from './measure.js'
 import type { Mix } from './workloads.js'
 
-/** Who runs the transactions of a cell: twopc, or one of the naive baselines. */
-export type SystemKind = 'library' | 'naive-memory' | 'naive-durable' | 'naive-tcp'
+/**
+ * Who runs the transactions of a cell: twopc, or one of the naive baselines — in memory passing
+ * messages by reference (`naive-memory`) or copying each once (`naive-memory-clone`), durable on
+ * group-commit files (`naive-durable`), or over TCP to the participants' host (`naive-tcp`).
+ */
+export type SystemKind = 'library' | 'naive-memory' | 'naive-memory-clone' | 'naive-durable' | 'naive-tcp'
 
 /** How messages travel: in process (MemoryNetwork, or direct calls for a naive baseline), or over loopback to a second process. */
 export type TransportKind = 'memory' | 'tcp' | 'http'
@@ -28,6 +32,11 @@ export interface CellResult {
   readonly tps: number
   readonly decisionMs: Percentiles
   readonly completionMs: Percentiles
+  /**
+   * Measured transactions by outcome (`commit`, `abort: vote-no`, `abort: prepare-timeout`, …), as
+   * twopc's `commit()` resolved; empty for the naive baselines, which do not say.
+   */
+  readonly outcomes: Readonly<Record<string, number>>
   readonly messagesPerTx: number
   /** Bytes per transaction: on the wire for the naive TCP baseline; message JSON for twopc; `null` without messages. */
   readonly bytesPerTx: number | null
@@ -85,6 +94,7 @@ export interface TargetResult {
   readonly ratio: number
   /** Every round's ratio. */
   readonly rounds: readonly number[]
-  readonly bound: { readonly op: '>=' | '<='; readonly value: number }
+  /** `==` is an exact count (compared to within 1e-9, as figures are totals ÷ transactions). */
+  readonly bound: { readonly op: '>=' | '<=' | '=='; readonly value: number }
   readonly pass: boolean
 }

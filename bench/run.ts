@@ -28,7 +28,7 @@ import { measureInDoubt, measureLoad } from './recovery.js'
 import { type CellRuns, describeMachine, formatReport, type Report } from './report.js'
 import type { CellResult, CellSpec, MicroResult, RecoveryResult } from './results.js'
 import { startSystem } from './systems.js'
-import { CELL_TARGETS, evaluateCellTarget, memoryTargets } from './targets.js'
+import { cellTargets, evaluateCellTarget, memoryTargets } from './targets.js'
 
 const { values: args } = parseArgs({
   options: {
@@ -93,10 +93,11 @@ try {
     micro.push(await rawHttpRate(host, 100, plan.microMs))
     progress('targets…')
     const pairs = new Map<string, CellSpec>()
-    for (const target of CELL_TARGETS)
+    const targetsOfCells = cellTargets(plan.cpuNs)
+    for (const target of targetsOfCells)
       for (const spec of [target.library, target.baseline]) if (spec) pairs.set(cellName(spec), spec)
     for (let round = 0; round < plan.rounds; round++) for (const spec of pairs.values()) await measure(spec)
-    for (const target of CELL_TARGETS) {
+    for (const target of targetsOfCells) {
       const of = (spec: CellSpec | undefined) => (spec === undefined ? [] : (runs.get(cellName(spec)) ?? []))
       targets.push(evaluateCellTarget(target, of(target.library), of(target.baseline)))
     }

@@ -26,6 +26,8 @@ export function startSystem(spec: CellSpec, context: SystemContext): Promise<Sys
           )
     case 'naive-memory':
       return startNaive2pc({ n, mix, directory: undefined })
+    case 'naive-memory-clone':
+      return startNaive2pc({ n, mix, directory: undefined, clone: true })
     case 'naive-durable':
       return startNaive2pc({ n, mix, directory: context.directory })
     case 'naive-tcp':

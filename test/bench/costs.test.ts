@@ -112,4 +112,27 @@ describe('what a timed cell reports', () => {
     expect(result.forcedWritesPerTx).toBe(5)
     expect(result.fsyncsPerTx).toBeGreaterThan(0)
   })
+
+  test('the cloning naive 2PC sends the same 4N messages as the no-copy one, and writes nothing', async () => {
+    const spec = cell({ system: 'naive-memory-clone', n: 4, c: 10 })
+    const naive = await startNaive2pc({ n: 4, mix: 'all-commit', directory: undefined, clone: true })
+    const result = await runCell(naive, spec, timing, null)
+    await naive.close()
+    expect(result.transactions).toBeGreaterThan(0)
+    expect(result.messagesPerTx).toBe(16)
+    expect(result.forcedWritesPerTx).toBe(0)
+    expect(result.fsyncsPerTx).toBeNull()
+    expect(result.outcomes).toEqual({})
+  })
+
+  test('a twopc cell counts its transactions by the outcome commit() resolved', async () => {
+    const spec = cell({ mix: 'no-votes-10', c: 10 })
+    const cluster = await startLocalCluster({ ...spec, directory: '' })
+    const result = await runCell(cluster, spec, timing, null)
+    await cluster.close()
+    const { commit = 0, 'abort: vote-no': voteNo = 0, ...others } = result.outcomes
+    expect(others).toEqual({})
+    expect(commit + voteNo).toBe(result.transactions)
+    expect(voteNo).toBeGreaterThan(0)
+  })
 })

@@ -47,25 +47,35 @@ test('the smoke run prints every table and writes a well-formed report with exac
     expect(report.machine.cores).toBeGreaterThan(0)
 
     expect(report.targets.map((target) => target.id)).toEqual([
-      'memory-tps',
       'file-group-tps',
-      'file-group-fsyncs',
+      'file-group-c1000-p50',
+      'file-group-c1-fsyncs',
       'file-group-c1-p50',
       'tcp-tps',
       'tcp-c1-p50',
+      'memory-tps',
+      'memory-tps-clone',
+      'cpu-n4',
       'memory-per-in-flight-tx',
       'memory-drained',
     ])
     for (const target of report.targets) {
       expect(finite(target.ratio), target.id).toBe(true)
-      expect(target.pass).toBe(
-        target.bound.op === '>=' ? target.ratio >= target.bound.value : target.ratio <= target.bound.value,
+      const { op, value } = target.bound
+      expect(target.pass, target.id).toBe(
+        op === '>=' ? target.ratio >= value : op === '<=' ? target.ratio <= value : target.ratio === value,
       )
       expect(stdout).toContain(target.description)
     }
 
     const systems = new Set(report.cells.flatMap(({ runs }) => runs.map((run) => run.spec.system)))
-    expect([...systems].sort()).toEqual(['library', 'naive-durable', 'naive-memory', 'naive-tcp'])
+    expect([...systems].sort()).toEqual([
+      'library',
+      'naive-durable',
+      'naive-memory',
+      'naive-memory-clone',
+      'naive-tcp',
+    ])
     const library = report.cells.flatMap(({ runs }) => runs).filter((run) => run.spec.system === 'library')
     expect(new Set(library.map((run) => run.spec.transport))).toEqual(new Set(['memory', 'tcp', 'http']))
     expect(new Set(library.map((run) => run.spec.log))).toEqual(
@@ -83,9 +93,13 @@ test('the smoke run prints every table and writes a well-formed report with exac
         ])
           expect(finite(value), name).toBe(true)
         expect(run.fsyncsPerTx === null, name).toBe(run.spec.log === 'memory')
-        if (run.spec.mix === 'all-commit' && run.spec.system !== 'naive-memory') {
+        const outcomes = Object.values(run.outcomes).reduce((sum, transactions) => sum + transactions, 0)
+        expect(outcomes, name).toBe(run.spec.system === 'library' ? run.transactions : 0)
+        if (run.spec.mix === 'all-commit') {
           expect(run.messagesPerTx, name).toBe(4 * run.spec.n)
-          if (run.spec.system !== 'naive-tcp') expect(run.forcedWritesPerTx, name).toBe(2 * run.spec.n + 1)
+          if (run.spec.system === 'library') expect(run.outcomes.commit, name).toBe(run.transactions)
+          if (run.spec.system === 'library' || run.spec.system === 'naive-durable')
+            expect(run.forcedWritesPerTx, name).toBe(2 * run.spec.n + 1)
         }
       }
     }
