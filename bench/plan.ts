@@ -1,6 +1,7 @@
 import type { CellTiming } from './cell.js'
 import type { LogKind } from './library/logs.js'
 import type { MemoryPlan } from './memory.js'
+import type { OverloadPlan } from './overload.js'
 import type { CellSpec, SystemKind, TransportKind } from './results.js'
 import { MIXES, type Mix } from './workloads.js'
 
@@ -17,6 +18,8 @@ export interface Plan {
    * first is the reference the others are divided by.
    */
   readonly cpuNs: readonly number[]
+  /** The overload cells (TCP on loopback at large C); `null` to skip them. */
+  readonly overload: OverloadPlan | null
   /** Duration of each raw baseline. */
   readonly microMs: number
   readonly recovery: { readonly records: number; readonly inDoubt: number }
@@ -90,6 +93,7 @@ export const FULL: Plan = {
   rounds: 3,
   cells: fullMatrix(),
   cpuNs: NS,
+  overload: { n: 3, cs: [1_000, 5_000, 20_000], timing: { warmupMs: 1_000, durationMs: 4_000 } },
   microMs: 1_500,
   recovery: { records: 100_000, inDoubt: 10_000 },
   memory: {
@@ -102,7 +106,8 @@ export const FULL: Plan = {
 
 /**
  * `npm run bench:smoke`: one short round of everything, to keep the benchmark working (CI, under
- * 30 s), with the CPU-scaling target at N=2 and N=4 only.
+ * 30 s) — except the overload cells (tens of seconds), and with the CPU-scaling target at N=2 and
+ * N=4 only.
  */
 export const SMOKE: Plan = {
   name: 'smoke',
@@ -115,6 +120,7 @@ export const SMOKE: Plan = {
     cell({ transport: 'tcp', log: 'file-group', c: 10 }),
   ],
   cpuNs: [2, 4],
+  overload: null,
   microMs: 300,
   recovery: { records: 10_000, inDoubt: 1_000 },
   memory: { inFlight: 1_000, transactions: 10_000, warmupTransactions: 3_000, rememberedTransactions: 1_000 },

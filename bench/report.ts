@@ -2,7 +2,15 @@ import { cpus, loadavg, release, totalmem } from 'node:os'
 import { cellName } from './cell.js'
 import type { WorkloadCosts } from './library/costs.js'
 import type { Percentiles } from './measure.js'
-import type { CellResult, MemoryResult, MicroResult, RecoveryResult, TargetResult } from './results.js'
+import { overloadName } from './overload.js'
+import type {
+  CellResult,
+  MemoryResult,
+  MicroResult,
+  OverloadResult,
+  RecoveryResult,
+  TargetResult,
+} from './results.js'
 
 /** The machine a report was measured on. */
 export interface Machine {
@@ -49,6 +57,8 @@ export interface Report {
   readonly costs: readonly (WorkloadCosts & { readonly n: number; readonly mix: string })[]
   readonly micro: readonly MicroResult[]
   readonly cells: readonly CellRuns[]
+  /** The overload cells that ran (TCP on loopback at large C), smallest C first. */
+  readonly overload: readonly OverloadResult[]
   readonly recovery: readonly RecoveryResult[]
   readonly memory: MemoryResult | null
   readonly targets: readonly TargetResult[]
@@ -115,6 +125,46 @@ function cellsTable(cells: readonly CellRuns[]): string {
   )
 }
 
+function overloadTable(overload: readonly OverloadResult[]): string {
+  return table(
+    [
+      'overload cell',
+      'committed tps',
+      'decision p50 / p99 ms',
+      'completion p50 / p99 ms',
+      'msgs/committed tx',
+      'msgs by type',
+      'prepare timeouts',
+      'other outcomes',
+      'transport drops',
+      'CPU µs/committed tx',
+      'ELD p99 / max ms',
+    ],
+    overload.map((result) => [
+      overloadName(result.spec),
+      count(result.committedTps),
+      latency(result.decisionMs),
+      latency(result.completionMs),
+      count(result.messagesPerCommittedTx),
+      Object.entries(result.messagesByType)
+        .filter(([, sent]) => sent > 0)
+        .map(([type, sent]) => `${type} ${count(sent)}`)
+        .join(', '),
+      count(result.prepareTimeouts),
+      Object.entries(result.outcomes)
+        .filter(([outcome]) => outcome !== 'commit' && outcome !== 'abort: prepare-timeout')
+        .map(([outcome, transactions]) => `${outcome} ${count(transactions)}`)
+        .join(', ') || '–',
+      [
+        ...Object.entries(result.transport.dropped).map(([reason, n]) => `dropped ${reason} ${count(n)}`),
+        ...Object.entries(result.transport.rejected).map(([reason, n]) => `rejected ${reason} ${count(n)}`),
+      ].join(', ') || '0',
+      count(result.cpuUsPerCommittedTx),
+      `${ms(result.eventLoopDelayMs.p99)} / ${ms(result.eventLoopDelayMs.max)}`,
+    ]),
+  )
+}
+
 function microTable(micro: readonly MicroResult[]): string {
   return table(
     ['raw baseline', 'operation', 'ops/s', 'p50 / p99 ms', 'detail'],
@@ -177,6 +227,7 @@ export function formatReport(report: Report): string {
   if (report.targets.length > 0) sections.push(targetsTable(report.targets))
   if (report.micro.length > 0) sections.push(microTable(report.micro))
   if (report.cells.length > 0) sections.push(cellsTable(report.cells))
+  if (report.overload.length > 0) sections.push(overloadTable(report.overload))
   if (report.recovery.length > 0) sections.push(recoveryTable(report.recovery))
   if (report.memory !== null) sections.push(memoryTable(report.memory))
   return `${sections.join('\n\n')}\n`

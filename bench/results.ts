@@ -49,6 +49,47 @@ export interface CellResult {
   readonly eventLoopDelayMs: { readonly p99: number; readonly max: number }
 }
 
+/** One overload cell: twopc over TCP on loopback, every node in this process, `c` transactions in flight. */
+export interface OverloadSpec {
+  /** Participants per transaction. */
+  readonly n: number
+  /** Transactions in flight (the closed loop's clients). */
+  readonly c: number
+}
+
+/** What one overload cell measured, over its measured window (warm-up excluded). */
+export interface OverloadResult {
+  readonly spec: OverloadSpec
+  /** Transactions started and finished in the window, whatever their outcome. */
+  readonly transactions: number
+  /** Of those, the committed ones. */
+  readonly committed: number
+  readonly elapsedMs: number
+  /** Committed transactions per second. */
+  readonly committedTps: number
+  readonly decisionMs: Percentiles
+  readonly completionMs: Percentiles
+  /** Transactions by outcome, as `commit()` resolved (`commit`, `abort: prepare-timeout`, …). */
+  readonly outcomes: Readonly<Record<string, number>>
+  /** Transactions the library aborted because a vote missed the coordinator's `prepareTimeoutMs`. */
+  readonly prepareTimeouts: number
+  /** Messages every node sent (every type, retransmissions included) ÷ committed transactions. */
+  readonly messagesPerCommittedTx: number
+  /** Messages every node sent in the window, by type. */
+  readonly messagesByType: Readonly<Record<string, number>>
+  /**
+   * Outbound messages the TCP transports dropped (e.g. `queue-full`) and inbound frames they
+   * refused in the window, by reason (reasons with none left out).
+   */
+  readonly transport: {
+    readonly dropped: Readonly<Record<string, number>>
+    readonly rejected: Readonly<Record<string, number>>
+  }
+  /** CPU time of this process (every node and the driver) ÷ committed transactions, in microseconds. */
+  readonly cpuUsPerCommittedTx: number
+  readonly eventLoopDelayMs: { readonly p99: number; readonly max: number }
+}
+
 /** A raw baseline: an operation rate and its latency. */
 export interface MicroResult {
   readonly name: string

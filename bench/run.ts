@@ -5,8 +5,9 @@
  *
  * Options:
  * - `--smoke`: the short plan (see `plan.ts`);
- * - `--only <regexp>`: run only the matrix cells whose name matches, and nothing else — for
- *   profiling, e.g. `node --cpu-prof --expose-gc --import tsx bench/run.ts --only 'library tcp/memory all-commit N=2 C=1$'`;
+ * - `--only <regexp>`: run only the matrix and overload cells whose name matches, and nothing
+ *   else — for profiling, e.g. `node --cpu-prof --expose-gc --import tsx bench/run.ts --only 'library tcp/memory all-commit N=2 C=1$'`,
+ *   or the overload cells alone: `--only overload` (their targets are judged on the cells that ran);
  * - `--out <file>`: where the JSON report goes (default `bench/results/<plan>.json`);
  * - `--dir <directory>`: where the file logs go (default: the OS temp directory).
  * Run with `node --expose-gc --import tsx bench/run.ts`.
@@ -23,12 +24,13 @@ import { cellName, runCell } from './cell.js'
 import { ParticipantsHost } from './child/client.js'
 import { measureCosts, type WorkloadCosts } from './library/costs.js'
 import { measureMemory } from './memory.js'
+import { overloadName, runOverload } from './overload.js'
 import { FULL, type Plan, SMOKE } from './plan.js'
 import { measureInDoubt, measureLoad } from './recovery.js'
 import { type CellRuns, describeMachine, formatReport, type Report } from './report.js'
-import type { CellResult, CellSpec, MicroResult, RecoveryResult } from './results.js'
+import type { CellResult, CellSpec, MicroResult, OverloadResult, RecoveryResult } from './results.js'
 import { startSystem } from './systems.js'
-import { cellTargets, evaluateCellTarget, memoryTargets } from './targets.js'
+import { cellTargets, evaluateCellTarget, memoryTargets, overloadTargets } from './targets.js'
 
 const { values: args } = parseArgs({
   options: {
@@ -79,6 +81,7 @@ async function measure(spec: CellSpec): Promise<CellResult> {
   return result
 }
 
+const overload: OverloadResult[] = []
 const micro: MicroResult[] = []
 const recovery: RecoveryResult[] = []
 let memory: Report['memory'] = null
@@ -107,6 +110,20 @@ try {
     const name = cellName(spec)
     if (onlyPattern !== undefined ? onlyPattern.test(name) : !runs.has(name)) await measure(spec)
   }
+  if (plan.overload !== null) {
+    const { n, cs, timing } = plan.overload
+    const specs = cs.map((c) => ({ n, c })).filter((spec) => onlyPattern?.test(overloadName(spec)) ?? true)
+    if (specs.length > 0) progress('overload…')
+    for (const spec of specs) {
+      const result = await runOverload(spec, timing)
+      overload.push(result)
+      progress(
+        `${overloadName(spec)}: ${Math.round(result.committedTps)} committed tps, ` +
+          `${result.messagesPerCommittedTx.toFixed(2)} messages per committed tx, ` +
+          `${result.prepareTimeouts} prepare timeouts`,
+      )
+    }
+  }
   if (only === null) {
     progress('recovery…')
     recovery.push(...(await measureLoad(await mkdtemp(join(root, 'load-')), plan.recovery.records)))
@@ -115,6 +132,7 @@ try {
     memory = await measureMemory(plan.memory)
     targets.push(...memoryTargets(memory))
   }
+  if (plan.overload !== null) targets.push(...overloadTargets(overload, plan.overload.cs[0] ?? 0))
 } finally {
   await host.close()
   await rm(root, { recursive: true, force: true })
@@ -134,6 +152,7 @@ const report: Report = {
   costs: [...costs.values()],
   micro,
   cells,
+  overload,
   recovery,
   memory,
   targets,

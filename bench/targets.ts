@@ -1,5 +1,5 @@
 import { cell } from './plan.js'
-import type { CellResult, CellSpec, MemoryResult, TargetResult } from './results.js'
+import type { CellResult, CellSpec, MemoryResult, OverloadResult, TargetResult } from './results.js'
 
 /** A target on a pair of cells: the library's figure ÷ the baseline's (or the library's alone). */
 export interface CellTarget {
@@ -188,4 +188,58 @@ export function memoryTargets(memory: MemoryResult): TargetResult[] {
       pass: judge(drained, { op: '<=', value: 1.1 }),
     },
   ]
+}
+
+/** An absolute or a ratio target on one figure of an overload cell. */
+function overloadTarget(
+  id: string,
+  description: string,
+  library: number,
+  baseline: number | null,
+  bound: TargetResult['bound'],
+): TargetResult {
+  const ratio = baseline === null ? library : library / baseline
+  return { id, description, library, baseline, ratio, rounds: [ratio], bound, pass: judge(ratio, bound) }
+}
+
+/**
+ * Issue 14's targets on the overload cells (TCP, N=3, C = 1k, 5k, 20k), for each cell that ran:
+ * messages per committed transaction ≤ 1.1 × 4N (retransmissions and decision requests are the
+ * excess); no transaction aborted by the library's prepare timeout; and, for each C above
+ * `referenceC` (the plan's first, 1,000) when that cell ran too, committed tps ≥ 0.8× its
+ * figure — "flat past the knee".
+ */
+export function overloadTargets(results: readonly OverloadResult[], referenceC: number): TargetResult[] {
+  const reference = results.find((result) => result.spec.c === referenceC)
+  return results.flatMap((result) => {
+    const { n, c } = result.spec
+    const at = `TCP loopback N=${n}, C=${c.toLocaleString('en-US')}`
+    const targets = [
+      overloadTarget(
+        `overload-c${c}-messages`,
+        `${at}: messages per committed transaction ≤ 1.1 × 4N`,
+        result.messagesPerCommittedTx,
+        4 * n,
+        { op: '<=', value: 1.1 },
+      ),
+      overloadTarget(
+        `overload-c${c}-prepare-timeouts`,
+        `${at}: transactions aborted by prepare timeout = 0`,
+        result.prepareTimeouts,
+        null,
+        { op: '==', value: 0 },
+      ),
+    ]
+    if (reference !== undefined && c > referenceC)
+      targets.push(
+        overloadTarget(
+          `overload-c${c}-tps`,
+          `${at}: committed tps ≥ 0.8× C=${referenceC.toLocaleString('en-US')}`,
+          result.committedTps,
+          reference.committedTps,
+          { op: '>=', value: 0.8 },
+        ),
+      )
+    return targets
+  })
 }

@@ -2,6 +2,7 @@ import {
   type Coordinator,
   type NodeStats,
   Participant,
+  type ParticipantOptions,
   type Resource,
   type Transport,
 } from '../../src/index.js'
@@ -21,6 +22,23 @@ export const BENCH_TIMINGS = {
 
 /** Participant-only timing: cooperative termination must wait longer than the coordinator's prepare timeout. */
 const COOPERATIVE_TERMINATION_AFTER_MS = 120_000
+
+/** The timing options a benchmark participant may be given. */
+export type ParticipantTimings = Pick<
+  ParticipantOptions,
+  | 'resourcePrepareTimeoutMs'
+  | 'retransmitIntervalMs'
+  | 'retransmitIntervalMsMax'
+  | 'cooperativeTerminationAfterMs'
+>
+
+/** {@link BENCH_TIMINGS} for a participant, with cooperative termination after the coordinator's prepare timeout. */
+const BENCH_PARTICIPANT_TIMINGS: ParticipantTimings = {
+  resourcePrepareTimeoutMs: BENCH_TIMINGS.prepareTimeoutMs,
+  retransmitIntervalMs: BENCH_TIMINGS.retransmitIntervalMs,
+  retransmitIntervalMsMax: BENCH_TIMINGS.retransmitIntervalMsMax,
+  cooperativeTerminationAfterMs: COOPERATIVE_TERMINATION_AFTER_MS,
+}
 
 /** Counters of a set of nodes, summed. */
 export interface NodeTotals {
@@ -63,6 +81,8 @@ export interface ParticipantSetup {
   readonly resource?: Resource
   /** @default the library's defaults */
   readonly limits?: NodeLimits
+  /** @default BENCH_TIMINGS (no timeout or retransmission under any cell); `{}` for the library's defaults */
+  readonly timings?: ParticipantTimings
 }
 
 /** Limits a cell may set on every node (the library's defaults otherwise). */
@@ -84,8 +104,7 @@ export async function startParticipants(
         transport: setup.transport(id),
         log: (logs[i] as BenchLog).log,
         resource: setup.resource ?? votingResource(),
-        ...BENCH_TIMINGS,
-        cooperativeTerminationAfterMs: COOPERATIVE_TERMINATION_AFTER_MS,
+        ...(setup.timings ?? BENCH_PARTICIPANT_TIMINGS),
         ...setup.limits,
       }),
   )

@@ -6,6 +6,7 @@ import { startNaive2pc } from '../../bench/baselines/naive-2pc.js'
 import { runCell } from '../../bench/cell.js'
 import { measureCosts } from '../../bench/library/costs.js'
 import { startLocalCluster } from '../../bench/library/local-cluster.js'
+import { runOverload } from '../../bench/overload.js'
 import { cell } from '../../bench/plan.js'
 import { MIXES, type Mix } from '../../bench/workloads.js'
 
@@ -134,5 +135,23 @@ describe('what a timed cell reports', () => {
     expect(others).toEqual({})
     expect(commit + voteNo).toBe(result.transactions)
     expect(voteNo).toBeGreaterThan(0)
+  })
+
+  test('an overload cell at low concurrency sends exactly 4N messages per committed transaction, over real TCP', async () => {
+    const result = await runOverload({ n: 3, c: 20 }, timing)
+    expect(result.committed).toBeGreaterThan(0)
+    expect(result.outcomes).toEqual({ commit: result.committed })
+    expect(result.transactions).toBe(result.committed)
+    expect(result.prepareTimeouts).toBe(0)
+    expect(result.messagesPerCommittedTx).toBe(12)
+    expect(result.messagesByType).toEqual({
+      prepare: 3 * result.committed,
+      vote: 3 * result.committed,
+      commit: 3 * result.committed,
+      abort: 0,
+      ack: 3 * result.committed,
+      'decision-request': 0,
+    })
+    expect(result.transport).toEqual({ dropped: {}, rejected: {} })
   })
 })

@@ -67,6 +67,7 @@ test('the smoke run prints every table and writes a well-formed report with exac
       )
       expect(stdout).toContain(target.description)
     }
+    expect(report.overload).toEqual([])
 
     const systems = new Set(report.cells.flatMap(({ runs }) => runs.map((run) => run.spec.system)))
     expect([...systems].sort()).toEqual([
