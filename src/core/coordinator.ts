@@ -127,6 +127,11 @@ export class CoordinatorCore {
     return this.options.id
   }
 
+  /** The options in force (defaults applied). */
+  get settings(): ResolvedCommonOptions {
+    return this.options
+  }
+
   /** Transactions begun and not yet completed. */
   get inFlight(): number {
     return this.transactions.size

@@ -20,7 +20,8 @@ export interface CommonCoreOptions {
   readonly retransmitIntervalMsMax?: number
   /**
    * Most transactions in flight on this node at once. A coordinator rejects more with
-   * `TOO_MANY_TRANSACTIONS`; a participant votes `no` on further prepares.
+   * `TOO_MANY_TRANSACTIONS` (or lets `commit()` calls wait: `maxQueuedTransactions`); a
+   * participant votes `no` on further prepares.
    * @default 10000
    */
   readonly maxInFlightTransactions?: number

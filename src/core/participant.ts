@@ -230,6 +230,11 @@ export class ParticipantCore {
     return this.incarnation
   }
 
+  /** The options in force (defaults applied). */
+  get settings(): ResolvedCommonOptions {
+    return this.options
+  }
+
   /** Transactions this participant is working on (preparing, in doubt, or applying an outcome). */
   get inFlight(): number {
     return this.transactions.size

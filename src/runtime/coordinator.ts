@@ -9,9 +9,11 @@ import { invalidOption } from '../core/options.js'
 import { assertPayloads } from '../core/payload.js'
 import type { CoordinatorCoreEvent } from '../core/ready.js'
 import type { AbortReason, Json, NodeId, TxId } from '../core/types.js'
+import { AdmissionQueue } from './admission.js'
 import type { Clock } from './interfaces.js'
 import { type InvalidMessageEvent, NodeRuntime, type SendFailedEvent } from './node-runtime.js'
 import { type EdgeOptions, type EventMap, resolveEdges } from './options.js'
+import { COORDINATOR_ROUND_TRIPS, RoundTrips } from './round-trips.js'
 import type { NodeStats } from './stats.js'
 
 /** Options of a {@link Coordinator}. Timings are validated up front; see each field's default. */
@@ -27,6 +29,20 @@ export interface CoordinatorOptions extends EdgeOptions, Omit<CoordinatorCoreOpt
    * @example prepareTimeoutMs: 2000
    */
   readonly prepareTimeoutMs?: number
+  /**
+   * Admission control: how many `commit()` calls may wait, oldest first, while
+   * `maxInFlightTransactions` are in flight; each begins (and its `prepareTimeoutMs` starts) when a
+   * transaction finishes, and its `signal` still cancels it while it waits. Past this many waiting,
+   * `commit()` rejects with `TOO_MANY_TRANSACTIONS`. 0: none wait — past `maxInFlightTransactions`
+   * `commit()` rejects at once.
+   *
+   * Waiting outside the protocol keeps throughput at its peak under a burst: past the point where
+   * more transactions in flight only add queueing, every extra one costs timers, retransmissions
+   * and, at worst, prepare timeouts (see the README's "Overload").
+   * @default 0
+   * @example { maxInFlightTransactions: 1000, maxQueuedTransactions: 100_000 }
+   */
+  readonly maxQueuedTransactions?: number
   /**
    * Makes ids for transactions started without one.
    * @default crypto.randomUUID
@@ -158,6 +174,10 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
   private readonly completions = new Map<TxId, Waiter<void>[]>()
   /** When each unfinished transaction began, or was found in the log at start (for `pending()`). */
   private readonly since = new Map<TxId, number>()
+  /** `commit()` calls waiting for room (`maxQueuedTransactions`). */
+  private readonly admission: AdmissionQueue
+  /** The adaptive retransmission timeout. */
+  private readonly roundTrips: RoundTrips
 
   /** @throws TwopcError `INVALID_OPTIONS` naming the option, the value and what was expected. */
   constructor(options: CoordinatorOptions) {
@@ -169,6 +189,11 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
       invalidOption('generateTxId', 'a function returning a transaction id', options.generateTxId)
     }
     this.generateTxId = options.generateTxId ?? (() => globalThis.crypto.randomUUID())
+    const maxQueued = options.maxQueuedTransactions ?? 0
+    if (!Number.isSafeInteger(maxQueued) || maxQueued < 0)
+      invalidOption('maxQueuedTransactions', 'a non-negative integer', maxQueued)
+    this.admission = new AdmissionQueue(this.core.settings.maxInFlightTransactions, maxQueued)
+    this.roundTrips = new RoundTrips(COORDINATOR_ROUND_TRIPS, this.core.settings.retransmitIntervalMsMax)
     const core = this.core
     this.runtime = new NodeRuntime<CoordinatorCoreEvent>(
       {
@@ -187,6 +212,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
         halted: (error) => this.rejectAll(error, 'halted'),
         sendFailed: (event) => this.onSendFailed(event),
       },
+      this.roundTrips,
     )
   }
 
@@ -236,8 +262,21 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
     }
     const txId = request.txId ?? this.generateTxId()
     assertPayloads(participants, { txId, coordinator: this.id })
-    if (signal?.aborted) return { txId, decision: 'abort', reason: 'cancelled' } as OutcomeFor<P>
-    const ready = this.core.step({ type: 'begin', txId, participants: new Map(Object.entries(participants)) })
+    const cancelled = { txId, decision: 'abort', reason: 'cancelled' } as OutcomeFor<P>
+    if (signal?.aborted) return cancelled
+    const waited = this.admission.mustWait(this.core.inFlight)
+    if (waited) {
+      if (!(await this.admission.wait(signal))) return cancelled
+      this.admission.begun()
+    }
+    let ready: ReturnType<CoordinatorCore['step']>
+    try {
+      ready = this.core.step({ type: 'begin', txId, participants: new Map(Object.entries(participants)) })
+    } catch (error) {
+      // Not begun (a duplicate id): the room it was let into goes to the next caller waiting.
+      if (waited) this.admission.release(this.core.inFlight)
+      throw error
+    }
     this.since.set(txId, this.clock.now())
     const onePhase = Object.keys(participants).length === 1
     const outcome = new Promise<OutcomeFor<P>>((resolve, reject) =>
@@ -333,6 +372,8 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
       )
     } else if (event.type === 'completed') {
       this.since.delete(event.txId)
+      this.roundTrips.finished(event.txId)
+      this.admission.release(this.core.inFlight)
       for (const waiter of this.completions.get(event.txId) ?? []) waiter.resolve()
       this.completions.delete(event.txId)
     }
@@ -380,6 +421,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
     for (const waiters of this.completions.values()) for (const waiter of waiters) waiter.reject(error)
     this.decisions.clear()
     this.completions.clear()
+    this.admission.rejectAll(error)
     if (emit) this.emit('halted', error)
   }
 }

@@ -7,6 +7,7 @@ import { Deadlines } from './deadlines.js'
 import type { Clock, DurableLog, Transport } from './interfaces.js'
 import { nextMacrotask } from './next-macrotask.js'
 import { ReadyQueue } from './ready-queue.js'
+import type { RoundTrips } from './round-trips.js'
 import { Counters } from './stats.js'
 
 /** The part of a core the runtime drives; both cores fit it. */
@@ -91,10 +92,15 @@ export class NodeRuntime<Event extends { readonly type: string }> {
   /** This turn's append: its records and the `Ready`s waiting for them (`undefined` when none is open). */
   private batch: { readonly records: LogRecord[]; readonly readys: Ready<Event>[] } | undefined
 
+  /**
+   * @param roundTrips - times the node's requests and their answers; its resend timer then waits
+   *   at least the measured timeout (the adaptive retransmission timeout)
+   */
   constructor(
     private readonly core: DrivenCore<Event>,
     private readonly io: { readonly transport: Transport; readonly log: DurableLog; readonly clock: Clock },
     private readonly hooks: NodeHooks<Event | InvalidMessageEvent>,
+    private readonly roundTrips: RoundTrips,
   ) {
     this.deadlines = new Deadlines(io.clock)
   }
@@ -261,6 +267,7 @@ export class NodeRuntime<Event extends { readonly type: string }> {
       return
     }
     this.counters.messagesReceived += 1
+    this.roundTrips.received(message, this.io.clock.now())
     this.execute(this.core.stepMessage(message))
   }
 
@@ -305,7 +312,11 @@ export class NodeRuntime<Event extends { readonly type: string }> {
         continue
       }
       const { txId, timer } = effect
-      this.deadlines.set(key, effect.delayMs, () => {
+      const delayMs =
+        timer === this.roundTrips.role.timer
+          ? Math.max(effect.delayMs, this.roundTrips.timeoutMs)
+          : effect.delayMs
+      this.deadlines.set(key, delayMs, () => {
         if (this.state === 'running') this.execute(this.core.stepTimer(txId, timer))
       })
     }
@@ -318,6 +329,7 @@ export class NodeRuntime<Event extends { readonly type: string }> {
 
   private send(message: Message): void {
     this.counters.messagesSent[message.type] += 1
+    this.roundTrips.sent(message, this.io.clock.now())
     try {
       const sent = this.io.transport.send(message)
       if (sent !== undefined) sent.catch((error: unknown) => this.sendFailed(message, error, false))

@@ -8,6 +8,7 @@ import type { Decision, NodeId, TransactionInfo, TxId, Vote } from '../core/type
 import type { Resource } from './interfaces.js'
 import { type InvalidMessageEvent, NodeRuntime, type SendFailedEvent } from './node-runtime.js'
 import { type EdgeOptions, type EventMap, resolveEdges, validateResource } from './options.js'
+import { PARTICIPANT_ROUND_TRIPS, RoundTrips } from './round-trips.js'
 import type { NodeStats } from './stats.js'
 
 /** Options of a {@link Participant}. */
@@ -123,6 +124,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
         halted: (error) => this.emit('halted', error),
         sendFailed: (event) => this.onEvent(event),
       },
+      new RoundTrips(PARTICIPANT_ROUND_TRIPS, core.settings.retransmitIntervalMsMax),
     )
   }
 

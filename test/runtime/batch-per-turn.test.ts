@@ -5,32 +5,8 @@
  * to its recipient in one synchronous call — one turn — so the counts are exact.
  */
 import { afterEach, describe, expect, it } from 'vitest'
-import { Coordinator, MemoryLog, type Message, Participant, type Transport } from '../../src/index.js'
-
-/** A network that delivers only when told, every queued message in one turn. */
-class HeldNetwork {
-  private readonly handlers = new Map<string, (message: unknown) => void>()
-  private queued: Message[] = []
-
-  connect(id: string): Transport {
-    return {
-      send: (message) => {
-        this.queued.push(message)
-      },
-      onMessage: (handler) => {
-        this.handlers.set(id, handler)
-      },
-    }
-  }
-
-  /** Delivers everything queued so far, in one synchronous call; returns how many messages. */
-  flush(): number {
-    const batch = this.queued
-    this.queued = []
-    for (const message of batch) this.handlers.get(message.to)?.(JSON.parse(JSON.stringify(message)))
-    return batch.length
-  }
-}
+import { Coordinator, MemoryLog, Participant } from '../../src/index.js'
+import { HeldNetwork } from '../support/held-network.js'
 
 /** Lets appends, releases and turn ends run (MemoryLog syncs on the next macrotask). */
 const settle = async () => {

@@ -1,0 +1,213 @@
+/**
+ * Issue 14, "graceful under overload": admission control (`commit()` calls past
+ * `maxInFlightTransactions` wait in a bounded queue) and the adaptive retransmission timeout
+ * (retransmissions wait at least the measured round trip). Exact counters only: messages sent,
+ * transactions in flight, the order transactions begin in.
+ */
+import { afterEach, describe, expect, it } from 'vitest'
+import {
+  type CommitOutcome,
+  Coordinator,
+  type CoordinatorOptions,
+  MemoryLog,
+  MemoryNetwork,
+  Participant,
+  type Vote,
+} from '../../src/index.js'
+import { COORDINATOR_ROUND_TRIPS, RoundTrips } from '../../src/runtime/round-trips.js'
+import { HeldNetwork } from '../support/held-network.js'
+import { ManualClock } from '../support/manual-clock.js'
+
+const open: { close(): Promise<void> }[] = []
+afterEach(async () => {
+  await Promise.all(open.splice(0).map((node) => node.close()))
+})
+
+const settle = async () => {
+  for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve))
+}
+
+describe('admission control', () => {
+  /** A coordinator and one participant whose `prepare` answers only when the test says so. */
+  async function gated(options: Partial<CoordinatorOptions>) {
+    const net = new MemoryNetwork()
+    const gates: ((vote: Vote) => void)[] = []
+    const prepared: string[] = []
+    const resource = {
+      prepare: (tx: { txId: string }) =>
+        new Promise<Vote>((resolve) => {
+          prepared.push(tx.txId)
+          gates.push(resolve)
+        }),
+      commit: () => {},
+      abort: () => {},
+    }
+    const coordinator = new Coordinator({
+      id: 'coord',
+      transport: net.connect('coord'),
+      log: new MemoryLog(),
+      ...options,
+    })
+    const participant = new Participant({
+      id: 'p',
+      transport: net.connect('p'),
+      log: new MemoryLog(),
+      resource,
+    })
+    open.push(coordinator, participant)
+    await Promise.all([coordinator.start(), participant.start()])
+    const answer = async () => {
+      for (const gate of gates.splice(0)) gate('yes')
+      await settle()
+    }
+    return { coordinator, prepared, answer }
+  }
+
+  it('past maxInFlightTransactions, commit() calls wait in order; past maxQueuedTransactions they are refused', async () => {
+    const { coordinator, prepared, answer } = await gated({
+      maxInFlightTransactions: 2,
+      maxQueuedTransactions: 3,
+    })
+    const outcomes = ['t1', 't2', 't3', 't4', 't5'].map((txId) =>
+      coordinator.commit({ txId, participants: { p: txId } }),
+    )
+    await expect(coordinator.commit({ txId: 't6', participants: { p: 't6' } })).rejects.toMatchObject({
+      code: 'TOO_MANY_TRANSACTIONS',
+    })
+    await settle()
+    expect(coordinator.stats().inFlight).toBe(2)
+    expect(prepared).toEqual(['t1', 't2'])
+    await answer()
+    expect(prepared).toEqual(['t1', 't2', 't3', 't4'])
+    await answer()
+    await answer()
+    expect(prepared).toEqual(['t1', 't2', 't3', 't4', 't5'])
+    const decided = await Promise.all(outcomes)
+    expect(decided.map((outcome) => outcome.decision)).toEqual([
+      'commit',
+      'commit',
+      'commit',
+      'commit',
+      'commit',
+    ])
+    // Room again: a new call begins at once.
+    const late = coordinator.commit({ txId: 't7', participants: { p: 't7' } })
+    await settle()
+    expect(prepared.at(-1)).toBe('t7')
+    await answer()
+    expect((await late).decision).toBe('commit')
+  })
+
+  it('a waiting call cancelled by its signal never begins; close() rejects the others with CLOSED', async () => {
+    const { coordinator, prepared } = await gated({ maxInFlightTransactions: 1, maxQueuedTransactions: 10 })
+    const first = coordinator.commit({ txId: 'a', participants: { p: 1 } })
+    const controller = new AbortController()
+    const cancelled = coordinator.commit({ txId: 'b', participants: { p: 2 }, signal: controller.signal })
+    const waiting = coordinator.commit({ txId: 'c', participants: { p: 3 } })
+    controller.abort()
+    expect(await cancelled).toEqual<CommitOutcome>({ txId: 'b', decision: 'abort', reason: 'cancelled' })
+    await settle()
+    expect(prepared).toEqual(['a'])
+    expect(coordinator.status('b').state).toBe('unknown')
+    await coordinator.close()
+    await expect(waiting).rejects.toMatchObject({ code: 'CLOSED' })
+    await expect(first).rejects.toMatchObject({ code: 'CLOSED' })
+  })
+
+  it('with the default maxQueuedTransactions (0), a call past maxInFlightTransactions is refused at once', async () => {
+    const { coordinator } = await gated({ maxInFlightTransactions: 1 })
+    void coordinator.commit({ participants: { p: 1 } }).catch(() => {})
+    await expect(coordinator.commit({ participants: { p: 2 } })).rejects.toMatchObject({
+      code: 'TOO_MANY_TRANSACTIONS',
+    })
+  })
+
+  it.each([-1, 1.5, '10'])('rejects maxQueuedTransactions %j with INVALID_OPTIONS', (value) => {
+    const net = new MemoryNetwork()
+    expect(
+      () =>
+        new Coordinator({
+          id: 'c',
+          transport: net.connect('c'),
+          log: new MemoryLog(),
+          maxQueuedTransactions: value as number,
+        }),
+    ).toThrow(
+      expect.objectContaining({
+        code: 'INVALID_OPTIONS',
+        message: expect.stringContaining('maxQueuedTransactions'),
+      }),
+    )
+  })
+})
+
+describe('adaptive retransmission timeout', () => {
+  it('RoundTrips: RFC 6298 smoothing, timed from the first copy, capped, sampled only from the node timed', () => {
+    const rtt = new RoundTrips(COORDINATOR_ROUND_TRIPS, 5000)
+    expect(rtt.timeoutMs).toBe(0)
+    const prepare = (txId: string, to: string) => ({ v: 2, type: 'prepare', txId, from: 'c', to }) as never
+    const vote = (txId: string, from: string) =>
+      ({ v: 2, type: 'vote', txId, from, to: 'c', vote: 'yes' }) as never
+    // An answer from another node than the one timed ends the timing, without a sample.
+    rtt.sent(prepare('t0', 'a'), 0)
+    rtt.received(vote('t0', 'b'), 50)
+    rtt.received(vote('t0', 'a'), 60)
+    expect(rtt.timeoutMs).toBe(0)
+    rtt.sent(prepare('t1', 'a'), 0)
+    rtt.sent(prepare('t1', 'b'), 0)
+    rtt.sent(prepare('t1', 'a'), 300) // a retransmission: still timed from 0
+    rtt.received(vote('t1', 'a'), 1000)
+    expect(rtt.timeoutMs).toBe(1000 + 4 * 500)
+    rtt.sent(prepare('t2', 'a'), 2000)
+    rtt.received(vote('t2', 'a'), 2600)
+    // RTTVAR = 3/4 × 500 + 1/4 × |1000 − 600| = 475; SRTT = 7/8 × 1000 + 1/8 × 600 = 950
+    expect(rtt.timeoutMs).toBe(950 + 4 * 475)
+    rtt.sent(prepare('t3', 'a'), 3000)
+    rtt.received(vote('t3', 'a'), 60_000)
+    expect(rtt.timeoutMs).toBe(5000)
+  })
+
+  it('once a round trip is measured, a slow network gets no retransmission', async () => {
+    const clock = new ManualClock()
+    const net = new HeldNetwork()
+    const resource = { prepare: () => 'yes' as const, commit: () => {}, abort: () => {} }
+    const timings = { clock, retransmitIntervalMs: 100, random: () => 0.99 }
+    const coordinator = new Coordinator({
+      id: 'coord',
+      transport: net.connect('coord'),
+      log: new MemoryLog(),
+      prepareTimeoutMs: 1_000_000,
+      ...timings,
+    })
+    const participants = ['a', 'b'].map(
+      (id) => new Participant({ id, transport: net.connect(id), log: new MemoryLog(), resource, ...timings }),
+    )
+    open.push(coordinator, ...participants)
+    await Promise.all([coordinator.start(), ...participants.map((participant) => participant.start())])
+    /** Runs one transaction on a network that delivers once every 1,000 ms; returns the prepares sent. */
+    const slowTransaction = async (txId: string) => {
+      const before = coordinator.stats().messagesSent
+      let done = false
+      const outcome = coordinator.commit({ txId, participants: { a: 1, b: 2 } }).finally(() => {
+        done = true
+      })
+      for (let step = 1; !done || coordinator.stats().inFlight > 0; step++) {
+        if (step > 2000) throw new Error(`${txId} did not finish`)
+        await settle()
+        clock.advanceTo(clock.time + 10)
+        if (step % 100 === 0) net.flush()
+      }
+      expect((await outcome).decision).toBe('commit')
+      const after = coordinator.stats().messagesSent
+      return { prepares: after.prepare - before.prepare, commits: after.commit - before.commit }
+    }
+    // First contact: the probe round trip, then the bound prepares; nothing measured yet, so the
+    // 100 ms backoff resends the prepares while they wait for the network.
+    const first = await slowTransaction('t1')
+    expect(first.prepares).toBeGreaterThan(4)
+    // Measured now (about 1,000 ms): every later transaction sends each message once.
+    for (const txId of ['t2', 't3', 't4']) {
+      expect(await slowTransaction(txId)).toEqual({ prepares: 2, commits: 2 })
+    }
+  })
+})
