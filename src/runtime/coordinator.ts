@@ -193,7 +193,12 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
     if (!Number.isSafeInteger(maxQueued) || maxQueued < 0)
       invalidOption('maxQueuedTransactions', 'a non-negative integer', maxQueued)
     this.admission = new AdmissionQueue(this.core.settings.maxInFlightTransactions, maxQueued)
-    this.roundTrips = new RoundTrips(COORDINATOR_ROUND_TRIPS, this.core.settings.retransmitIntervalMsMax)
+    // A commit confirming a one-phase outcome is sent as the transaction finishes: no ack follows.
+    this.roundTrips = new RoundTrips(
+      COORDINATOR_ROUND_TRIPS,
+      this.core.settings.retransmitIntervalMsMax,
+      (message) => message.type !== 'commit' || this.core.status(message.txId).state === 'committing',
+    )
     const core = this.core
     this.runtime = new NodeRuntime<CoordinatorCoreEvent>(
       {
@@ -372,7 +377,6 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
       )
     } else if (event.type === 'completed') {
       this.since.delete(event.txId)
-      this.roundTrips.finished(event.txId)
       this.admission.release(this.core.inFlight)
       for (const waiter of this.completions.get(event.txId) ?? []) waiter.resolve()
       this.completions.delete(event.txId)

@@ -22,11 +22,9 @@ export const PARTICIPANT_ROUND_TRIPS: RoundTripRole = {
   timer: 'decision-request',
 }
 
-/** Most requests timed at once (one per transaction); past it new ones are not timed. */
-const MAX_TIMED = 100_000
-
-/** One request being timed: the first one of a transaction's round, to one node. */
+/** One request being timed. */
 interface Timed {
+  readonly txId: TxId
   readonly to: string
   readonly type: MessageType
   readonly at: number
@@ -34,61 +32,80 @@ interface Timed {
 
 /**
  * A node's retransmission timeout, adapted to the round trips it measures — as TCP's RTO
- * (RFC 6298: `SRTT + 4 × RTTVAR`). A transaction's first request of a round (a coordinator's
- * `prepare`, then its `commit`; a participant's `yes` vote) to one node is timed until that node
- * answers. The timeout is the least the node's resend timer waits: under load, when queues make
- * round trips long, retransmissions wait for them instead of adding to the load. With no sample
- * yet, or on a quiet network, the protocol's own backoff (`retransmitIntervalMs` doubling up to
+ * (RFC 6298: `SRTT + 4 × RTTVAR`). As in TCP, one request is timed at a time (a coordinator's
+ * `prepare` or `commit`, a participant's `yes` vote), until the node it went to answers; then the
+ * next request sent is timed. So the estimate takes about one sample per round trip however many
+ * transactions are in flight — a sample per request would collapse `RTTVAR` (thousands of equal
+ * samples from one busy turn) and leave no margin over the latest round trip. Memory: one entry.
+ *
+ * The timeout is the least the node's resend timer waits: under load, when queues make round
+ * trips long, retransmissions wait for them instead of adding to the load. With no sample yet, or
+ * on a quiet network, the protocol's own backoff (`retransmitIntervalMs` doubling up to
  * `retransmitIntervalMsMax`) rules; the timeout never exceeds `retransmitIntervalMsMax`.
+ *
+ * Before the first sample, and whenever the request timed has to be resent, the timeout is at
+ * least twice what that request has waited (TCP's backed-off RTO, kept for later requests until a
+ * sample comes): at a cold start under load, only the first wave of requests is resent early.
  *
  * A request sent again before its answer came is timed from its first copy (an upper bound on the
  * round trip). Karn's rule — no sample at all — would starve the estimate exactly when it matters:
  * once round trips outgrow the backoff, every request is resent before it is answered. The upper
  * bound errs towards waiting longer, the safe side under load; on a lossy network it can only
- * raise the timeout to its cap.
+ * raise the timeout to its cap. A request whose answer never comes (lost, and its
+ * transaction ended another way) stops being timed after `retransmitIntervalMsMax`.
  *
  * It reads time only through the `now` it is given; the core never sees it (timer delays are the
  * runtime's business, and every checker fires timers at any time anyway).
  */
 export class RoundTrips {
-  private readonly timed = new Map<TxId, Timed>()
+  private timed: Timed | undefined
   private srtt: number | undefined
   private rttvar = 0
+  /** Twice the longest wait of a request that had to be resent, until the next sample (TCP's backed-off RTO). */
+  private backedOff = 0
 
-  /** @param maxMs - the cap on the timeout (`retransmitIntervalMsMax`) */
+  /**
+   * @param maxMs - the cap on the timeout (`retransmitIntervalMsMax`)
+   * @param awaited - false for a request of the role's types that no answer follows (a
+   *   coordinator's confirmation of a one-phase outcome): it is not timed
+   */
   constructor(
     readonly role: RoundTripRole,
     private readonly maxMs: number,
+    private readonly awaited: (message: Message) => boolean = () => true,
   ) {}
 
   /** The least delay of a resend now, in ms (0 before the first sample). */
   get timeoutMs(): number {
-    return this.srtt === undefined ? 0 : Math.min(this.maxMs, Math.round(this.srtt + 4 * this.rttvar))
+    const estimate = this.srtt === undefined ? 0 : Math.round(this.srtt + 4 * this.rttvar)
+    return Math.min(this.maxMs, Math.max(estimate, this.backedOff))
   }
 
-  /** A message left at `now`. */
+  /** A message left at `now`: timed if it is a request and none is being timed. */
   sent(message: Message, now: number): void {
+    const timed = this.timed
+    if (timed !== undefined && now - timed.at <= this.maxMs) {
+      const resent = timed.txId === message.txId && timed.to === message.to && timed.type === message.type
+      if (resent) this.backedOff = Math.max(this.backedOff, 2 * (now - timed.at))
+      return
+    }
     if (this.role.answers[message.type] === undefined) return
     if (message.type === 'vote' && (message.vote !== 'yes' || message.onePhase === true)) return
-    const timed = this.timed.get(message.txId)
-    if (timed === undefined ? this.timed.size < MAX_TIMED : timed.type !== message.type)
-      this.timed.set(message.txId, { to: message.to, type: message.type, at: now })
+    if (!this.awaited(message)) return
+    this.timed = { txId: message.txId, to: message.to, type: message.type, at: now }
   }
 
-  /** A message arrived at `now`: if it answers the request timed, that round trip is a sample. */
+  /** A message arrived at `now`: if the node timed answers the request timed, that is a sample. */
   received(message: Message, now: number): void {
-    const timed = this.timed.get(message.txId)
-    if (timed === undefined || !this.role.answers[timed.type]?.includes(message.type)) return
-    this.timed.delete(message.txId)
-    if (message.from === timed.to) this.sample(now - timed.at)
-  }
-
-  /** The transaction finished: stop timing it. */
-  finished(txId: TxId): void {
-    this.timed.delete(txId)
+    const timed = this.timed
+    if (timed === undefined || timed.txId !== message.txId || timed.to !== message.from) return
+    if (!this.role.answers[timed.type]?.includes(message.type)) return
+    this.timed = undefined
+    this.sample(now - timed.at)
   }
 
   private sample(ms: number): void {
+    this.backedOff = 0
     if (this.srtt === undefined) {
       this.srtt = ms
       this.rttvar = ms / 2
