@@ -17,26 +17,25 @@ export function overloadName(spec: OverloadSpec): string {
   return `library tcp-loopback/memory overload N=${spec.n} C=${spec.c}`
 }
 
+/** The coordinator's `maxInFlightTransactions` in the overload cells: about the knee on this machine. */
+export const OVERLOAD_IN_FLIGHT = 1_000
+
 /**
- * Every option the overload cells give their nodes — the one place to change them, e.g. to turn
- * on the coordinator's admission control once it exists: `coordinator: { maxInFlightTransactions:
- * 1_000, maxQueuedTransactions: spec.c }` (then the participants' limit may stay at 2C).
+ * Every option the overload cells give their nodes — the one place to change them.
  *
  * Timings are the library's defaults (`prepareTimeoutMs` 5 s, retransmission from 1 s), not the
  * matrix's long `BENCH_TIMINGS`: these cells count the prepare timeouts and retransmissions that
- * the library itself causes under load. The limits on transactions in flight are raised to 2C on
- * every node, so that no `commit()` is refused (`TOO_MANY_TRANSACTIONS`, the default limit being
- * 10,000) and no participant votes `no` for want of room: the cells run without admission
- * control. (2C, not C: a participant may still hold a transaction the coordinator aborted at its
- * timeout until the abort arrives.)
+ * the library itself causes under load. The coordinator runs with admission control, as the
+ * README's "Overload" section recommends: {@link OVERLOAD_IN_FLIGHT} transactions in flight, and
+ * every other `commit()` call of the closed loop waits its turn (`maxQueuedTransactions: C`). The
+ * participants keep their defaults.
  */
 export function overloadNodeOptions(
   spec: OverloadSpec,
 ): Pick<LoopbackClusterSpec, 'coordinator' | 'participants'> {
-  const maxInFlightTransactions = 2 * spec.c
   return {
-    coordinator: { maxInFlightTransactions },
-    participants: { timings: {}, limits: { maxInFlightTransactions } },
+    coordinator: { maxInFlightTransactions: OVERLOAD_IN_FLIGHT, maxQueuedTransactions: spec.c },
+    participants: { timings: {}, limits: {} },
   }
 }
 
