@@ -92,10 +92,10 @@ export interface Clock {
   /** Cancels a pending `setTimeout`. */
   clearTimeout(handle: unknown): void
   /**
-   * Calls `callback` once, after the inputs that arrive in the current turn of the event loop have
-   * been handled. A node appends each turn's records then, in one append. Optional: without it (as
-   * in the real clock) a node uses `setImmediate` (`setTimeout(0)` where there is none); a
-   * simulation that must control every callback provides it.
+   * Calls `callback` once, after the inputs of the current turn have been handled: a node appends
+   * each turn's records then, in one append. Optional: without it (as in the real clock) a turn
+   * ends with a microtask — the inputs stepped in one callback (one socket read, the timers due at
+   * once) share an append. A simulation that must control every callback provides it.
    */
   nextTurn?(callback: () => void): void
 }

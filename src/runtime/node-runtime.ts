@@ -5,7 +5,6 @@ import { type LogRecord, parseRecord } from '../core/records.js'
 import type { TxId } from '../core/types.js'
 import { Deadlines } from './deadlines.js'
 import type { Clock, DurableLog, Transport } from './interfaces.js'
-import { nextMacrotask } from './next-macrotask.js'
 import { ReadyQueue } from './ready-queue.js'
 import type { RoundTrips } from './round-trips.js'
 import { Counters } from './stats.js'
@@ -65,11 +64,13 @@ const LAZY_FLUSH_MS = 50
  * `Ready` in the order that makes the protocol safe. This is the only place a `Ready` is
  * executed, so "persist before send" holds by construction:
  *
- * 1. batch the records: every forced record produced in one turn of the event loop (messages,
- *   timers, resource answers and `commit()` calls stepped in that turn) goes to the log in **one
- *   append** at the end of the turn ({@link Clock.nextTurn}); lazy records (`forceRecords` false)
- *   ride with the next such append, so they never cost a sync of their own while the node is busy
- *   (after 50 ms idle they are appended alone, and at `close()`);
+ * 1. batch the records: every forced record produced in one turn (the inputs stepped in one
+ *   callback — the frames of one socket read, the timers due at once, one delivery of the in-memory
+ *   network, `commit()` calls made together — and the microtasks they queue) goes to the log in
+ *   **one append** at the end of the turn ({@link Clock.nextTurn}); lazy records (`forceRecords`
+ *   false) ride with the next such append, so they never cost a sync of their own while the node
+ *   is busy (after 50 ms idle they are appended alone, and at `close()`). Appends made while the
+ *   log is writing share its next sync (group commit);
  * 2. release each `Ready` through the {@link ReadyQueue} — once its forced records are durable and
  *   every earlier `Ready`'s effects ran (the same queue the simulators and the model checker use);
  *   a batch's `Ready`s are released together, so their messages leave in one turn (a transport that
@@ -189,7 +190,7 @@ export class NodeRuntime<Event extends { readonly type: string }> {
     this.batch = batch
     const endOfTurn = () => this.appendBatch()
     if (this.io.clock.nextTurn !== undefined) this.io.clock.nextTurn(endOfTurn)
-    else nextMacrotask(endOfTurn)
+    else queueMicrotask(endOfTurn)
     return batch
   }
 
