@@ -6,6 +6,7 @@ import {
   decodeLog,
   encodeForgetPayload,
   encodeFrame,
+  LiveSet,
   replayEntries,
 } from '../../src/adapters/file-log-format.js'
 import type { LogRecord } from '../../src/core/records.js'
@@ -35,10 +36,55 @@ describe('file log format', () => {
     expect(decoded.validBytes).toBe(bytes.length)
     const replayed = replayEntries(decoded.entries)
     expect(replayed.records).toEqual([end('tx-b'), end('tx-a')])
-    expect(replayed.frames).toBe(4)
-    expect([...replayed.liveByTx]).toEqual([
-      ['tx-b', 1],
-      ['tx-a', 1],
-    ])
+  })
+
+  it('a live set keeps the values of live records in file order and counts every frame', () => {
+    const live = new LiveSet<string>()
+    live.add('tx-a', 'a1')
+    live.add('tx-b', 'b1')
+    live.add('tx-a', 'a2')
+    live.add('tx-b', 'b1') // the same record twice is stored twice
+    live.forget('tx-a')
+    live.add('tx-a', 'a3')
+    expect([...live.values()]).toEqual(['b1', 'b1', 'a3'])
+    expect([...live.txIds()]).toEqual(['tx-b', 'tx-a'])
+    expect({ frames: live.frames, size: live.size }).toEqual({ frames: 6, size: 3 })
+    live.compacted()
+    expect(live.frames).toBe(3)
+  })
+
+  it('a live set agrees with replaying its frames from the start, however many slots empty', () => {
+    type Action = { type: 'add'; txId: string } | { type: 'forget'; txId: string } | { type: 'compacted' }
+    const txId = fc.constantFrom('tx-a', 'tx-b', 'tx-c', 'tx-d', 'tx-e')
+    const action: fc.Arbitrary<Action> = fc.oneof(
+      { weight: 6, arbitrary: fc.record({ type: fc.constant('add' as const), txId }) },
+      { weight: 3, arbitrary: fc.record({ type: fc.constant('forget' as const), txId }) },
+      { weight: 1, arbitrary: fc.constant({ type: 'compacted' as const }) },
+    )
+    fc.assert(
+      fc.property(fc.array(action, { maxLength: 5000, size: 'max' }), (actions) => {
+        const live = new LiveSet<number>()
+        let model: { txId: string; value: number }[] = []
+        let frames = 0
+        actions.forEach((next, value) => {
+          if (next.type === 'add') {
+            live.add(next.txId, value)
+            model.push({ txId: next.txId, value })
+            frames += 1
+          } else if (next.type === 'forget') {
+            live.forget(next.txId)
+            model = model.filter((entry) => entry.txId !== next.txId)
+            frames += 1
+          } else {
+            live.compacted()
+            frames = model.length
+          }
+        })
+        expect(live.values()).toEqual(model.map((entry) => entry.value))
+        expect(new Set(live.txIds())).toEqual(new Set(model.map((entry) => entry.txId)))
+        expect({ frames: live.frames, size: live.size }).toEqual({ frames, size: model.length })
+      }),
+      { numRuns: 50 },
+    )
   })
 })
