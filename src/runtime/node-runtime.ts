@@ -86,8 +86,8 @@ export class NodeRuntime<Event extends { readonly type: string }> {
   /** Appends not settled yet (`close()` waits for them). */
   private readonly appends = new Set<Promise<void>>()
   private pumpScheduled = false
-  /** Every timer of the node, on one clock timer. */
-  private readonly deadlines: Deadlines
+  /** Every timer of the node, on one clock timer (the node class sets its own deadlines here too). */
+  readonly deadlines: Deadlines
   /** Lazy records waiting to ride with the next forced append. */
   private lazy: LogRecord[] = []
   /** This turn's append: its records and the `Ready`s waiting for them (`undefined` when none is open). */

@@ -4,7 +4,7 @@ import { TwopcError } from '../core/errors.js'
 import { positiveInteger } from '../core/options.js'
 import { type InDoubtTransaction, ParticipantCore, type ParticipantCoreOptions } from '../core/participant.js'
 import type { ParticipantCoreEvent, ResourceRequest } from '../core/ready.js'
-import type { Decision, NodeId, TransactionInfo, TxId, Vote } from '../core/types.js'
+import type { Decision, NodeId, TxId, Vote } from '../core/types.js'
 import type { Resource } from './interfaces.js'
 import { type InvalidMessageEvent, NodeRuntime, type SendFailedEvent } from './node-runtime.js'
 import { type EdgeOptions, type EventMap, resolveEdges, validateResource } from './options.js'
@@ -225,10 +225,8 @@ export class Participant extends EventEmitter<ParticipantEvents> {
       if (operation !== 'prepare') return done({ type: 'applied' })
       return done({ type: 'prepare-result', vote: this.checkVote(tx.txId, first) })
     }
-    if (operation === 'prepare') {
-      this.prepare(tx, first).then((vote) => done({ type: 'prepare-result', vote }))
-      return
-    }
+    if (operation === 'prepare')
+      return this.awaitVote(tx.txId, first, (vote) => done({ type: 'prepare-result', vote }))
     pRetry(
       async (attempt) => {
         try {
@@ -257,29 +255,33 @@ export class Participant extends EventEmitter<ParticipantEvents> {
     return 'no'
   }
 
-  /** Runs `resource.prepare` with a time budget; a throw, a timeout or an invalid answer is a `no`. */
-  /** Waits for a `prepare` in progress (`answer`) until `resourcePrepareTimeoutMs`; a throw or a timeout is `no`. */
-  private async prepare(tx: TransactionInfo, answer: PromiseLike<unknown>): Promise<Vote> {
-    let timer: unknown
-    const timeout = new Promise<never>((_, reject) => {
-      timer = this.clock.setTimeout(
-        () =>
-          reject(
-            new Error(
-              `resource.prepare took longer than resourcePrepareTimeoutMs (${this.resourcePrepareTimeoutMs})`,
-            ),
-          ),
-        this.resourcePrepareTimeoutMs,
-      )
-    })
-    try {
-      return this.checkVote(tx.txId, await Promise.race([answer, timeout]))
-    } catch (error) {
-      this.reportResourceError(tx.txId, 'prepare', error)
-      return 'no'
-    } finally {
-      this.clock.clearTimeout(timer)
+  /**
+   * Waits for a `prepare` in progress (`answer`) until `resourcePrepareTimeoutMs` — a deadline of the
+   * node's, not a timer of its own — then hands `settle` the vote; a throw, a timeout or an invalid
+   * answer is `no`. Only the first of answer and deadline counts.
+   */
+  private awaitVote(txId: TxId, answer: PromiseLike<unknown>, settle: (vote: Vote) => void): void {
+    const key = `resource-prepare\u0000${txId}`
+    let settled = false
+    const finish = (vote: Vote) => {
+      if (settled) return
+      settled = true
+      this.runtime.deadlines.clear(key)
+      settle(vote)
     }
+    const fail = (error: unknown) => {
+      if (settled) return
+      this.reportResourceError(txId, 'prepare', error)
+      finish('no')
+    }
+    this.runtime.deadlines.set(key, this.resourcePrepareTimeoutMs, () =>
+      fail(
+        new Error(
+          `resource.prepare took longer than resourcePrepareTimeoutMs (${this.resourcePrepareTimeoutMs})`,
+        ),
+      ),
+    )
+    answer.then((vote) => finish(this.checkVote(txId, vote)), fail)
   }
 
   private reportResourceError(txId: TxId, operation: ResourceRequest['type'], error: unknown): void {
