@@ -245,7 +245,11 @@ export class HttpTransport extends EventEmitter<NetworkTransportEvents> implemen
     link.enqueue(bytes)
   }
 
-  /** Sets the one handler for inbound messages; each has passed `parseMessage` and every check. Called by the runtime at start. */
+  /**
+   * Sets the one handler for inbound messages. Called by the runtime at start. Each message has
+   * passed `parseMessage` and every check, and is deep-frozen: the runtime's `parseMessage` does
+   * not validate it again.
+   */
   onMessage(handler: (message: unknown) => void): void {
     this.receiver = handler
   }

@@ -1,6 +1,7 @@
 import { TwopcError } from '../core/errors.js'
 import { type Message, parseMessage } from '../core/messages.js'
 import type { NodeId } from '../core/types.js'
+import { sealMessage } from '../core/validate.js'
 import type { InboundRejectionReason } from './transport-events.js'
 
 /**
@@ -40,8 +41,9 @@ function tooDeep(value: unknown): boolean {
 /**
  * The last gate inbound bytes pass, after size and authentication checks: decodes UTF-8 JSON,
  * validates every message with `parseMessage`, and checks that each comes from `rules.sender` and
- * goes to `rules.self`. Called by the network transports for each frame or request body; never
- * throws, whatever `body` holds.
+ * goes to `rules.self`. The messages admitted are sealed (deep-frozen and known valid), so the
+ * runtime's own `parseMessage` returns them at once: each is validated once, here. Called by the
+ * network transports for each frame or request body; never throws, whatever `body` holds.
  */
 export function admitMessages(body: Uint8Array, rules: AdmissionRules): Admission {
   let value: unknown
@@ -78,7 +80,8 @@ export function admitMessages(body: Uint8Array, rules: AdmissionRules): Admissio
         detail: `message to ${JSON.stringify(message.to)} received here`,
       }
     }
-    messages.push(message)
+    // The message and its payload come from this JSON.parse alone: freezing them takes nothing from anyone.
+    messages.push(sealMessage(message))
   }
   return { ok: true, messages }
 }

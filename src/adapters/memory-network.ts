@@ -1,7 +1,9 @@
 import { TwopcError } from '../core/errors.js'
-import type { Message } from '../core/messages.js'
+import { type Message, parseMessage } from '../core/messages.js'
 import { invalidOption } from '../core/options.js'
+import { freezeJson, isDeepFrozen } from '../core/payload.js'
 import type { NodeId } from '../core/types.js'
+import { isSealedMessage, sealMessage } from '../core/validate.js'
 import type { Transport } from '../runtime/interfaces.js'
 import { nextMacrotask } from '../runtime/next-macrotask.js'
 import { seededRandom } from '../runtime/seeded-random.js'
@@ -38,11 +40,25 @@ function rate(name: string, value: number | undefined): number {
   return resolved
 }
 
+/** A message on its way, due at the next macrotask. */
+interface Delivery {
+  readonly from: NodeId
+  readonly to: NodeId
+  readonly message: unknown
+}
+
 /**
  * An in-process network for tests, demos and the simulator: `connect(id)` returns a
- * {@link Transport} for node `id`. Messages are copied through JSON (so payloads must be
- * JSON-compatible, as on a real wire) and delivered asynchronously, subject to a seeded fault
- * model and to partitions.
+ * {@link Transport} for node `id`. Messages are delivered asynchronously, subject to a seeded fault
+ * model and to partitions; payloads must be JSON-compatible, as on a real wire.
+ *
+ * What is delivered is never an object the sender can still change. A valid message is validated
+ * once, when it is sent, and handed over deep-frozen, so that the receiver's `parseMessage` returns
+ * it at once; its payload is shared, not copied, when it is deep-frozen already (as
+ * `Coordinator.commit()` leaves it), else copied through JSON once. A duplicate is the same frozen
+ * object, delivered twice. An invalid message is copied through JSON, as a real wire would, for
+ * the receiver to refuse. Without `maxDelayMs`, everything sent in one turn of the event loop is
+ * delivered, in send order, in one macrotask of the next turn.
  *
  * @example
  * ```ts
@@ -60,6 +76,8 @@ export class MemoryNetwork {
   private readonly duplicateRate: number
   private readonly maxDelayMs: number
   private counts = { sent: 0, delivered: 0, lost: 0, duplicated: 0, undeliverable: 0 }
+  /** Deliveries for the next macrotask, in send order (without `maxDelayMs`). */
+  private due: Delivery[] = []
 
   /** @throws TwopcError `INVALID_OPTIONS` for rates outside [0, 1] or a negative delay. */
   constructor(options: MemoryNetworkOptions = {}) {
@@ -130,7 +148,7 @@ export class MemoryNetwork {
       )
     }
     this.counts.sent += 1
-    const wire = JSON.stringify(message)
+    const delivered = handOver(message)
     if (this.random() < this.lossRate) {
       this.counts.lost += 1
       return
@@ -138,19 +156,57 @@ export class MemoryNetwork {
     const copies = this.random() < this.duplicateRate ? 2 : 1
     if (copies === 2) this.counts.duplicated += 1
     for (let i = 0; i < copies; i++) {
-      const deliver = () => this.deliver(from, message.to, wire)
-      if (this.maxDelayMs > 0) setTimeout(deliver, this.random() * this.maxDelayMs)
-      else nextMacrotask(deliver)
+      if (this.maxDelayMs > 0) {
+        setTimeout(() => this.deliver(from, to, delivered), this.random() * this.maxDelayMs)
+        continue
+      }
+      if (this.due.length === 0) nextMacrotask(this.deliverDue)
+      this.due.push({ from, to, message: delivered })
     }
   }
 
-  private deliver(from: NodeId, to: NodeId, wire: string): void {
+  /** Delivers everything sent since the last call; what handlers send meanwhile waits for the next. */
+  private readonly deliverDue = (): void => {
+    const due = this.due
+    this.due = []
+    for (const { from, to, message } of due) {
+      try {
+        this.deliver(from, to, message)
+      } catch (error) {
+        // A handler's exception is its own: rethrown on its own, the batch goes on.
+        queueMicrotask(() => {
+          throw error
+        })
+      }
+    }
+  }
+
+  private deliver(from: NodeId, to: NodeId, message: unknown): void {
     const handler = this.handlers.get(to)
     if (handler === undefined || this.cut.has(`${from}\u0000${to}`)) {
       this.counts.undeliverable += 1
       return
     }
     this.counts.delivered += 1
-    handler(JSON.parse(wire))
+    handler(message)
   }
+}
+
+/**
+ * What the receiver of `message` gets: `message` validated and deep-frozen, sharing with the sender
+ * only a payload that is deep-frozen already; or, if it is not valid, a JSON copy of it.
+ * @throws whatever `JSON.stringify` throws on an invalid message it cannot write (a BigInt, a cycle).
+ */
+function handOver(message: Message): unknown {
+  let valid: Message
+  try {
+    valid = parseMessage(message)
+  } catch {
+    return JSON.parse(JSON.stringify(message))
+  }
+  if (isSealedMessage(valid)) return valid
+  if (valid.type === 'prepare' && !isDeepFrozen(valid.payload)) {
+    valid = { ...valid, payload: freezeJson(JSON.parse(JSON.stringify(valid.payload))) }
+  }
+  return sealMessage(valid)
 }

@@ -108,7 +108,8 @@ const utf8 = new TextDecoder('utf-8', { fatal: true })
  * unknown peer, a message over the size limit) or after `close()`.
  *
  * **Receiving**: each frame is size-checked, authenticated (when a secret is set), parsed and
- * validated with `parseMessage`, and checked for `from` = the authenticated sender and `to` = this
+ * validated with `parseMessage` (once: it is handed over deep-frozen, which the runtime's own
+ * `parseMessage` recognizes), and checked for `from` = the authenticated sender and `to` = this
  * node, before it reaches the handler. Refused frames are counted and reported as `rejected`
  * events with a reason; oversized frames, bad envelopes and authentication failures also close the
  * connection (see {@link InboundRejectionReason}), after telling the sender why. A connection
@@ -257,7 +258,11 @@ export class TcpTransport extends EventEmitter<NetworkTransportEvents> implement
     link.enqueue(bytes)
   }
 
-  /** Sets the one handler for inbound messages; each has passed `parseMessage` and every check. Called by the runtime at start. */
+  /**
+   * Sets the one handler for inbound messages. Called by the runtime at start. Each message has
+   * passed `parseMessage` and every check, and is deep-frozen: the runtime's `parseMessage` does
+   * not validate it again.
+   */
   onMessage(handler: (message: unknown) => void): void {
     this.handler = handler
   }

@@ -1,5 +1,6 @@
+import { unreachable } from './errors.js'
 import type { Decision, Json, NodeId, TxId, Vote } from './types.js'
-import { asFields, FieldReader } from './validate.js'
+import { asFields, FieldReader, isSealedMessage } from './validate.js'
 
 /**
  * Wire format version carried by every message as `v`. Version 2 binds every `prepare` to one life
@@ -143,56 +144,68 @@ const DECISIONS: readonly Decision[] = ['commit', 'abort']
  * Validates an untrusted value (typically `JSON.parse` of bytes from the network) and returns
  * a well-formed {@link Message} built from the known fields only.
  *
- * Called by the runtime on every inbound message, whatever the transport; transports may call it
- * earlier to reject bad frames at the edge.
+ * Called by the runtime on every inbound message, whatever the transport. The library's own
+ * transports validate at their edge and hand over deep-frozen messages that this function returns
+ * as they are, at no cost; any other value (a custom transport's plain object) is checked in full.
  *
  * @throws TwopcError with code `INVALID_MESSAGE` whose message names the field, the value and what
  * was expected. It never throws anything else, whatever `value` is.
  */
 export function parseMessage(value: unknown): Message {
+  if (isSealedMessage(value)) return value as Message
   const fields = asFields(value, 'message', 'INVALID_MESSAGE')
   const read = new FieldReader(fields, 'message', 'INVALID_MESSAGE')
   if (fields.v !== PROTOCOL_VERSION) read.fail('v', String(PROTOCOL_VERSION))
   const type = read.oneOf('type', MESSAGE_TYPES)
-  const header = {
-    v: PROTOCOL_VERSION,
-    txId: read.txId('txId'),
-    from: read.id('from'),
-    to: read.id('to'),
-  } as const
+  const v = PROTOCOL_VERSION
+  const txId = read.txId('txId')
+  const from = read.id('from')
+  const to = read.id('to')
+  // Each message is one object literal: on Node 20 (V8 11.3), spreading a fresh header object into
+  // another literal made this function over ten times slower.
   switch (type) {
-    case 'prepare':
-      return {
-        ...header,
-        type,
-        payload: read.payload('payload') as Json,
-        participants: read.idList('participants'),
-        onePhase: read.boolean('onePhase'),
-        ...readTicket(read),
-      }
+    case 'prepare': {
+      const payload = read.payload('payload') as Json
+      const participants = read.idList('participants')
+      const onePhase = read.boolean('onePhase')
+      const { inc, epoch, seq } = readTicket(read)
+      return { v, txId, from, to, type, payload, participants, onePhase, inc, epoch, seq }
+    }
     case 'vote': {
       const vote = read.oneOf('vote', VOTES)
-      const message: VoteMessage = { ...header, type, vote, inc: read.counter('inc', 1) }
+      const inc = read.counter('inc', 1)
       const onePhase = read.flag('onePhase')
       if (fields.refused !== undefined) {
         if (vote !== 'no' || onePhase) read.fail('refused', "absent unless `vote` is 'no' and not `onePhase`")
-        return { ...message, refused: read.counter('refused', 0) }
+        return { v, txId, from, to, type, vote, inc, refused: read.counter('refused', 0) }
       }
-      return onePhase ? { ...message, onePhase: true } : message
+      return onePhase
+        ? { v, txId, from, to, type, vote, inc, onePhase: true }
+        : { v, txId, from, to, type, vote, inc }
     }
+    case 'commit':
+      return { v, txId, from, to, type }
     case 'abort':
-      if (!read.flag('onePhase')) return { ...header, type }
-      return { ...header, type, onePhase: true, ticket: readTicket(asFieldReader(fields.ticket, 'ticket')) }
+      if (!read.flag('onePhase')) return { v, txId, from, to, type }
+      return {
+        v,
+        txId,
+        from,
+        to,
+        type,
+        onePhase: true,
+        ticket: readTicket(asFieldReader(fields.ticket, 'ticket')),
+      }
     case 'ack': {
-      const message: AckMessage = { ...header, type, inc: read.counter('inc', 1) }
+      const inc = read.counter('inc', 1)
       return fields.heuristic === undefined
-        ? message
-        : { ...message, heuristic: read.oneOf('heuristic', DECISIONS) }
+        ? { v, txId, from, to, type, inc }
+        : { v, txId, from, to, type, inc, heuristic: read.oneOf('heuristic', DECISIONS) }
     }
     case 'decision-request':
-      return { ...header, type, inc: read.counter('inc', 1) }
+      return { v, txId, from, to, type, inc: read.counter('inc', 1) }
     default:
-      return { ...header, type }
+      return unreachable(type)
   }
 }
 

@@ -2,9 +2,10 @@ import { fc, test } from '@fast-check/vitest'
 import { describe, expect } from 'vitest'
 import { TwopcError } from '../../src/core/errors.js'
 import { type Message, parseMessage } from '../../src/core/messages.js'
+import { freezeJson } from '../../src/core/payload.js'
 import { CREATED_RECORD_TX_ID, incarnationTxId, type LogRecord, parseRecord } from '../../src/core/records.js'
 import { MAX_ID_LENGTH, type NodeId } from '../../src/core/types.js'
-import { isId, isTxId } from '../../src/core/validate.js'
+import { isId, isTxId, sealMessage } from '../../src/core/validate.js'
 import { C, coordinator, P1, P2, P3, participant } from './helpers.js'
 
 // -----------------------------------------------------------------------------------------------
@@ -479,6 +480,88 @@ describe('parseMessage', () => {
     expect(parsed.type === 'prepare' && parsed.participants).toEqual(['b', 'c'])
   })
 })
+
+describe('sealed messages: validated once, at a transport edge', () => {
+  const prepare = {
+    v: 2,
+    txId: 't',
+    from: 'a',
+    to: 'b',
+    type: 'prepare',
+    payload: { items: [{ price: 5 }] },
+    participants: ['b', 'c'],
+    onePhase: false,
+    inc: 1,
+    epoch: 1,
+    seq: 1,
+  } as const
+
+  test.prop([messageArbitrary])(
+    'a sealed message is frozen all the way down and parses as itself',
+    (message) => {
+      const sealed = sealMessage(parseMessage(JSON.parse(JSON.stringify(message))))
+      expect(sealed).toEqual(message)
+      expectDeepFrozen(sealed)
+      expect(parseMessage(sealed)).toBe(sealed)
+    },
+  )
+
+  test('a message that is not sealed is validated in full, whoever froze it', () => {
+    const sealed = sealMessage(parseMessage(structuredClone(prepare)))
+    // A full parse builds a new message; only a sealed one comes back as itself.
+    const equal = structuredClone(sealed)
+    expect(parseMessage(equal)).not.toBe(equal)
+    expect(parseMessage(equal)).toEqual(sealed)
+    // A proxy of a sealed message is not sealed: every field is read again.
+    const reads = new Set<PropertyKey>()
+    const spied = new Proxy(sealed, {
+      get: (target, key, receiver) => {
+        reads.add(key)
+        return Reflect.get(target, key, receiver)
+      },
+    })
+    expect(parseMessage(spied)).toEqual(sealed)
+    expect(reads).toEqual(new Set(Object.keys(prepare)))
+    // Frozen by its sender, all the way down, a malformed message is still refused.
+    const malformed = deepFreeze({ ...structuredClone(prepare), participants: ['b', 'b'] })
+    expect(() => parseMessage(malformed)).toThrow(expect.objectContaining({ code: 'INVALID_MESSAGE' }))
+  })
+
+  test('sealing freezes what was checked, so nothing can make a sealed message malformed', () => {
+    const sealed = sealMessage(parseMessage(structuredClone(prepare)))
+    if (sealed.type !== 'prepare') throw new Error('expected a prepare')
+    expect(() => {
+      ;(sealed as { txId: string }).txId = ''
+    }).toThrow(TypeError)
+    expect(() => (sealed.participants as string[]).push('b')).toThrow(TypeError)
+    expect(() => {
+      ;(sealed.payload as { items: unknown[] }).items.push({})
+    }).toThrow(TypeError)
+    expect(parseMessage({ ...sealed })).toEqual(prepare)
+  })
+
+  test('a payload deep-frozen already is sealed as it is, not walked or copied', () => {
+    const payload = freezeJson({ items: [1, 2] })
+    const sealed = sealMessage(parseMessage({ ...prepare, payload }))
+    expect(sealed.type === 'prepare' && sealed.payload).toBe(payload)
+  })
+})
+
+/** Asserts that every object reachable from `value` is frozen. */
+function expectDeepFrozen(value: unknown): void {
+  if (typeof value !== 'object' || value === null) return
+  expect(Object.isFrozen(value)).toBe(true)
+  for (const child of Object.values(value)) expectDeepFrozen(child)
+}
+
+/** Freezes `value` and everything in it, as a careful sender might: not a seal. */
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null) {
+    for (const child of Object.values(value)) deepFreeze(child)
+    Object.freeze(value)
+  }
+  return value
+}
 
 describe('parseRecord', () => {
   test.prop([fc.anything()], { numRuns: 500 })(
