@@ -6,11 +6,11 @@
  * Options:
  * - `--smoke`: the short plan (see `plan.ts`);
  * - `--only <regexp>`: run only the matrix and overload cells whose name matches, and nothing
- *   else — for profiling, e.g. `node --cpu-prof --expose-gc --import tsx bench/run.ts --only 'library tcp/memory all-commit N=2 C=1$'`,
+ *   else — for profiling, e.g. `node --cpu-prof --expose-gc --import ./bench/loader.mjs bench/run.ts --only 'library tcp/memory all-commit N=2 C=1$'`,
  *   or the overload cells alone: `--only overload` (their targets are judged on the cells that ran);
  * - `--out <file>`: where the JSON report goes (default `bench/results/<plan>.json`);
  * - `--dir <directory>`: where the file logs go (default: the OS temp directory).
- * Run with `node --expose-gc --import tsx bench/run.ts`.
+ * Run with `node --expose-gc --import ./bench/loader.mjs bench/run.ts` (see `loader.mjs`).
  */
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { loadavg, tmpdir } from 'node:os'

@@ -27,7 +27,7 @@ export class ParticipantsHost {
     })
   }
 
-  /** Forks the host with this process's Node options (so `--import tsx` and `--cpu-prof` carry over). */
+  /** Forks the host with this process's Node options (so `--import ./bench/loader.mjs` and `--cpu-prof` carry over). */
   static start(): ParticipantsHost {
     return new ParticipantsHost(fork(HOST_SCRIPT, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }))
   }

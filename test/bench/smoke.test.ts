@@ -13,7 +13,7 @@ function runSmoke(out: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const child = spawn(
       process.execPath,
-      ['--expose-gc', '--import', 'tsx', 'bench/run.ts', '--smoke', '--out', out],
+      ['--expose-gc', '--import', './bench/loader.mjs', 'bench/run.ts', '--smoke', '--out', out],
       { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
     )
     let stdout = ''
