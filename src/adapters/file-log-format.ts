@@ -39,14 +39,21 @@ export interface ReplayedLog {
   readonly records: LogRecord[]
 }
 
-// CRC-32 (IEEE 802.3, reflected polynomial 0xEDB88320), table-driven. Hand-written because
-// `zlib.crc32` only exists from Node 20.15 and the package supports every Node 20.
+// CRC-32 (IEEE 802.3, reflected polynomial 0xEDB88320), eight bytes per step ("slicing-by-8",
+// Kounavis and Berry 2008): entry 256·k + n is the CRC of byte n followed by k zero bytes. Every
+// byte of a log is checksummed at load, so this speed is recovery time: about five times the
+// one-table loop's. Hand-written because `zlib.crc32` only exists from Node 20.15 and the package
+// supports every Node 20.
 const CRC_TABLE = (() => {
-  const table = new Uint32Array(256)
+  const table = new Int32Array(8 * 256)
   for (let n = 0; n < 256; n += 1) {
     let c = n
     for (let k = 0; k < 8; k += 1) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1
-    table[n] = c >>> 0
+    table[n] = c
+  }
+  for (let i = 256; i < table.length; i += 1) {
+    const previous = table[i - 256] as number
+    table[i] = (previous >>> 8) ^ (table[previous & 0xff] as number)
   }
   return table
 })()
@@ -56,10 +63,28 @@ const CRC_TABLE = (() => {
  * `crc32('123456789') === 0xcbf43926`.
  */
 export function crc32(bytes: Uint8Array, start = 0, end = bytes.length): number {
-  let crc = 0xffffffff
-  for (let i = start; i < end; i += 1)
-    crc = (CRC_TABLE[(crc ^ (bytes[i] as number)) & 0xff] as number) ^ (crc >>> 8)
-  return (crc ^ 0xffffffff) >>> 0
+  const table = CRC_TABLE
+  let crc = -1
+  let i = start
+  for (; i + 8 <= end; i += 8) {
+    const low =
+      crc ^
+      ((bytes[i] as number) |
+        ((bytes[i + 1] as number) << 8) |
+        ((bytes[i + 2] as number) << 16) |
+        ((bytes[i + 3] as number) << 24))
+    crc =
+      (table[0x700 | (low & 0xff)] as number) ^
+      (table[0x600 | ((low >>> 8) & 0xff)] as number) ^
+      (table[0x500 | ((low >>> 16) & 0xff)] as number) ^
+      (table[0x400 | (low >>> 24)] as number) ^
+      (table[0x300 | (bytes[i + 4] as number)] as number) ^
+      (table[0x200 | (bytes[i + 5] as number)] as number) ^
+      (table[0x100 | (bytes[i + 6] as number)] as number) ^
+      (table[bytes[i + 7] as number] as number)
+  }
+  for (; i < end; i += 1) crc = (table[(crc ^ (bytes[i] as number)) & 0xff] as number) ^ (crc >>> 8)
+  return (crc ^ -1) >>> 0
 }
 
 /**

@@ -23,6 +23,15 @@ describe('file log format', () => {
   it.runIf('crc32' in zlib)('agrees with zlib.crc32 on arbitrary bytes', () => {
     const reference = (zlib as unknown as { crc32(data: Uint8Array): number }).crc32
     fc.assert(fc.property(fc.uint8Array({ maxLength: 512 }), (bytes) => crc32(bytes) === reference(bytes)))
+    const range = fc
+      .uint8Array({ maxLength: 512 })
+      .chain((bytes) => fc.tuple(fc.constant(bytes), fc.nat(bytes.length), fc.nat(bytes.length)))
+    fc.assert(
+      fc.property(range, ([bytes, a, b]) => {
+        const [start, end] = a <= b ? [a, b] : [b, a]
+        return crc32(bytes, start, end) === reference(bytes.subarray(start, end))
+      }),
+    )
   })
 
   it('a forget note drops earlier records of its transaction only', () => {
