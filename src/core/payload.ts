@@ -43,20 +43,6 @@ export const MAX_MESSAGE_BYTES = 1024 * 1024 - 4096
 export const PREPARE_FIXED_BYTES = 256
 
 /**
- * Throws unless every payload of `participants` follows the payload rule, for the `prepare`
- * messages of transaction `txId` from `coordinator`. See {@link frozenPayloads}, which checks the
- * same and also returns the payloads as deep-frozen copies.
- *
- * @throws TwopcError `INVALID_REQUEST`, as {@link frozenPayloads}.
- */
-export function assertPayloads(
-  participants: Readonly<Record<NodeId, unknown>>,
-  transaction: { readonly txId: string; readonly coordinator: NodeId },
-): void {
-  frozenPayloads(participants, transaction)
-}
-
-/**
  * Checks that every payload of `participants` follows the payload rule, for the `prepare` messages
  * of transaction `txId` from `coordinator`, and returns a deep-frozen copy of each, by participant
  * in the order of `participants`. Called by `Coordinator.commit()` before the transaction begins:

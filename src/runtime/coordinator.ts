@@ -6,7 +6,7 @@ import {
 } from '../core/coordinator.js'
 import { TwopcError, unreachable } from '../core/errors.js'
 import { invalidOption } from '../core/options.js'
-import { assertPayloads } from '../core/payload.js'
+import { frozenPayloads } from '../core/payload.js'
 import type { CoordinatorCoreEvent } from '../core/ready.js'
 import type { AbortReason, Json, NodeId, TxId } from '../core/types.js'
 import { AdmissionQueue } from './admission.js'
@@ -56,7 +56,9 @@ export interface CommitRequest<P extends Readonly<Record<NodeId, Json>> = Readon
    * Each participant's id mapped to its share of the work. One participant means one-phase commit.
    * Each payload must be plain JSON, nested at most 64 levels, and fit a `prepare` message of at
    * most 1 MiB − 4 KiB (the payload rule, `src/core/payload.ts`); `commit()` checks it before
-   * anything is sent, so the participant receives exactly this value.
+   * anything is sent, so the participant receives exactly this value. `commit()` takes a frozen
+   * copy at the call: changing these objects afterwards changes nothing that is prepared, and the
+   * participant's resource receives the payload frozen.
    * @example { 'bank-a': { debit: 100 }, 'bank-b': { credit: 100 } }
    */
   readonly participants: P
@@ -266,7 +268,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
       )
     }
     const txId = request.txId ?? this.generateTxId()
-    assertPayloads(participants, { txId, coordinator: this.id })
+    const payloads = frozenPayloads(participants, { txId, coordinator: this.id })
     const cancelled = { txId, decision: 'abort', reason: 'cancelled' } as OutcomeFor<P>
     if (signal?.aborted) return cancelled
     const waited = this.admission.mustWait(this.core.inFlight)
@@ -276,7 +278,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
     }
     let ready: ReturnType<CoordinatorCore['step']>
     try {
-      ready = this.core.step({ type: 'begin', txId, participants: new Map(Object.entries(participants)) })
+      ready = this.core.step({ type: 'begin', txId, participants: payloads })
     } catch (error) {
       // Not begun (a duplicate id): the room it was let into goes to the next caller waiting.
       if (waited) this.admission.release(this.core.inFlight)
