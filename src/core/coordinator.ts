@@ -567,11 +567,27 @@ export class CoordinatorCore {
    * cancelled, the request to abort, which the participant answers with its vote (which decides).
    */
   private onePhaseRequest(txId: TxId, tx: OnePhaseTx): Message {
-    const ticket = { inc: tx.expected, epoch: this.epoch, seq: tx.seq }
-    const header = { v: PROTOCOL_VERSION, txId, from: this.id, to: tx.participant } as const
-    if (tx.abortReason !== undefined) return { ...header, type: 'abort', onePhase: true, ticket }
-    const { payload, participant } = tx
-    return { ...header, type: 'prepare', payload, participants: [participant], onePhase: true, ...ticket }
+    const { participant: to, expected: inc, seq, payload } = tx
+    const { epoch } = this
+    // One literal each: on Node 20 spreading a shared header costs microseconds per message.
+    if (tx.abortReason !== undefined) {
+      const ticket = { inc, epoch, seq }
+      return { v: PROTOCOL_VERSION, type: 'abort', txId, from: this.id, to, onePhase: true, ticket }
+    }
+    const participants = [to]
+    return {
+      v: PROTOCOL_VERSION,
+      type: 'prepare',
+      txId,
+      from: this.id,
+      to,
+      payload,
+      participants,
+      onePhase: true,
+      inc,
+      epoch,
+      seq,
+    }
   }
 
   /** The `prepare` of a two-phase transaction for participant `to`, bound to the life expected of it. */

@@ -884,16 +884,11 @@ export class ParticipantCore {
     vote: Vote,
     onePhase = false,
   ): void {
-    const message: VoteMessage = {
-      v: PROTOCOL_VERSION,
-      type: 'vote',
-      txId: info.txId,
-      from: this.id,
-      to: info.coordinator,
-      vote,
-      inc: this.incarnation,
-    }
-    ready.send(onePhase ? { ...message, onePhase: true } : message)
+    const { txId, coordinator: to } = info
+    const message: VoteMessage = onePhase
+      ? { v: PROTOCOL_VERSION, type: 'vote', txId, from: this.id, to, vote, inc: this.incarnation, onePhase }
+      : { v: PROTOCOL_VERSION, type: 'vote', txId, from: this.id, to, vote, inc: this.incarnation }
+    ready.send(message)
     ready.emit({ type: 'voted', txId: info.txId, vote })
   }
 
@@ -901,11 +896,11 @@ export class ParticipantCore {
     ready.emit({ type: 'message-dropped', reason, message })
   }
 
+  /** A message with no body. Built as one literal: on Node 20 spreading a header costs microseconds. */
   private message(type: Exclude<MessageType, 'prepare' | 'vote'>, txId: TxId, to: NodeId): Message {
-    const header = { v: PROTOCOL_VERSION, txId, from: this.id, to } as const
     return type === 'ack' || type === 'decision-request'
-      ? { ...header, type, inc: this.incarnation }
-      : { ...header, type }
+      ? { v: PROTOCOL_VERSION, type, txId, from: this.id, to, inc: this.incarnation }
+      : { v: PROTOCOL_VERSION, type, txId, from: this.id, to }
   }
 }
 
