@@ -1,14 +1,17 @@
 import { TwopcError } from '../core/errors.js'
+import { freezeJson, isDeepFrozen } from '../core/payload.js'
 import { type LogRecord, parseRecord } from '../core/records.js'
-import type { TxId } from '../core/types.js'
+import type { Json, TxId } from '../core/types.js'
 import type { DurableLog } from '../runtime/interfaces.js'
 import { nextMacrotask } from '../runtime/next-macrotask.js'
 
 /**
  * An in-memory {@link DurableLog} for tests and demos. Records become "durable" one macrotask
  * after `append` (like a real sync), and {@link crash} loses whatever is not durable yet, so a
- * test can restart a node from what a real disk would have kept. Records are copied through
- * JSON on the way in, as a file or database would store them.
+ * test can restart a node from what a real disk would have kept. Records are validated and copied
+ * on the way in, so a caller changing its objects later changes nothing stored: a payload is
+ * copied through JSON, as a file or database would store it, unless it is one the library already
+ * froze (then it is shared, since nothing can change it).
  */
 export class MemoryLog implements DurableLog {
   private durable: LogRecord[] = []
@@ -34,7 +37,7 @@ export class MemoryLog implements DurableLog {
     if (this.failure !== undefined) return Promise.reject(this.failure)
     let copies: LogRecord[]
     try {
-      copies = records.map((record) => JSON.parse(JSON.stringify(parseRecord(record))) as LogRecord)
+      copies = records.map(stored)
     } catch (error) {
       // DurableLog.append reports failures by rejecting; a synchronous throw escapes `.catch()`.
       return Promise.reject(error)
@@ -50,7 +53,7 @@ export class MemoryLog implements DurableLog {
 
   /** The durable records, in order. */
   async load(): Promise<LogRecord[]> {
-    return this.live().map((record) => parseRecord(JSON.parse(JSON.stringify(record))))
+    return this.live().map(parseRecord)
   }
 
   /** Drops every durable record of the given finished transactions (compaction). */
@@ -116,4 +119,11 @@ export class MemoryLog implements DurableLog {
     this.forgotten = new Map()
     this.dead = 0
   }
+}
+
+/** The copy of `record` the log keeps: validated, with a payload nobody else can change. */
+function stored(record: LogRecord): LogRecord {
+  const copy = parseRecord(record)
+  if (copy.type !== 'prepared' || isDeepFrozen(copy.payload)) return copy
+  return { ...copy, payload: freezeJson(JSON.parse(JSON.stringify(copy.payload)) as Json) }
 }

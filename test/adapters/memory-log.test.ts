@@ -28,4 +28,25 @@ describe('MemoryLog', () => {
     expect(log.records).toEqual([{ type: 'outcome', txId: 't', decision: 'commit' }])
     expect(await log.load()).toEqual([{ type: 'outcome', txId: 't', decision: 'commit' }])
   })
+
+  it('stores a copy: the caller changing its record or payload after append changes nothing stored', async () => {
+    const log = new MemoryLog()
+    const payload = { amount: 1, items: ['a'] }
+    const record = {
+      type: 'prepared',
+      txId: 't',
+      coordinator: 'c',
+      participants: ['p'],
+      payload,
+      onePhase: false,
+    }
+    const participants = record.participants
+    await log.append([record as never])
+    payload.amount = 2
+    payload.items.push('b')
+    participants.push('q')
+    expect(await log.load()).toEqual([
+      { ...record, participants: ['p'], payload: { amount: 1, items: ['a'] } },
+    ])
+  })
 })
