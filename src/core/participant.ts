@@ -444,7 +444,8 @@ export class ParticipantCore {
     }
     switch (vote) {
       case 'yes': {
-        ready.persist({ type: 'prepared', txId, ...pick(info), onePhase }, true)
+        const { coordinator, participants, payload } = info
+        ready.persist({ type: 'prepared', txId, coordinator, participants, payload, onePhase }, true)
         if (onePhase) {
           // One-phase commit: this participant decides, in the same forced append.
           ready.persist({ type: 'outcome', txId, decision: 'commit' }, true)
@@ -908,8 +909,4 @@ export class ParticipantCore {
 function isAfter(order: Order, other: Order | undefined): boolean {
   if (other === undefined) return true
   return order.epoch > other.epoch || (order.epoch === other.epoch && order.seq > other.seq)
-}
-
-function pick(info: TransactionInfo): Pick<TransactionInfo, 'coordinator' | 'participants' | 'payload'> {
-  return { coordinator: info.coordinator, participants: info.participants, payload: info.payload }
 }

@@ -212,8 +212,9 @@ export class Participant extends EventEmitter<ParticipantEvents> {
    */
   private run(request: ResourceRequest): void {
     const { tx } = request
-    const done = (input: { type: 'prepare-result'; vote: Vote } | { type: 'applied' }) =>
-      this.runtime.execute(this.core.step({ ...input, txId: tx.txId }))
+    const { txId } = tx
+    const applied = () => this.runtime.execute(this.core.step({ type: 'applied', txId }))
+    const voted = (vote: Vote) => this.runtime.execute(this.core.step({ type: 'prepare-result', txId, vote }))
     const operation = request.type
     let first: unknown
     try {
@@ -222,11 +223,10 @@ export class Participant extends EventEmitter<ParticipantEvents> {
       first = Promise.reject(error)
     }
     if (!isThenable(first)) {
-      if (operation !== 'prepare') return done({ type: 'applied' })
-      return done({ type: 'prepare-result', vote: this.checkVote(tx.txId, first) })
+      if (operation !== 'prepare') return applied()
+      return voted(this.checkVote(txId, first))
     }
-    if (operation === 'prepare')
-      return this.awaitVote(tx.txId, first, (vote) => done({ type: 'prepare-result', vote }))
+    if (operation === 'prepare') return this.awaitVote(txId, first, voted)
     pRetry(
       async (attempt) => {
         try {
@@ -242,7 +242,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
         onFailedAttempt: ({ error }) => this.reportResourceError(tx.txId, operation, error.cause ?? error),
       },
     ).then(
-      () => done({ type: 'applied' }),
+      applied,
       () => {}, // only a close() stops the retries; the log re-applies the outcome at the next start
     )
   }
