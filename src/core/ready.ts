@@ -158,55 +158,61 @@ export interface Ready<Event> {
   readonly events: readonly Event[]
 }
 
-/** Accumulates the effects of one step. Internal to the cores. */
+/** The list of a kind of effect a step did not produce: one shared, frozen empty array. */
+const NONE: readonly never[] = Object.freeze([])
+
+/**
+ * Accumulates the effects of one step. Internal to the cores. A list is created on its first
+ * effect (most steps produce two or three kinds of effect, and a step is taken per message).
+ */
 export class ReadyBuilder<Event> {
-  private readonly records: LogRecord[] = []
+  private records: LogRecord[] | undefined
   private forceRecords = false
-  private readonly messages: Message[] = []
-  private readonly timers: TimerEffect[] = []
-  private readonly requests: ResourceRequest[] = []
-  private readonly events: Event[] = []
+  private messages: Message[] | undefined
+  private timers: TimerEffect[] | undefined
+  private requests: ResourceRequest[] | undefined
+  private events: Event[] | undefined
 
   /** Appends a record; `force` makes every record of this step durable before any message is sent. */
   persist(record: LogRecord, force: boolean): void {
-    this.records.push(record)
+    ;(this.records ??= []).push(record)
     this.forceRecords ||= force
   }
 
   /** Queues a message, sent after the records. */
   send(message: Message): void {
-    this.messages.push(message)
+    ;(this.messages ??= []).push(message)
   }
 
   /** Arms (or re-arms) a timer. */
   setTimer(txId: TxId, timer: TimerKind, delayMs: number): void {
-    this.timers.push({ type: 'set-timer', txId, timer, delayMs })
+    ;(this.timers ??= []).push({ type: 'set-timer', txId, timer, delayMs })
   }
 
   /** Disarms a timer. */
   clearTimer(txId: TxId, timer: TimerKind): void {
-    this.timers.push({ type: 'clear-timer', txId, timer })
+    ;(this.timers ??= []).push({ type: 'clear-timer', txId, timer })
   }
 
   /** Queues resource work. */
   request(type: ResourceRequest['type'], tx: ResourceRequest['tx']): void {
-    this.requests.push({ type, tx })
+    ;(this.requests ??= []).push({ type, tx })
   }
 
   /** Queues an event. */
   emit(event: Event): void {
-    this.events.push(event)
+    ;(this.events ??= []).push(event)
   }
 
   /** The finished step. */
   build(): Ready<Event> {
     return {
-      records: this.records,
+      records: this.records ?? NONE,
       forceRecords: this.forceRecords,
-      messages: this.messages,
-      timers: this.timers,
-      requests: this.requests,
-      events: this.events,
+      messages: this.messages ?? NONE,
+      timers: this.timers ?? NONE,
+      requests: this.requests ?? NONE,
+      events: this.events ?? NONE,
     }
   }
 }
