@@ -12,7 +12,7 @@ export {
 } from './coordinator.js'
 export { type ErrorCode, TwopcError } from './errors.js'
 export * from './messages.js'
-export type { CommonCoreOptions } from './options.js'
+export type { CommonCoreOptions, ResolvedCommonOptions } from './options.js'
 export {
   type InDoubtTransaction,
   ParticipantCore,

@@ -40,11 +40,17 @@ export interface CommonCoreOptions {
 
 /** Common options with defaults applied. */
 export interface ResolvedCommonOptions {
+  /** {@link CommonCoreOptions.id}. */
   readonly id: string
+  /** {@link CommonCoreOptions.retransmitIntervalMs}. */
   readonly retransmitIntervalMs: number
+  /** {@link CommonCoreOptions.retransmitIntervalMsMax}. */
   readonly retransmitIntervalMsMax: number
+  /** {@link CommonCoreOptions.maxInFlightTransactions}. */
   readonly maxInFlightTransactions: number
+  /** {@link CommonCoreOptions.rememberedTransactions}. */
   readonly rememberedTransactions: number
+  /** {@link CommonCoreOptions.random}. */
   readonly random: () => number
 }
 

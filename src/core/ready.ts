@@ -175,33 +175,33 @@ export class ReadyBuilder<Event> {
 
   /** Appends a record; `force` makes every record of this step durable before any message is sent. */
   persist(record: LogRecord, force: boolean): void {
-    ;(this.records ??= []).push(record)
+    this.records = add(this.records, record)
     this.forceRecords ||= force
   }
 
   /** Queues a message, sent after the records. */
   send(message: Message): void {
-    ;(this.messages ??= []).push(message)
+    this.messages = add(this.messages, message)
   }
 
   /** Arms (or re-arms) a timer. */
   setTimer(txId: TxId, timer: TimerKind, delayMs: number): void {
-    ;(this.timers ??= []).push({ type: 'set-timer', txId, timer, delayMs })
+    this.timers = add(this.timers, { type: 'set-timer', txId, timer, delayMs })
   }
 
   /** Disarms a timer. */
   clearTimer(txId: TxId, timer: TimerKind): void {
-    ;(this.timers ??= []).push({ type: 'clear-timer', txId, timer })
+    this.timers = add(this.timers, { type: 'clear-timer', txId, timer })
   }
 
   /** Queues resource work. */
   request(type: ResourceRequest['type'], tx: ResourceRequest['tx']): void {
-    ;(this.requests ??= []).push({ type, tx })
+    this.requests = add(this.requests, { type, tx })
   }
 
   /** Queues an event. */
   emit(event: Event): void {
-    ;(this.events ??= []).push(event)
+    this.events = add(this.events, event)
   }
 
   /** The finished step. */
@@ -215,4 +215,11 @@ export class ReadyBuilder<Event> {
       events: this.events ?? NONE,
     }
   }
+}
+
+/** `list` with `item` added: a new list for the first item. */
+function add<T>(list: T[] | undefined, item: T): T[] {
+  if (list === undefined) return [item]
+  list.push(item)
+  return list
 }
