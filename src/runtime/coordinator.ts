@@ -198,6 +198,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
     // A commit confirming a one-phase outcome is sent as the transaction finishes: no ack follows.
     this.roundTrips = new RoundTrips(
       COORDINATOR_ROUND_TRIPS,
+      edges.clock,
       this.core.settings.retransmitIntervalMsMax,
       (message) => message.type !== 'commit' || this.core.status(message.txId).state === 'committing',
     )

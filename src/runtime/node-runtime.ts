@@ -268,7 +268,7 @@ export class NodeRuntime<Event extends { readonly type: string }> {
       return
     }
     this.counters.messagesReceived += 1
-    this.roundTrips.received(message, this.io.clock.now())
+    this.roundTrips.received(message)
     this.execute(this.core.stepMessage(message))
   }
 
@@ -330,7 +330,7 @@ export class NodeRuntime<Event extends { readonly type: string }> {
 
   private send(message: Message): void {
     this.counters.messagesSent[message.type] += 1
-    this.roundTrips.sent(message, this.io.clock.now())
+    this.roundTrips.sent(message)
     try {
       const sent = this.io.transport.send(message)
       if (sent !== undefined) sent.catch((error: unknown) => this.sendFailed(message, error, false))

@@ -124,7 +124,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
         halted: (error) => this.emit('halted', error),
         sendFailed: (event) => this.onEvent(event),
       },
-      new RoundTrips(PARTICIPANT_ROUND_TRIPS, core.settings.retransmitIntervalMsMax),
+      new RoundTrips(PARTICIPANT_ROUND_TRIPS, edges.clock, core.settings.retransmitIntervalMsMax),
     )
   }
 

@@ -1,6 +1,7 @@
 import type { Message, MessageType } from '../core/messages.js'
 import type { TimerKind } from '../core/ready.js'
 import type { TxId } from '../core/types.js'
+import type { Clock } from './interfaces.js'
 
 /** Which requests a node times, which answers end them, and which of its timers they slow down. */
 export interface RoundTripRole {
@@ -54,7 +55,7 @@ interface Timed {
  * raise the timeout to its cap. A request whose answer never comes (lost, and its
  * transaction ended another way) stops being timed after `retransmitIntervalMsMax`.
  *
- * It reads time only through the `now` it is given; the core never sees it (timer delays are the
+ * It reads time only through the node's clock; the core never sees it (timer delays are the
  * runtime's business, and every checker fires timers at any time anyway).
  */
 export class RoundTrips {
@@ -65,12 +66,14 @@ export class RoundTrips {
   private backedOff = 0
 
   /**
+   * @param clock - read only when a request is timed or its answer arrives
    * @param maxMs - the cap on the timeout (`retransmitIntervalMsMax`)
    * @param awaited - false for a request of the role's types that no answer follows (a
    *   coordinator's confirmation of a one-phase outcome): it is not timed
    */
   constructor(
     readonly role: RoundTripRole,
+    private readonly clock: Pick<Clock, 'now'>,
     private readonly maxMs: number,
     private readonly awaited: (message: Message) => boolean = () => true,
   ) {}
@@ -81,27 +84,28 @@ export class RoundTrips {
     return Math.min(this.maxMs, Math.max(estimate, this.backedOff))
   }
 
-  /** A message left at `now`: timed if it is a request and none is being timed. */
-  sent(message: Message, now: number): void {
+  /** A message left: timed if it is a request and none is being timed. */
+  sent(message: Message): void {
+    if (this.role.answers[message.type] === undefined) return
+    if (message.type === 'vote' && (message.vote !== 'yes' || message.onePhase === true)) return
+    const now = this.clock.now()
     const timed = this.timed
     if (timed !== undefined && now - timed.at <= this.maxMs) {
       const resent = timed.txId === message.txId && timed.to === message.to && timed.type === message.type
       if (resent) this.backedOff = Math.max(this.backedOff, 2 * (now - timed.at))
       return
     }
-    if (this.role.answers[message.type] === undefined) return
-    if (message.type === 'vote' && (message.vote !== 'yes' || message.onePhase === true)) return
     if (!this.awaited(message)) return
     this.timed = { txId: message.txId, to: message.to, type: message.type, at: now }
   }
 
-  /** A message arrived at `now`: if the node timed answers the request timed, that is a sample. */
-  received(message: Message, now: number): void {
+  /** A message arrived: if the node timed answers the request timed, that is a sample. */
+  received(message: Message): void {
     const timed = this.timed
     if (timed === undefined || timed.txId !== message.txId || timed.to !== message.from) return
     if (!this.role.answers[timed.type]?.includes(message.type)) return
     this.timed = undefined
-    this.sample(now - timed.at)
+    this.sample(this.clock.now() - timed.at)
   }
 
   private sample(ms: number): void {

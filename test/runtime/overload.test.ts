@@ -143,38 +143,56 @@ describe('admission control', () => {
 
 describe('adaptive retransmission timeout', () => {
   it('RoundTrips: one request timed at a time, RFC 6298 smoothing, backed off on a resend, capped', () => {
-    const rtt = new RoundTrips(COORDINATOR_ROUND_TRIPS, 5000)
+    let now = 0
+    const clock = { now: () => now }
+    const rtt = new RoundTrips(COORDINATOR_ROUND_TRIPS, clock, 5000)
     const prepare = (txId: string, to: string) => ({ v: 2, type: 'prepare', txId, from: 'c', to }) as never
     const vote = (txId: string, from: string) =>
       ({ v: 2, type: 'vote', txId, from, to: 'c', vote: 'yes' }) as never
     expect(rtt.timeoutMs).toBe(0)
-    rtt.sent(prepare('t1', 'a'), 0) // timed
-    rtt.sent(prepare('t1', 'b'), 0) // not: one at a time
-    rtt.sent(prepare('t2', 'a'), 10)
-    rtt.sent(prepare('t1', 'a'), 300) // the timed request resent: the timeout backs off to 2 × 300
+    now = 0
+    rtt.sent(prepare('t1', 'a')) // timed
+    now = 0
+    rtt.sent(prepare('t1', 'b')) // not: one at a time
+    now = 10
+    rtt.sent(prepare('t2', 'a'))
+    now = 300
+    rtt.sent(prepare('t1', 'a')) // the timed request resent: the timeout backs off to 2 × 300
     expect(rtt.timeoutMs).toBe(600)
-    rtt.received(vote('t1', 'b'), 900) // not the node timed
-    rtt.received(vote('t2', 'a'), 950) // not the request timed
+    now = 900
+    rtt.received(vote('t1', 'b')) // not the node timed
+    now = 950
+    rtt.received(vote('t2', 'a')) // not the request timed
     expect(rtt.timeoutMs).toBe(600)
-    rtt.received(vote('t1', 'a'), 1000) // timed from its first copy: 1000
+    now = 1000
+    rtt.received(vote('t1', 'a')) // timed from its first copy: 1000
     expect(rtt.timeoutMs).toBe(1000 + 4 * 500)
-    rtt.sent(prepare('t3', 'a'), 2000)
-    rtt.received(vote('t3', 'a'), 2600)
+    now = 2000
+    rtt.sent(prepare('t3', 'a'))
+    now = 2600
+    rtt.received(vote('t3', 'a'))
     // RTTVAR = 3/4 × 500 + 1/4 × |1000 − 600| = 475; SRTT = 7/8 × 1000 + 1/8 × 600 = 950
     expect(rtt.timeoutMs).toBe(950 + 4 * 475)
-    rtt.sent(prepare('t4', 'a'), 3000)
-    rtt.received(vote('t4', 'a'), 60_000)
+    now = 3000
+    rtt.sent(prepare('t4', 'a'))
+    now = 60_000
+    rtt.received(vote('t4', 'a'))
     expect(rtt.timeoutMs).toBe(5000)
     // A request never answered stops being timed after the cap.
-    const fresh = new RoundTrips(COORDINATOR_ROUND_TRIPS, 5000)
-    fresh.sent(prepare('lost', 'a'), 0)
-    fresh.sent(prepare('next', 'a'), 5001)
-    fresh.received(vote('next', 'a'), 5101)
+    const fresh = new RoundTrips(COORDINATOR_ROUND_TRIPS, clock, 5000)
+    now = 0
+    fresh.sent(prepare('lost', 'a'))
+    now = 5001
+    fresh.sent(prepare('next', 'a'))
+    now = 5101
+    fresh.received(vote('next', 'a'))
     expect(fresh.timeoutMs).toBe(100 + 4 * 50)
     // A request no answer follows is not timed.
-    const confirmations = new RoundTrips(COORDINATOR_ROUND_TRIPS, 5000, () => false)
-    confirmations.sent(prepare('t', 'a'), 0)
-    confirmations.received(vote('t', 'a'), 100)
+    const confirmations = new RoundTrips(COORDINATOR_ROUND_TRIPS, clock, 5000, () => false)
+    now = 0
+    confirmations.sent(prepare('t', 'a'))
+    now = 100
+    confirmations.received(vote('t', 'a'))
     expect(confirmations.timeoutMs).toBe(0)
   })
 
