@@ -1,0 +1,188 @@
+/**
+ * Review findings (issue 14 changes). Each test fails on 516f874 and states the expected behaviour.
+ * 1-2. Admission control: a `commit()` call let in by `AdmissionQueue.release` begins a microtask
+ *   later, in the continuation of its `await`; whatever happens synchronously in between (a listener
+ *   of the event that made room closing the node, or aborting the caller's signal) is not seen.
+ * 3. Adaptive retransmission timeout: on a lossy network with no latency, losses alone drive the
+ *   timeout to its cap (= prepareTimeoutMs by default), after which a lost prepare always aborts.
+ */
+import { afterEach, describe, expect, it } from 'vitest'
+import {
+  type CommitOutcome,
+  Coordinator,
+  MemoryLog,
+  MemoryNetwork,
+  type Message,
+  Participant,
+  type Transport,
+  type Vote,
+} from '../../src/index.js'
+import { ManualClock } from '../support/manual-clock.js'
+
+const open: { close(): Promise<void> }[] = []
+afterEach(async () => {
+  await Promise.all(open.splice(0).map((node) => node.close()))
+})
+
+const settle = async () => {
+  for (let i = 0; i < 10; i++) await new Promise((resolve) => setImmediate(resolve))
+}
+
+/** A coordinator (one transaction in flight, ten may wait) and one participant whose `prepare` answers when told. */
+async function gated() {
+  const net = new MemoryNetwork()
+  const gates: ((vote: Vote) => void)[] = []
+  const prepared: string[] = []
+  const resource = {
+    prepare: (tx: { txId: string }) =>
+      new Promise<Vote>((resolve) => {
+        prepared.push(tx.txId)
+        gates.push(resolve)
+      }),
+    commit: () => {},
+    abort: () => {},
+  }
+  const coordinator = new Coordinator({
+    id: 'coord',
+    transport: net.connect('coord'),
+    log: new MemoryLog(),
+    maxInFlightTransactions: 1,
+    maxQueuedTransactions: 10,
+  })
+  const participant = new Participant({
+    id: 'p',
+    transport: net.connect('p'),
+    log: new MemoryLog(),
+    resource,
+  })
+  open.push(coordinator, participant)
+  await Promise.all([coordinator.start(), participant.start()])
+  const answer = async () => {
+    for (const gate of gates.splice(0)) gate('yes')
+    await settle()
+  }
+  return { coordinator, prepared, answer }
+}
+
+/** Whether `promise` settled (either way) by now. */
+function tracked<T>(promise: Promise<T>) {
+  const state = { settled: false as boolean, value: undefined as unknown }
+  promise.then(
+    (value) => {
+      state.settled = true
+      state.value = value
+    },
+    (error) => {
+      state.settled = true
+      state.value = error
+    },
+  )
+  return state
+}
+
+describe('review: admission control, between admission and begin', () => {
+  it('close() in a listener of the event that let a waiting commit() in: that commit() must still settle (CLOSED)', async () => {
+    const { coordinator, answer } = await gated()
+    const first = coordinator.commit({ txId: 'a', participants: { p: 1 } })
+    const waiting = tracked(coordinator.commit({ txId: 'b', participants: { p: 2 } }))
+    await settle()
+    coordinator.once('completed', () => {
+      void coordinator.close()
+    })
+    await answer()
+    expect((await first).decision).toBe('commit')
+    await settle()
+    // Bug: 'b' was admitted (release) before close() rejected the waiters, so rejectAll missed it;
+    // its continuation then began it on the closed node: its promise never settles.
+    expect(waiting.settled).toBe(true)
+    expect(waiting.value).toMatchObject({ code: 'CLOSED' })
+  })
+
+  it('a signal aborted after admission but before begin: the call must not begin (cancelled)', async () => {
+    const { coordinator, prepared, answer } = await gated()
+    const first = coordinator.commit({ txId: 'a', participants: { p: 1 } })
+    const controller = new AbortController()
+    const second = coordinator.commit({ txId: 'b', participants: { p: 2 }, signal: controller.signal })
+    await settle()
+    coordinator.once('completed', () => controller.abort())
+    await answer()
+    expect((await first).decision).toBe('commit')
+    await answer() // answers 'b' too, if it began
+    // Bug: admit() removed the abort listener, the continuation does not look at signal.aborted, and
+    // the cancel listener it adds to the already-aborted signal never fires: 'b' prepares and commits.
+    expect(prepared).toEqual(['a'])
+    expect(await second).toEqual<CommitOutcome>({ txId: 'b', decision: 'abort', reason: 'cancelled' })
+  })
+})
+
+/** A network that delivers when told, and loses the messages `lose` picks. */
+class LossyNetwork {
+  private readonly handlers = new Map<string, (message: unknown) => void>()
+  private queued: Message[] = []
+  constructor(private readonly lose: (message: Message) => boolean) {}
+
+  connect(id: string): Transport {
+    return {
+      send: (message) => {
+        if (!this.lose(message)) this.queued.push(message)
+      },
+      onMessage: (handler) => {
+        this.handlers.set(id, handler)
+      },
+    }
+  }
+
+  flush(): void {
+    const batch = this.queued
+    this.queued = []
+    for (const message of batch) this.handlers.get(message.to)?.(JSON.parse(JSON.stringify(message)))
+  }
+}
+
+describe('review: adaptive retransmission timeout on a lossy, fast network', () => {
+  it('a few lost prepares (no latency at all) must not push the resend past prepareTimeoutMs', async () => {
+    // Library defaults: retransmitIntervalMs 1000, retransmitIntervalMsMax 5000, prepareTimeoutMs 5000.
+    const clock = new ManualClock()
+    const lost = new Set<string>()
+    // The first copy of each transaction's prepare to `a` is lost; every other message arrives at once.
+    const net = new LossyNetwork((message) => {
+      if (message.type !== 'prepare' || message.to !== 'a' || lost.has(message.txId)) return false
+      lost.add(message.txId)
+      return true
+    })
+    const timings = { clock, random: () => 0.99 }
+    const coordinator = new Coordinator({
+      id: 'coord',
+      transport: net.connect('coord'),
+      log: new MemoryLog(),
+      ...timings,
+    })
+    const resource = { prepare: () => 'yes' as const, commit: () => {}, abort: () => {} }
+    const participants = ['a', 'b'].map(
+      (id) => new Participant({ id, transport: net.connect(id), log: new MemoryLog(), resource, ...timings }),
+    )
+    open.push(coordinator, ...participants)
+    await Promise.all([coordinator.start(), ...participants.map((participant) => participant.start())])
+    const outcomes: string[] = []
+    for (const txId of ['t1', 't2', 't3', 't4', 't5', 't6']) {
+      let outcome: CommitOutcome | undefined
+      void coordinator.commit({ txId, participants: { a: 1, b: 2 } }).then((settled) => {
+        outcome = settled
+      })
+      for (let step = 0; outcome === undefined || coordinator.stats().inFlight > 0; step++) {
+        if (step > 10_000) throw new Error(`${txId} did not finish`)
+        for (let i = 0; i < 3; i++) await new Promise((resolve) => setImmediate(resolve))
+        net.flush()
+        clock.advanceTo(clock.time + 10)
+      }
+      outcomes.push(
+        outcome.decision === 'abort' ? `${txId} abort (${outcome.reason})` : `${txId} ${outcome.decision}`,
+      )
+    }
+    // Each lost prepare is one resend away from a commit (the backoff resends it after ~1 s). With
+    // the floor, each loss is measured as a round trip ("timed from its first copy") of the resend
+    // delay, which the floor itself set: the timeout climbs to its cap (5000 = prepareTimeoutMs) and
+    // from then on a lost prepare is never resent before the prepare timeout.
+    expect(outcomes).toEqual(['t1 commit', 't2 commit', 't3 commit', 't4 commit', 't5 commit', 't6 commit'])
+  })
+})
