@@ -132,6 +132,11 @@ export class CoordinatorCore {
     return this.options
   }
 
+  /** `prepareTimeoutMs` in force. */
+  get prepareTimeout(): number {
+    return this.prepareTimeoutMs
+  }
+
   /** Transactions begun and not yet completed. */
   get inFlight(): number {
     return this.transactions.size

@@ -196,10 +196,13 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
       invalidOption('maxQueuedTransactions', 'a non-negative integer', maxQueued)
     this.admission = new AdmissionQueue(this.core.settings.maxInFlightTransactions, maxQueued)
     // A commit confirming a one-phase outcome is sent as the transaction finishes: no ack follows.
+    // The floor on retransmissions stays at most half the prepare timeout: a lost prepare is always
+    // resent in time to be answered.
+    const { retransmitIntervalMsMax } = this.core.settings
     this.roundTrips = new RoundTrips(
       COORDINATOR_ROUND_TRIPS,
       edges.clock,
-      this.core.settings.retransmitIntervalMsMax,
+      Math.min(retransmitIntervalMsMax, Math.floor(this.core.prepareTimeout / 2)),
       (message) => message.type !== 'commit' || this.core.status(message.txId).state === 'committing',
     )
     const core = this.core
@@ -276,6 +279,12 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
     if (waited) {
       if (!(await this.admission.wait(signal))) return cancelled
       this.admission.begun()
+      // Let in, but a microtask later: the node may have closed, or the caller given up, since.
+      if (signal?.aborted || this.runtime.lifecycle !== 'running') {
+        this.admission.release(this.core.inFlight)
+        this.runtime.assertRunning()
+        return cancelled
+      }
     }
     let ready: ReturnType<CoordinatorCore['step']>
     try {
@@ -380,6 +389,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
       )
     } else if (event.type === 'completed') {
       this.since.delete(event.txId)
+      this.roundTrips.finished(event.txId)
       this.admission.release(this.core.inFlight)
       for (const waiter of this.completions.get(event.txId) ?? []) waiter.resolve()
       this.completions.delete(event.txId)

@@ -70,12 +70,16 @@ export class Deadlines {
   private fire(): void {
     this.armed = undefined
     const now = this.clock.now()
-    for (let next = this.peek(); next !== undefined && next.at <= now; next = this.peek()) {
-      this.pop()
-      this.live.delete(next.key)
-      next.callback()
+    try {
+      for (let next = this.peek(); next !== undefined && next.at <= now; next = this.peek()) {
+        this.pop()
+        this.live.delete(next.key)
+        next.callback()
+      }
+    } finally {
+      // A callback that throws (a listener of an event it emitted) must not stop the other timers.
+      this.arm()
     }
-    this.arm()
   }
 
   /** The earliest live deadline. */

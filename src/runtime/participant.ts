@@ -97,6 +97,8 @@ export class Participant extends EventEmitter<ParticipantEvents> {
   private readonly retry: { readonly minTimeout: number; readonly maxTimeout: number }
   private readonly closing = new AbortController()
   private readonly inDoubtSince = new Map<TxId, number>()
+  /** The adaptive timeout of its decision requests. */
+  private readonly roundTrips: RoundTrips
 
   /** @throws TwopcError `INVALID_OPTIONS` naming the option, the value and what was expected. */
   constructor(options: ParticipantOptions) {
@@ -111,6 +113,11 @@ export class Participant extends EventEmitter<ParticipantEvents> {
       maxTimeout: positiveInteger('retransmitIntervalMsMax', options.retransmitIntervalMsMax, 5000),
     }
     const core = this.core
+    this.roundTrips = new RoundTrips(
+      PARTICIPANT_ROUND_TRIPS,
+      edges.clock,
+      core.settings.retransmitIntervalMsMax,
+    )
     this.runtime = new NodeRuntime<ParticipantCoreEvent | ResourceErrorEvent>(
       {
         recover: (records) => core.recover(records),
@@ -124,7 +131,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
         halted: (error) => this.emit('halted', error),
         sendFailed: (event) => this.onEvent(event),
       },
-      new RoundTrips(PARTICIPANT_ROUND_TRIPS, edges.clock, core.settings.retransmitIntervalMsMax),
+      this.roundTrips,
     )
   }
 
@@ -201,6 +208,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
       if (!this.inDoubtSince.has(event.txId)) this.inDoubtSince.set(event.txId, this.clock.now())
     } else if (event.type === 'decided') {
       this.inDoubtSince.delete(event.txId)
+      this.roundTrips.finished(event.txId)
     }
     ;(this.emit as (type: string, event: unknown) => boolean)(event.type, event)
   }
@@ -281,7 +289,11 @@ export class Participant extends EventEmitter<ParticipantEvents> {
         ),
       ),
     )
-    answer.then((vote) => finish(this.checkVote(txId, vote)), fail)
+    try {
+      answer.then((vote) => finish(this.checkVote(txId, vote)), fail)
+    } catch (error) {
+      fail(error) // a thenable whose `then` throws
+    }
   }
 
   private reportResourceError(txId: TxId, operation: ResourceRequest['type'], error: unknown): void {

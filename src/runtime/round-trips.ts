@@ -29,6 +29,8 @@ interface Timed {
   readonly to: string
   readonly type: MessageType
   readonly at: number
+  /** Sent again before its answer came: the answer may be to either copy, so it is no sample (Karn). */
+  resent: boolean
 }
 
 /**
@@ -42,18 +44,16 @@ interface Timed {
  * The timeout is the least the node's resend timer waits: under load, when queues make round
  * trips long, retransmissions wait for them instead of adding to the load. With no sample yet, or
  * on a quiet network, the protocol's own backoff (`retransmitIntervalMs` doubling up to
- * `retransmitIntervalMsMax`) rules; the timeout never exceeds `retransmitIntervalMsMax`.
+ * `retransmitIntervalMsMax`) rules. The timeout never exceeds its cap (`retransmitIntervalMsMax`;
+ * for a coordinator also half its `prepareTimeoutMs`, so a lost `prepare` is always resent in time).
  *
- * Before the first sample, and whenever the request timed has to be resent, the timeout is at
- * least twice what that request has waited (TCP's backed-off RTO, kept for later requests until a
- * sample comes): at a cold start under load, only the first wave of requests is resent early.
- *
- * A request sent again before its answer came is timed from its first copy (an upper bound on the
- * round trip). Karn's rule — no sample at all — would starve the estimate exactly when it matters:
- * once round trips outgrow the backoff, every request is resent before it is answered. The upper
- * bound errs towards waiting longer, the safe side under load; on a lossy network it can only
- * raise the timeout to its cap. A request whose answer never comes (lost, and its
- * transaction ended another way) stops being timed after `retransmitIntervalMsMax`.
+ * Karn's rule: a request sent again before its answer came gives no sample (the answer may be to
+ * either copy) — so losses do not inflate the estimate. Instead, as TCP does, the timeout backs
+ * off: at least twice what the timed request had waited when it was resent, kept for later
+ * requests until the next sample. So when round trips outgrow the timeout (a cold start under load)
+ * only the first wave of requests is resent early, and the next request timed is answered in time.
+ * A request whose transaction ends unanswered (`finished`), or that waits past the cap, stops being
+ * timed.
  *
  * It reads time only through the node's clock; the core never sees it (timer delays are the
  * runtime's business, and every checker fires timers at any time anyway).
@@ -91,12 +91,14 @@ export class RoundTrips {
     const now = this.clock.now()
     const timed = this.timed
     if (timed !== undefined && now - timed.at <= this.maxMs) {
-      const resent = timed.txId === message.txId && timed.to === message.to && timed.type === message.type
-      if (resent) this.backedOff = Math.max(this.backedOff, 2 * (now - timed.at))
+      if (timed.txId === message.txId && timed.to === message.to && timed.type === message.type) {
+        timed.resent = true
+        this.backedOff = Math.max(this.backedOff, 2 * (now - timed.at))
+      }
       return
     }
     if (!this.awaited(message)) return
-    this.timed = { txId: message.txId, to: message.to, type: message.type, at: now }
+    this.timed = { txId: message.txId, to: message.to, type: message.type, at: now, resent: false }
   }
 
   /** A message arrived: if the node timed answers the request timed, that is a sample. */
@@ -105,7 +107,12 @@ export class RoundTrips {
     if (timed === undefined || timed.txId !== message.txId || timed.to !== message.from) return
     if (!this.role.answers[timed.type]?.includes(message.type)) return
     this.timed = undefined
-    this.sample(this.clock.now() - timed.at)
+    if (!timed.resent) this.sample(this.clock.now() - timed.at)
+  }
+
+  /** The transaction ended: if its request was being timed, it no longer is (no sample). */
+  finished(txId: TxId): void {
+    if (this.timed?.txId === txId) this.timed = undefined
   }
 
   private sample(ms: number): void {

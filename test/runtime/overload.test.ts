@@ -142,57 +142,55 @@ describe('admission control', () => {
 })
 
 describe('adaptive retransmission timeout', () => {
-  it('RoundTrips: one request timed at a time, RFC 6298 smoothing, backed off on a resend, capped', () => {
+  it("RoundTrips: one request timed at a time, RFC 6298 smoothing, Karn's rule with back-off, capped", () => {
     let now = 0
     const clock = { now: () => now }
-    const rtt = new RoundTrips(COORDINATOR_ROUND_TRIPS, clock, 5000)
     const prepare = (txId: string, to: string) => ({ v: 2, type: 'prepare', txId, from: 'c', to }) as never
     const vote = (txId: string, from: string) =>
       ({ v: 2, type: 'vote', txId, from, to: 'c', vote: 'yes' }) as never
+    /** Runs `event` on `rtt` at time `ms`. */
+    const at = (ms: number, event: () => void) => {
+      now = ms
+      event()
+    }
+    const rtt = new RoundTrips(COORDINATOR_ROUND_TRIPS, clock, 5000)
     expect(rtt.timeoutMs).toBe(0)
-    now = 0
-    rtt.sent(prepare('t1', 'a')) // timed
-    now = 0
-    rtt.sent(prepare('t1', 'b')) // not: one at a time
-    now = 10
-    rtt.sent(prepare('t2', 'a'))
-    now = 300
-    rtt.sent(prepare('t1', 'a')) // the timed request resent: the timeout backs off to 2 × 300
+    at(0, () => rtt.sent(prepare('t1', 'a'))) // timed
+    at(0, () => rtt.sent(prepare('t1', 'b'))) // not: one at a time
+    at(10, () => rtt.sent(prepare('t2', 'a')))
+    at(300, () => rtt.sent(prepare('t1', 'a'))) // the timed request resent: back off to 2 × 300
     expect(rtt.timeoutMs).toBe(600)
-    now = 900
-    rtt.received(vote('t1', 'b')) // not the node timed
-    now = 950
-    rtt.received(vote('t2', 'a')) // not the request timed
+    at(900, () => rtt.received(vote('t1', 'b'))) // not the node timed
+    at(950, () => rtt.received(vote('t2', 'a'))) // not the request timed
+    at(1000, () => rtt.received(vote('t1', 'a'))) // resent, so no sample (Karn); the back-off stays
     expect(rtt.timeoutMs).toBe(600)
-    now = 1000
-    rtt.received(vote('t1', 'a')) // timed from its first copy: 1000
-    expect(rtt.timeoutMs).toBe(1000 + 4 * 500)
-    now = 2000
-    rtt.sent(prepare('t3', 'a'))
-    now = 2600
-    rtt.received(vote('t3', 'a'))
-    // RTTVAR = 3/4 × 500 + 1/4 × |1000 − 600| = 475; SRTT = 7/8 × 1000 + 1/8 × 600 = 950
-    expect(rtt.timeoutMs).toBe(950 + 4 * 475)
-    now = 3000
-    rtt.sent(prepare('t4', 'a'))
-    now = 60_000
-    rtt.received(vote('t4', 'a'))
-    expect(rtt.timeoutMs).toBe(5000)
-    // A request never answered stops being timed after the cap.
-    const fresh = new RoundTrips(COORDINATOR_ROUND_TRIPS, clock, 5000)
-    now = 0
-    fresh.sent(prepare('lost', 'a'))
-    now = 5001
-    fresh.sent(prepare('next', 'a'))
-    now = 5101
-    fresh.received(vote('next', 'a'))
-    expect(fresh.timeoutMs).toBe(100 + 4 * 50)
+    at(2000, () => rtt.sent(prepare('t3', 'a')))
+    at(2600, () => rtt.received(vote('t3', 'a'))) // first sample: SRTT 600, RTTVAR 300
+    expect(rtt.timeoutMs).toBe(600 + 4 * 300)
+    at(3000, () => rtt.sent(prepare('t4', 'a')))
+    at(3300, () => rtt.received(vote('t4', 'a')))
+    // RTTVAR = 3/4 × 300 + 1/4 × |600 − 300| = 300; SRTT = 7/8 × 600 + 1/8 × 300 = 562.5
+    expect(rtt.timeoutMs).toBe(Math.round(562.5 + 4 * 300))
+    at(4000, () => rtt.sent(prepare('t5', 'a')))
+    at(60_000, () => rtt.received(vote('t5', 'a')))
+    expect(rtt.timeoutMs).toBe(5000) // capped
+    // A request whose transaction ended unanswered stops being timed at once…
+    const ended = new RoundTrips(COORDINATOR_ROUND_TRIPS, clock, 5000)
+    at(0, () => ended.sent(prepare('lost', 'a')))
+    ended.finished('lost')
+    at(10, () => ended.sent(prepare('next', 'a')))
+    at(110, () => ended.received(vote('next', 'a')))
+    expect(ended.timeoutMs).toBe(100 + 4 * 50)
+    // …and one never answered, after the cap.
+    const stale = new RoundTrips(COORDINATOR_ROUND_TRIPS, clock, 5000)
+    at(0, () => stale.sent(prepare('lost', 'a')))
+    at(5001, () => stale.sent(prepare('next', 'a')))
+    at(5101, () => stale.received(vote('next', 'a')))
+    expect(stale.timeoutMs).toBe(100 + 4 * 50)
     // A request no answer follows is not timed.
     const confirmations = new RoundTrips(COORDINATOR_ROUND_TRIPS, clock, 5000, () => false)
-    now = 0
-    confirmations.sent(prepare('t', 'a'))
-    now = 100
-    confirmations.received(vote('t', 'a'))
+    at(0, () => confirmations.sent(prepare('t', 'a')))
+    at(100, () => confirmations.received(vote('t', 'a')))
     expect(confirmations.timeoutMs).toBe(0)
   })
 

@@ -186,3 +186,35 @@ describe('review: adaptive retransmission timeout on a lossy, fast network', () 
     expect(outcomes).toEqual(['t1 commit', 't2 commit', 't3 commit', 't4 commit', 't5 commit', 't6 commit'])
   })
 })
+
+describe('review: a resource whose prepare returns a thenable with a throwing `then`', () => {
+  it('votes no and reports it, without an uncaught exception', async () => {
+    const net = new MemoryNetwork()
+    const errors: unknown[] = []
+    const resource = {
+      prepare: () =>
+        ({
+          // biome-ignore lint/suspicious/noThenProperty: the point of the test
+          then() {
+            throw new Error('bad thenable')
+          },
+        }) as unknown as Promise<Vote>,
+      commit: () => {},
+      abort: () => {},
+    }
+    const coordinator = new Coordinator({
+      id: 'coord',
+      transport: net.connect('coord'),
+      log: new MemoryLog(),
+    })
+    const participants = ['a', 'b'].map(
+      (id) => new Participant({ id, transport: net.connect(id), log: new MemoryLog(), resource }),
+    )
+    participants[0]?.on('resource-error', (event) => errors.push(event.error))
+    open.push(coordinator, ...participants)
+    await Promise.all([coordinator.start(), ...participants.map((participant) => participant.start())])
+    const outcome = await coordinator.commit({ participants: { a: 1, b: 2 } })
+    expect(outcome).toMatchObject({ decision: 'abort', reason: 'vote-no' })
+    expect(errors).toEqual([expect.objectContaining({ message: 'bad thenable' })])
+  })
+})
