@@ -3,11 +3,11 @@ import { freezeJson, isDeepFrozen } from '../core/payload.js'
 import { type LogRecord, parseRecord } from '../core/records.js'
 import type { Json, TxId } from '../core/types.js'
 import type { DurableLog } from '../runtime/interfaces.js'
-import { nextMacrotask } from '../runtime/next-macrotask.js'
 
 /**
- * An in-memory {@link DurableLog} for tests and demos. Records become "durable" one macrotask
- * after `append` (like a real sync), and {@link crash} loses whatever is not durable yet, so a
+ * An in-memory {@link DurableLog} for tests and demos. Records become "durable" asynchronously,
+ * once the microtasks queued when `append` was called have run (a sync that costs no event-loop
+ * turn), and {@link crash} loses whatever is not durable yet, so a
  * test can restart a node from what a real disk would have kept. Records are validated and copied
  * on the way in, so a caller changing its objects later changes nothing stored: a payload is
  * copied through JSON, as a file or database would store it, unless it is one the library already
@@ -30,8 +30,8 @@ export class MemoryLog implements DurableLog {
   private syncCount = 0
 
   /**
-   * Appends; resolves once the records are durable (on the next macrotask, shared by every append
-   * until then). An invalid record rejects the whole append with `INVALID_RECORD`.
+   * Appends; resolves once the records are durable (after the microtasks already queued, shared by
+   * every append until then). An invalid record rejects the whole append with `INVALID_RECORD`.
    */
   append(records: readonly LogRecord[]): Promise<void> {
     if (this.failure !== undefined) return Promise.reject(this.failure)
@@ -46,7 +46,7 @@ export class MemoryLog implements DurableLog {
       this.pending.push({ records: copies, resolve, reject })
       if (!this.flushScheduled) {
         this.flushScheduled = true
-        nextMacrotask(() => this.flush())
+        queueMicrotask(() => this.flush())
       }
     })
   }
