@@ -30,6 +30,13 @@ export interface RuntimeSimulationOptions {
   readonly steps?: number
   /** Steps the liveness phase may take to reach L1 before that is a failure. @default 3000 */
   readonly livenessSteps?: number
+  /**
+   * Run the coordinator with admission control: `maxInFlightTransactions` 1 or 2 (drawn from the
+   * seed) and every other `commit()` waiting its turn (`maxQueuedTransactions`), so that crashes,
+   * cancels and restarts also hit calls that wait or were just let in.
+   * @default drawn from the seed: half of the histories
+   */
+  readonly admission?: boolean
   /** Run in a broken environment (tests of the checks only). */
   readonly mutant?: RuntimeSimulationMutant
   /**
@@ -105,6 +112,7 @@ const DRAIN_MAX_TICKS = 20_000
  * - crashes (`close()` on the node, whose transport, timers, log appends and resource calls then
  *   go dead) and restarts (a new instance on the same log, with a fresh transport and a seeded
  *   `random`, then `start()`);
+ * - admission control in half of the histories (see `admission`): `commit()` calls wait their turn;
  * - outside inputs: the caller cancels a `commit()` (its `signal`), an operator resolves an
  *   in-doubt transaction by hand (`resolveManually`), or the network delivers a copy of a message
  *   as if sent by a node outside its transaction.
@@ -233,6 +241,8 @@ class RuntimeSimulation {
   private readonly participants: NodeId[]
   private readonly plan: PlannedTx[]
   private readonly compaction: boolean
+  /** The coordinator's `maxInFlightTransactions` with admission control, if it runs with it. */
+  private readonly maxInFlight: number | undefined
   private readonly staleDeliveries: boolean
   private readonly weights: Readonly<Record<Category, number>>
   private readonly faultySteps: number
@@ -280,6 +290,9 @@ class RuntimeSimulation {
     })
     this.staleDeliveries = options.staleDeliveries ?? true
     this.compaction = setup() < 0.5
+    // Drawn from a stream of its own, so that the other draws of a seed stay what they were.
+    const admission = stream(options.seed, 4)
+    this.maxInFlight = (options.admission ?? admission() < 0.5) ? 1 + Math.floor(admission() * 2) : undefined
     const pick = (values: readonly number[]) => values[between(0, values.length - 1)] ?? 0
     this.weights = {
       begin: 2,
@@ -309,9 +322,13 @@ class RuntimeSimulation {
       .map((category) => `${category} ${this.weights[category]}`)
       .join(', ')
     const network = `${this.compaction ? 'compaction' : 'no compaction'}, datagram network (messages from a crashed node still arrive)`
+    const admission =
+      this.maxInFlight === undefined
+        ? ''
+        : `; admission control: ${this.maxInFlight} in flight, the rest wait`
     return `${this.participants.length} participants, ${workload || 'no transactions'}; weights: ${faults}; ${network}${
       this.staleDeliveries ? '; stale deliveries to a later life' : ''
-    }`
+    }${admission}`
   }
 
   async run(): Promise<RuntimeSimulationResult> {
@@ -630,9 +647,14 @@ class RuntimeSimulation {
       retransmitIntervalMsMax: TIMING.retransmitIntervalMsMax,
     }
     if (node.id === 'coord') {
+      const admission =
+        this.maxInFlight === undefined
+          ? {}
+          : { maxInFlightTransactions: this.maxInFlight, maxQueuedTransactions: this.plan.length }
       const coordinator = new Coordinator({
         id: node.id,
         ...edges,
+        ...admission,
         prepareTimeoutMs: TIMING.prepareTimeoutMs,
       })
       coordinator.on('decided', (event) =>

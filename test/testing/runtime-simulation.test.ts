@@ -161,7 +161,13 @@ describe('findings', () => {
    * default ones.
    */
   it('a one-phase read-only vote from a crashed life never meets a re-prepared new life that aborts (seed 14713)', async () => {
-    const result = await simulateRuntime({ seed: 14713, participants: 1, transactions: 5, steps: 600 })
+    const result = await simulateRuntime({
+      seed: 14713,
+      participants: 1,
+      transactions: 5,
+      steps: 600,
+      admission: false,
+    })
     if (result.violation !== undefined) fail(result)
   })
 
@@ -176,7 +182,13 @@ describe('findings', () => {
    * not reproduced here. 2 in 60,000 histories of this shape.
    */
   it('a two-phase read-only vote from a crashed life never meets a re-prepared new life that aborts (seed 30117)', async () => {
-    const result = await simulateRuntime({ seed: 30117, participants: 2, transactions: 5, steps: 600 })
+    const result = await simulateRuntime({
+      seed: 30117,
+      participants: 2,
+      transactions: 5,
+      steps: 600,
+      admission: false,
+    })
     if (result.violation !== undefined) fail(result)
   })
 
@@ -186,12 +198,12 @@ describe('findings', () => {
    * retransmitted before p2's crash reached p2's new life after p2 had voted read-only.
    */
   it('with stale deliveries, a read-only participant is never re-prepared after a restart (seed 3605)', async () => {
-    const result = await simulateRuntime({ seed: 3605, staleDeliveries: true })
+    const result = await simulateRuntime({ seed: 3605, staleDeliveries: true, admission: false })
     if (result.violation !== undefined) fail(result)
   })
 
   it('without stale deliveries, seed 3605 keeps every invariant', async () => {
-    const result = await simulateRuntime({ seed: 3605 })
+    const result = await simulateRuntime({ seed: 3605, admission: false })
     if (result.violation !== undefined) fail(result)
   })
 })
