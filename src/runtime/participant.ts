@@ -220,9 +220,6 @@ export class Participant extends EventEmitter<ParticipantEvents> {
    */
   private run(request: ResourceRequest): void {
     const { tx } = request
-    const { txId } = tx
-    const applied = () => this.runtime.execute(this.core.step({ type: 'applied', txId }))
-    const voted = (vote: Vote) => this.runtime.execute(this.core.step({ type: 'prepare-result', txId, vote }))
     const operation = request.type
     let first: unknown
     try {
@@ -231,10 +228,10 @@ export class Participant extends EventEmitter<ParticipantEvents> {
       first = Promise.reject(error)
     }
     if (!isThenable(first)) {
-      if (operation !== 'prepare') return applied()
-      return voted(this.checkVote(txId, first))
+      if (operation !== 'prepare') return this.applied(tx.txId)
+      return this.voted(tx.txId, this.checkVote(tx.txId, first))
     }
-    if (operation === 'prepare') return this.awaitVote(txId, first, voted)
+    if (operation === 'prepare') return this.awaitVote(tx.txId, first)
     pRetry(
       async (attempt) => {
         try {
@@ -250,9 +247,19 @@ export class Participant extends EventEmitter<ParticipantEvents> {
         onFailedAttempt: ({ error }) => this.reportResourceError(tx.txId, operation, error.cause ?? error),
       },
     ).then(
-      applied,
+      () => this.applied(tx.txId),
       () => {}, // only a close() stops the retries; the log re-applies the outcome at the next start
     )
+  }
+
+  /** The resource applied the outcome of `txId`. */
+  private applied(txId: TxId): void {
+    this.runtime.execute(this.core.step({ type: 'applied', txId }))
+  }
+
+  /** The resource voted on `txId`. */
+  private voted(txId: TxId, vote: Vote): void {
+    this.runtime.execute(this.core.step({ type: 'prepare-result', txId, vote }))
   }
 
   /** A vote the resource gave, or `no` (reported) if it is not one. */
@@ -265,34 +272,32 @@ export class Participant extends EventEmitter<ParticipantEvents> {
 
   /**
    * Waits for a `prepare` in progress (`answer`) until `resourcePrepareTimeoutMs` — a deadline of the
-   * node's, not a timer of its own — then hands `settle` the vote; a throw, a timeout or an invalid
-   * answer is `no`. Only the first of answer and deadline counts.
+   * node's, not a timer of its own — then steps the vote; a throw, a timeout or an invalid answer is
+   * `no`. Only the first of answer and deadline counts. (One small closure context per call: this
+   * is what an asynchronous resource costs per transaction in flight.)
    */
-  private awaitVote(txId: TxId, answer: PromiseLike<unknown>, settle: (vote: Vote) => void): void {
+  private awaitVote(txId: TxId, answer: PromiseLike<unknown>): void {
     const key = `resource-prepare\u0000${txId}`
     let settled = false
-    const finish = (vote: Vote) => {
+    const settle = (vote: unknown, error?: unknown) => {
       if (settled) return
       settled = true
       this.runtime.deadlines.clear(key)
-      settle(vote)
-    }
-    const fail = (error: unknown) => {
-      if (settled) return
-      this.reportResourceError(txId, 'prepare', error)
-      finish('no')
+      if (error !== undefined) this.reportResourceError(txId, 'prepare', error)
+      this.voted(txId, error === undefined ? this.checkVote(txId, vote) : 'no')
     }
     this.runtime.deadlines.set(key, this.resourcePrepareTimeoutMs, () =>
-      fail(
+      settle(
+        'no',
         new Error(
           `resource.prepare took longer than resourcePrepareTimeoutMs (${this.resourcePrepareTimeoutMs})`,
         ),
       ),
     )
     try {
-      answer.then((vote) => finish(this.checkVote(txId, vote)), fail)
+      answer.then(settle, (error: unknown) => settle('no', error ?? new Error('resource.prepare rejected')))
     } catch (error) {
-      fail(error) // a thenable whose `then` throws
+      settle('no', error) // a thenable whose `then` throws
     }
   }
 
