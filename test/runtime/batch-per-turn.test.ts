@@ -6,12 +6,8 @@
  */
 import { afterEach, describe, expect, it } from 'vitest'
 import { Coordinator, MemoryLog, Participant } from '../../src/index.js'
+import { settle } from '../support/gated-cluster.js'
 import { HeldNetwork } from '../support/held-network.js'
-
-/** Lets appends, releases and turn ends run (MemoryLog syncs on the next macrotask). */
-const settle = async () => {
-  for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve))
-}
 
 const open: { close(): Promise<void> }[] = []
 afterEach(async () => {

@@ -5,16 +5,9 @@
  * transactions in flight, the order transactions begin in.
  */
 import { afterEach, describe, expect, it } from 'vitest'
-import {
-  type CommitOutcome,
-  Coordinator,
-  type CoordinatorOptions,
-  MemoryLog,
-  MemoryNetwork,
-  Participant,
-  type Vote,
-} from '../../src/index.js'
+import { type CommitOutcome, Coordinator, MemoryLog, MemoryNetwork, Participant } from '../../src/index.js'
 import { COORDINATOR_ROUND_TRIPS, RoundTrips } from '../../src/runtime/round-trips.js'
+import { gatedCluster, settle } from '../support/gated-cluster.js'
 import { HeldNetwork } from '../support/held-network.js'
 import { ManualClock } from '../support/manual-clock.js'
 
@@ -23,48 +16,9 @@ afterEach(async () => {
   await Promise.all(open.splice(0).map((node) => node.close()))
 })
 
-const settle = async () => {
-  for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve))
-}
-
 describe('admission control', () => {
-  /** A coordinator and one participant whose `prepare` answers only when the test says so. */
-  async function gated(options: Partial<CoordinatorOptions>) {
-    const net = new MemoryNetwork()
-    const gates: ((vote: Vote) => void)[] = []
-    const prepared: string[] = []
-    const resource = {
-      prepare: (tx: { txId: string }) =>
-        new Promise<Vote>((resolve) => {
-          prepared.push(tx.txId)
-          gates.push(resolve)
-        }),
-      commit: () => {},
-      abort: () => {},
-    }
-    const coordinator = new Coordinator({
-      id: 'coord',
-      transport: net.connect('coord'),
-      log: new MemoryLog(),
-      ...options,
-    })
-    const participant = new Participant({
-      id: 'p',
-      transport: net.connect('p'),
-      log: new MemoryLog(),
-      resource,
-    })
-    open.push(coordinator, participant)
-    await Promise.all([coordinator.start(), participant.start()])
-    const answer = async () => {
-      for (const gate of gates.splice(0)) gate('yes')
-      await settle()
-    }
-    return { coordinator, prepared, answer }
-  }
-
   it('past maxInFlightTransactions, commit() calls wait in order; past maxQueuedTransactions they are refused', async () => {
-    const { coordinator, prepared, answer } = await gated({
+    const { coordinator, prepared, answer } = await gatedCluster(open, {
       maxInFlightTransactions: 2,
       maxQueuedTransactions: 3,
     })
@@ -99,7 +53,10 @@ describe('admission control', () => {
   })
 
   it('a waiting call cancelled by its signal never begins; close() rejects the others with CLOSED', async () => {
-    const { coordinator, prepared } = await gated({ maxInFlightTransactions: 1, maxQueuedTransactions: 10 })
+    const { coordinator, prepared } = await gatedCluster(open, {
+      maxInFlightTransactions: 1,
+      maxQueuedTransactions: 10,
+    })
     const first = coordinator.commit({ txId: 'a', participants: { p: 1 } })
     const controller = new AbortController()
     const cancelled = coordinator.commit({ txId: 'b', participants: { p: 2 }, signal: controller.signal })
@@ -115,7 +72,7 @@ describe('admission control', () => {
   })
 
   it('with the default maxQueuedTransactions (0), a call past maxInFlightTransactions is refused at once', async () => {
-    const { coordinator } = await gated({ maxInFlightTransactions: 1 })
+    const { coordinator } = await gatedCluster(open, { maxInFlightTransactions: 1 })
     void coordinator.commit({ participants: { p: 1 } }).catch(() => {})
     await expect(coordinator.commit({ participants: { p: 2 } })).rejects.toMatchObject({
       code: 'TOO_MANY_TRANSACTIONS',

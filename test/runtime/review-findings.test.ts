@@ -17,6 +17,7 @@ import {
   type Transport,
   type Vote,
 } from '../../src/index.js'
+import { gatedCluster, settle } from '../support/gated-cluster.js'
 import { ManualClock } from '../support/manual-clock.js'
 
 const open: { close(): Promise<void> }[] = []
@@ -24,45 +25,8 @@ afterEach(async () => {
   await Promise.all(open.splice(0).map((node) => node.close()))
 })
 
-const settle = async () => {
-  for (let i = 0; i < 10; i++) await new Promise((resolve) => setImmediate(resolve))
-}
-
-/** A coordinator (one transaction in flight, ten may wait) and one participant whose `prepare` answers when told. */
-async function gated() {
-  const net = new MemoryNetwork()
-  const gates: ((vote: Vote) => void)[] = []
-  const prepared: string[] = []
-  const resource = {
-    prepare: (tx: { txId: string }) =>
-      new Promise<Vote>((resolve) => {
-        prepared.push(tx.txId)
-        gates.push(resolve)
-      }),
-    commit: () => {},
-    abort: () => {},
-  }
-  const coordinator = new Coordinator({
-    id: 'coord',
-    transport: net.connect('coord'),
-    log: new MemoryLog(),
-    maxInFlightTransactions: 1,
-    maxQueuedTransactions: 10,
-  })
-  const participant = new Participant({
-    id: 'p',
-    transport: net.connect('p'),
-    log: new MemoryLog(),
-    resource,
-  })
-  open.push(coordinator, participant)
-  await Promise.all([coordinator.start(), participant.start()])
-  const answer = async () => {
-    for (const gate of gates.splice(0)) gate('yes')
-    await settle()
-  }
-  return { coordinator, prepared, answer }
-}
+/** One transaction in flight, ten may wait, and a participant whose `prepare` answers when told. */
+const gated = () => gatedCluster(open, { maxInFlightTransactions: 1, maxQueuedTransactions: 10 })
 
 /** Whether `promise` settled (either way) by now. */
 function tracked<T>(promise: Promise<T>) {
