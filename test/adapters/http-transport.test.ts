@@ -6,7 +6,8 @@ import { HttpTransport, type HttpTransportOptions } from '../../src/adapters/htt
 import type { InboundRejection, OutboundDrop } from '../../src/adapters/transport-events.js'
 import type { PeerUnreachable } from '../../src/adapters/transport-peer-health.js'
 import { TwopcError } from '../../src/core/errors.js'
-import { type Message, type PrepareMessage, parseMessage } from '../../src/core/messages.js'
+import type { Message } from '../../src/core/messages.js'
+import { expectSealedDelivery, SAMPLE_PREPARE } from '../support/sealed-delivery.js'
 
 const transports: HttpTransport[] = []
 const servers: Server[] = []
@@ -136,25 +137,9 @@ describe('HttpTransport receiving', () => {
 
   it('delivers each message validated once, frozen: the runtime does not validate it again', async () => {
     const { url, received } = await receiver()
-    const prepare = {
-      v: 2,
-      txId: 'tx-1',
-      from: 'a',
-      to: 'b',
-      type: 'prepare',
-      payload: { items: [{ price: 5 }] },
-      participants: ['b'],
-      onePhase: true,
-      inc: 1,
-      epoch: 1,
-      seq: 1,
-    }
-    await post(url, JSON.stringify([prepare, commit('tx-2')]), { 'x-twopc-from': 'a' })
-    expect(received).toEqual([prepare, commit('tx-2')])
-    for (const message of received) expect(parseMessage(message)).toBe(message)
-    const delivered = received[0] as PrepareMessage
-    expect(Object.isFrozen(delivered.participants)).toBe(true)
-    expect(() => (delivered.payload as { items: unknown[] }).items.push({})).toThrow(TypeError)
+    const sent = [SAMPLE_PREPARE, commit('tx-2')]
+    await post(url, JSON.stringify(sent), { 'x-twopc-from': 'a' })
+    expectSealedDelivery(received, sent)
   })
 
   const deep = `${'['.repeat(101)}${']'.repeat(101)}`

@@ -4,7 +4,8 @@ import { encodeFrames } from '../../src/adapters/frame-codec.js'
 import { TcpTransport, type TcpTransportOptions } from '../../src/adapters/tcp-transport.js'
 import type { InboundRejection, OutboundDrop } from '../../src/adapters/transport-events.js'
 import { TwopcError } from '../../src/core/errors.js'
-import { type Message, type PrepareMessage, parseMessage } from '../../src/core/messages.js'
+import type { Message } from '../../src/core/messages.js'
+import { expectSealedDelivery, SAMPLE_PREPARE } from '../support/sealed-delivery.js'
 
 const open: TcpTransport[] = []
 let warn: MockInstance<typeof console.warn>
@@ -354,27 +355,10 @@ describe('TcpTransport receiving', () => {
 
   it('delivers each message validated once, frozen: the runtime does not validate it again', async () => {
     const { a, received } = await pair()
-    const prepare: PrepareMessage = {
-      v: 2,
-      txId: 'tx-1',
-      from: 'a',
-      to: 'b',
-      type: 'prepare',
-      payload: { items: [{ price: 5 }] },
-      participants: ['b'],
-      onePhase: true,
-      inc: 1,
-      epoch: 1,
-      seq: 1,
-    }
-    a.send(prepare)
+    a.send(SAMPLE_PREPARE)
     a.send(commit('tx-2'))
     await vi.waitFor(() => expect(received).toHaveLength(2))
-    expect(received).toEqual([prepare, commit('tx-2')])
-    for (const message of received) expect(parseMessage(message)).toBe(message)
-    const delivered = received[0] as PrepareMessage
-    expect(Object.isFrozen(delivered.participants)).toBe(true)
-    expect(() => (delivered.payload as { items: unknown[] }).items.push({})).toThrow(TypeError)
+    expectSealedDelivery(received, [SAMPLE_PREPARE, commit('tx-2')])
   })
 
   it('delivers a frame split across many tiny writes and many frames in one write', async () => {
