@@ -1,3 +1,12 @@
+/** One queued item and whether its forced records are durable. */
+interface Entry<T> {
+  readonly item: T
+  durable: boolean
+}
+
+/** Done entries are dropped from the front of the array in one go once there are this many. */
+const COMPACT_AFTER = 1024
+
 /**
  * The order that makes "persist before send" hold (DESIGN.md §1): the effects of each `Ready` run in
  * the order the `Ready`s were produced, and none runs before its forced records are durable — nor
@@ -6,12 +15,15 @@
  * order is what runs in production.
  *
  * `T` is whatever the caller keeps per `Ready` (the `Ready` itself in the runtime; what is left to
- * do of it in the simulators).
+ * do of it in the simulators). Every operation costs O(1) amortized: the queue is an array read
+ * from a moving head, and the entries still waiting for the disk are also kept by item.
  */
 export class ReadyQueue<T> {
-  protected entries: { readonly item: T; durable: boolean }[] = []
+  /** The entries from {@link head} on are queued, oldest first; those before it are done. */
+  protected entries: (Entry<T> | undefined)[] = []
+  protected head = 0
   /** The entries still waiting for their records, by item (so that marking one costs O(1)). */
-  private waiting = new Map<T, { readonly item: T; durable: boolean }>()
+  private waiting = new Map<T, Entry<T>>()
 
   /** Queues `item`; `durable` is false while its forced records are not durable yet. */
   push(item: T, durable: boolean): void {
@@ -34,41 +46,55 @@ export class ReadyQueue<T> {
 
   /** The oldest entry, if its effects may run now (every earlier one ran, and it is durable). */
   get releasable(): T | undefined {
-    const head = this.entries[0]
+    const head = this.entries[this.head]
     return head?.durable ? head.item : undefined
   }
 
   /** Removes `item`, the one {@link releasable} returned: its effects run now. */
   done(item: T): void {
-    this.waiting.delete(item)
-    if (this.entries[0]?.item === item) {
-      this.entries.shift()
+    if (this.entries[this.head]?.item === item) {
+      this.entries[this.head] = undefined
+      this.head += 1
+      if (this.head === this.entries.length) {
+        this.entries.length = 0
+        this.head = 0
+      } else if (this.head >= COMPACT_AFTER && this.head * 2 >= this.entries.length) {
+        this.entries = this.entries.slice(this.head)
+        this.head = 0
+      }
       return
     }
-    const index = this.entries.findIndex((entry) => entry.item === item)
+    this.waiting.delete(item)
+    const index = this.entries.findIndex((entry, at) => at >= this.head && entry?.item === item)
     if (index >= 0) this.entries.splice(index, 1)
   }
 
   /** The entries in order, oldest first. */
   get items(): readonly T[] {
-    return this.entries.map((entry) => entry.item)
+    return this.queued().map((entry) => entry.item)
   }
 
   /** Number of entries. */
   get size(): number {
-    return this.entries.length
+    return this.entries.length - this.head
   }
 
   /** Drops every entry (a crash, or `close()`). */
   clear(): void {
     this.entries = []
+    this.head = 0
     this.waiting.clear()
   }
 
   /** An independent copy, with each entry copied by `copy` (the model checker branches on it). */
   clone(copy: (item: T) => T): ReadyQueue<T> {
     const clone = new (this.constructor as new () => ReadyQueue<T>)()
-    for (const entry of this.entries) clone.push(copy(entry.item), entry.durable)
+    for (const entry of this.queued()) clone.push(copy(entry.item), entry.durable)
     return clone
+  }
+
+  /** The queued entries, oldest first. */
+  protected queued(): Entry<T>[] {
+    return this.entries.slice(this.head) as Entry<T>[]
   }
 }

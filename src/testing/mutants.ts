@@ -337,6 +337,6 @@ export function createReadyQueue<T>(mutant?: MutantName): ReadyQueue<T> {
 /** Releases the oldest entry that is durable, even past earlier ones still waiting for the disk. */
 class OvertakingQueue<T> extends ReadyQueue<T> {
   override get releasable(): T | undefined {
-    return this.entries.find((entry) => entry.durable)?.item
+    return this.queued().find((entry) => entry.durable)?.item
   }
 }
