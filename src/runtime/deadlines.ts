@@ -1,24 +1,28 @@
 import type { Clock } from './interfaces.js'
 
 interface Deadline {
-  readonly key: string
+  readonly kind: string
+  readonly id: string
   readonly at: number
   /** Insertion order: deadlines due at the same time fire in the order they were set. */
   readonly seq: number
-  readonly callback: () => void
+  readonly callback: (id: string) => void
 }
 
 /**
  * Every timer of one node on one clock timer: a binary heap of deadlines (prepare timeouts,
- * retransmissions, decision-requests), keyed so that setting a key again replaces its deadline.
- * Only the earliest deadline has a clock timer, so a transaction's timers cost heap operations,
- * not `setTimeout`/`clearTimeout` pairs. Deadlines due at the same time fire in the order they
- * were set (STYLE: timer ties break by insertion order).
+ * retransmissions, decision-requests, resource deadlines), keyed by a kind and an id (a timer
+ * kind and a transaction id) so that setting a key again replaces its deadline. Only the earliest
+ * deadline has a clock timer, so a transaction's timers cost heap operations, not
+ * `setTimeout`/`clearTimeout` pairs; and the two-part key costs no string of its own, and a
+ * callback shared by a kind (it gets the id) no closure per deadline. Deadlines due at the same
+ * time fire in the order they were set (STYLE: timer ties break by insertion order).
  */
 export class Deadlines {
   private heap: Deadline[] = []
-  /** The live deadline of each key; heap entries that are not it are stale and skipped. */
-  private readonly live = new Map<string, Deadline>()
+  /** The live deadline of each key, by kind then id; heap entries that are not it are stale and skipped. */
+  private readonly live = new Map<string, Map<string, Deadline>>()
+  private count = 0
   private seq = 0
   private armed: { readonly at: number; readonly handle: unknown } | undefined
 
@@ -26,31 +30,40 @@ export class Deadlines {
 
   /** Number of deadlines set and not yet fired or cleared. */
   get size(): number {
-    return this.live.size
+    return this.count
   }
 
-  /** Runs `callback` once `delayMs` have passed, replacing the deadline `key` had, if any. */
-  set(key: string, delayMs: number, callback: () => void): void {
-    const deadline: Deadline = { key, at: this.clock.now() + delayMs, seq: this.seq++, callback }
-    this.live.set(key, deadline)
+  /** Runs `callback(id)` once `delayMs` have passed, replacing the deadline of (`kind`, `id`), if any. */
+  set(kind: string, id: string, delayMs: number, callback: (id: string) => void): void {
+    const deadline: Deadline = { kind, id, at: this.clock.now() + delayMs, seq: this.seq++, callback }
+    let ofKind = this.live.get(kind)
+    if (ofKind === undefined) {
+      ofKind = new Map()
+      this.live.set(kind, ofKind)
+    }
+    const size = ofKind.size
+    ofKind.set(id, deadline)
+    this.count += ofKind.size - size
     this.push(deadline)
     this.arm()
   }
 
-  /** Forgets the deadline of `key`, if any. */
-  clear(key: string): void {
-    if (!this.live.delete(key)) return
+  /** Forgets the deadline of (`kind`, `id`), if any. */
+  clear(kind: string, id: string): void {
+    if (!this.forget(kind, id)) return
     // Cleared and replaced deadlines stay in the heap until they reach its top; rebuild it before
     // they outnumber the live ones, so memory stays proportional to what is armed.
-    if (this.heap.length > 2 * this.live.size + 64) {
+    if (this.heap.length > 2 * this.count + 64) {
+      const live = [...this.live.values()].flatMap((ofKind) => [...ofKind.values()])
       this.heap = []
-      for (const deadline of [...this.live.values()].sort((a, b) => a.seq - b.seq)) this.push(deadline)
+      for (const deadline of live.sort((a, b) => a.seq - b.seq)) this.push(deadline)
     }
   }
 
   /** Forgets every deadline and disarms the clock timer. */
   clearAll(): void {
     this.live.clear()
+    this.count = 0
     this.heap = []
     if (this.armed !== undefined) this.clock.clearTimeout(this.armed.handle)
     this.armed = undefined
@@ -73,8 +86,8 @@ export class Deadlines {
     try {
       for (let next = this.peek(); next !== undefined && next.at <= now; next = this.peek()) {
         this.pop()
-        this.live.delete(next.key)
-        next.callback()
+        this.forget(next.kind, next.id)
+        next.callback(next.id)
       }
     } finally {
       // A callback that throws (a listener of an event it emitted) must not stop the other timers.
@@ -89,7 +102,19 @@ export class Deadlines {
   }
 
   private dropStale(): void {
-    while (this.heap.length > 0 && this.live.get((this.heap[0] as Deadline).key) !== this.heap[0]) this.pop()
+    for (
+      let top = this.heap[0];
+      top !== undefined && this.live.get(top.kind)?.get(top.id) !== top;
+      top = this.heap[0]
+    )
+      this.pop()
+  }
+
+  /** Removes the live deadline of (`kind`, `id`); false if there was none. */
+  private forget(kind: string, id: string): boolean {
+    if (!this.live.get(kind)?.delete(id)) return false
+    this.count -= 1
+    return true
   }
 
   private push(deadline: Deadline): void {

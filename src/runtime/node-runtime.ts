@@ -53,7 +53,7 @@ export interface SendFailedEvent {
   readonly thrown: boolean
 }
 
-/** The deadline key of the lazy records' flush (timer keys are `<timer>\u0000<txId>`, so it cannot clash). */
+/** The deadline kind of the lazy records' flush (the others are the cores' timer kinds). */
 const LAZY_FLUSH = 'lazy-flush'
 
 /** How long lazy records wait for a forced append to ride with before they are appended alone. */
@@ -175,7 +175,7 @@ export class NodeRuntime<Event extends { readonly type: string }> {
     if (ready.records.length > 0) {
       if (this.batch !== undefined) this.batch.records.push(...ready.records)
       else {
-        if (this.lazy.length === 0) this.deadlines.set(LAZY_FLUSH, LAZY_FLUSH_MS, () => this.flushLazy())
+        if (this.lazy.length === 0) this.deadlines.set(LAZY_FLUSH, '', LAZY_FLUSH_MS, this.flushLazy)
         this.lazy.push(...ready.records)
       }
     }
@@ -185,7 +185,7 @@ export class NodeRuntime<Event extends { readonly type: string }> {
   /** This turn's append, opened (with the lazy records waiting, which ride with it) if needed. */
   private openBatch(): { readonly records: LogRecord[]; readonly readys: Ready<Event>[] } {
     if (this.batch !== undefined) return this.batch
-    this.deadlines.clear(LAZY_FLUSH)
+    this.deadlines.clear(LAZY_FLUSH, '')
     const batch = { records: this.lazy.splice(0), readys: [] }
     this.batch = batch
     const endOfTurn = () => this.appendBatch()
@@ -222,8 +222,19 @@ export class NodeRuntime<Event extends { readonly type: string }> {
     this.forgetEnded(records, appended)
   }
 
+  /** What a core timer does when it fires, by kind: one function each, shared by every transaction. */
+  private readonly timerFired: Record<TimerKind, (txId: TxId) => void> = {
+    'prepare-timeout': (txId) => this.fireTimer(txId, 'prepare-timeout'),
+    retransmit: (txId) => this.fireTimer(txId, 'retransmit'),
+    'decision-request': (txId) => this.fireTimer(txId, 'decision-request'),
+  }
+
+  private fireTimer(txId: TxId, timer: TimerKind): void {
+    if (this.state === 'running') this.execute(this.core.stepTimer(txId, timer))
+  }
+
   /** No forced append came for a while: the lazy records go on their own. */
-  private flushLazy(): void {
+  private readonly flushLazy = (): void => {
     if (this.state === 'running' && this.lazy.length > 0) this.appendNow(this.lazy.splice(0))
   }
 
@@ -307,19 +318,16 @@ export class NodeRuntime<Event extends { readonly type: string }> {
     if (this.state !== 'running') return
     for (const message of ready.messages) this.send(message)
     for (const effect of ready.timers) {
-      const key = `${effect.timer}\u0000${effect.txId}`
+      const { txId, timer } = effect
       if (effect.type === 'clear-timer') {
-        this.deadlines.clear(key)
+        this.deadlines.clear(timer, txId)
         continue
       }
-      const { txId, timer } = effect
       const delayMs =
         timer === this.roundTrips.role.timer
           ? Math.max(effect.delayMs, this.roundTrips.timeoutMs)
           : effect.delayMs
-      this.deadlines.set(key, delayMs, () => {
-        if (this.state === 'running') this.execute(this.core.stepTimer(txId, timer))
-      })
+      this.deadlines.set(timer, txId, delayMs, this.timerFired[timer])
     }
     for (const request of ready.requests) this.hooks.request(request)
     for (const event of ready.events) {

@@ -61,6 +61,9 @@ export interface InDoubtEntry extends InDoubtTransaction {
 
 const VOTES: readonly unknown[] = ['yes', 'no', 'read-only']
 
+/** The deadline kind of an asynchronous `resource.prepare` (`resourcePrepareTimeoutMs`). */
+const RESOURCE_PREPARE = 'resource-prepare'
+
 /** `resourcePrepareTimeoutMs`, or its deprecated alias `prepareTimeoutMs`, validated; not both. */
 function resourcePrepareTimeoutMs(options: ParticipantOptions): number {
   const { resourcePrepareTimeoutMs: value, prepareTimeoutMs: alias } = options
@@ -277,16 +280,15 @@ export class Participant extends EventEmitter<ParticipantEvents> {
    * is what an asynchronous resource costs per transaction in flight.)
    */
   private awaitVote(txId: TxId, answer: PromiseLike<unknown>): void {
-    const key = `resource-prepare\u0000${txId}`
     let settled = false
     const settle = (vote: unknown, error?: unknown) => {
       if (settled) return
       settled = true
-      this.runtime.deadlines.clear(key)
+      this.runtime.deadlines.clear(RESOURCE_PREPARE, txId)
       if (error !== undefined) this.reportResourceError(txId, 'prepare', error)
       this.voted(txId, error === undefined ? this.checkVote(txId, vote) : 'no')
     }
-    this.runtime.deadlines.set(key, this.resourcePrepareTimeoutMs, () =>
+    this.runtime.deadlines.set(RESOURCE_PREPARE, txId, this.resourcePrepareTimeoutMs, () =>
       settle(
         'no',
         new Error(

@@ -11,10 +11,10 @@ describe('Deadlines', () => {
     const clock = new ManualClock()
     const deadlines = new Deadlines(clock)
     const fired: string[] = []
-    deadlines.set('c', 30, () => fired.push('c'))
-    deadlines.set('a', 10, () => fired.push('a'))
-    deadlines.set('b1', 20, () => fired.push('b1'))
-    deadlines.set('b2', 20, () => fired.push('b2'))
+    deadlines.set('t', 'c', 30, () => fired.push('c'))
+    deadlines.set('t', 'a', 10, () => fired.push('a'))
+    deadlines.set('t', 'b1', 20, () => fired.push('b1'))
+    deadlines.set('t', 'b2', 20, () => fired.push('b2'))
     clock.advanceTo(25)
     expect(fired).toEqual(['a', 'b1', 'b2'])
     clock.advanceTo(100)
@@ -23,18 +23,22 @@ describe('Deadlines', () => {
     expect(clock.pending).toBe(0)
   })
 
-  test('setting a key again replaces its deadline, and a cleared one never fires', () => {
+  test('setting a key (kind, id) again replaces its deadline, and a cleared one never fires', () => {
     const clock = new ManualClock()
     const deadlines = new Deadlines(clock)
     const fired: string[] = []
-    deadlines.set('retransmit t1', 10, () => fired.push('first'))
-    deadlines.set('retransmit t1', 50, () => fired.push('second'))
-    deadlines.set('timeout t1', 20, () => fired.push('timeout'))
-    deadlines.clear('timeout t1')
+    deadlines.set('retransmit', 't1', 10, () => fired.push('first'))
+    deadlines.set('retransmit', 't1', 50, (id) => fired.push(`second ${id}`))
+    deadlines.set('prepare-timeout', 't1', 20, () => fired.push('timeout'))
+    deadlines.set('prepare-timeout', 't2', 30, (id) => fired.push(`timeout ${id}`))
+    expect(deadlines.size).toBe(3)
+    deadlines.clear('prepare-timeout', 't1')
+    expect(deadlines.size).toBe(2)
     clock.advanceTo(40)
-    expect(fired).toEqual([])
+    expect(fired).toEqual(['timeout t2'])
     clock.advanceTo(50)
-    expect(fired).toEqual(['second'])
+    expect(fired).toEqual(['timeout t2', 'second t1'])
+    expect(deadlines.size).toBe(0)
   })
 
   test('a thousand transactions’ timers arm one clock timer at a time, not one each', () => {
@@ -42,14 +46,14 @@ describe('Deadlines', () => {
     const deadlines = new Deadlines(clock)
     let fired = 0
     for (let tx = 0; tx < 1000; tx++) {
-      deadlines.set(`prepare-timeout ${tx}`, 5000, () => {})
-      deadlines.set(`retransmit ${tx}`, 100 + tx, () => {
+      deadlines.set('prepare-timeout', `${tx}`, 5000, () => {})
+      deadlines.set('retransmit', `${tx}`, 100 + tx, () => {
         fired += 1
       })
     }
     // Two clock timers in all: the first prepare timeout's, then the earlier first retransmission's.
     expect(clock.armed).toBe(2)
-    for (let tx = 0; tx < 1000; tx++) deadlines.clear(`prepare-timeout ${tx}`)
+    for (let tx = 0; tx < 1000; tx++) deadlines.clear('prepare-timeout', `${tx}`)
     clock.advanceTo(1099)
     expect(fired).toBe(1000)
     expect(clock.pending).toBe(0)
@@ -60,8 +64,8 @@ describe('Deadlines', () => {
   test('an earlier deadline re-arms the clock timer; clearAll disarms it', () => {
     const clock = new ManualClock()
     const deadlines = new Deadlines(clock)
-    deadlines.set('late', 1000, () => {})
-    deadlines.set('soon', 10, () => {})
+    deadlines.set('t', 'late', 1000, () => {})
+    deadlines.set('t', 'soon', 10, () => {})
     expect(clock.armed).toBe(2)
     expect(clock.cleared).toBe(1)
     deadlines.clearAll()
@@ -73,8 +77,8 @@ describe('Deadlines', () => {
     const clock = new ManualClock()
     const deadlines = new Deadlines(clock)
     for (let tx = 0; tx < 10_000; tx++) {
-      deadlines.set(`prepare-timeout ${tx}`, 5000, () => {})
-      deadlines.clear(`prepare-timeout ${tx}`)
+      deadlines.set('prepare-timeout', `${tx}`, 5000, () => {})
+      deadlines.clear('prepare-timeout', `${tx}`)
     }
     expect(deadlines.size).toBe(0)
     expect((deadlines as unknown as { heap: unknown[] }).heap.length).toBeLessThanOrEqual(64 + 1)
