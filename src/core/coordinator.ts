@@ -57,13 +57,22 @@ export type CoordinatorTxStatus =
   /** Not in flight and not remembered: under presumed abort, it did not commit unless it finished long ago. */
   | { readonly state: 'unknown' }
 
+/** One participant of a two-phase transaction being prepared. */
+interface Slot {
+  /** The incarnation its `prepare` is bound to (0: not known yet, see `PrepareTicket`). */
+  expected: number
+  /** Its vote, once it came. */
+  vote: Vote | undefined
+}
+
 type TxState =
   | {
       phase: 'preparing'
       readonly payloads: ReadonlyMap<NodeId, Json>
-      readonly votes: Map<NodeId, Vote>
-      /** The incarnation each participant's `prepare` is bound to (0: not known yet, see `PrepareTicket`). */
-      readonly expected: Map<NodeId, number>
+      /** Each participant's binding and vote (one map, not two: it is kept per transaction in flight). */
+      readonly slots: Map<NodeId, Slot>
+      /** How many votes came. */
+      voted: number
       readonly seq: number
       attempt: number
     }
@@ -225,7 +234,7 @@ export class CoordinatorCore {
     switch (tx.phase) {
       case 'preparing': {
         const votes: Record<NodeId, Vote | 'pending'> = {}
-        for (const id of tx.payloads.keys()) votes[id] = tx.votes.get(id) ?? 'pending'
+        for (const [id, slot] of tx.slots) votes[id] = slot.vote ?? 'pending'
         return { state: 'preparing', votes }
       }
       case 'one-phase':
@@ -288,12 +297,14 @@ export class CoordinatorCore {
       this.transactions.set(txId, tx)
       ready.send(this.onePhaseRequest(txId, tx))
     } else {
-      const expected = new Map(ids.map((id) => [id, this.incarnations.get(id) ?? 0]))
+      const slots = new Map(
+        ids.map((id) => [id, { expected: this.incarnations.get(id) ?? 0, vote: undefined }]),
+      )
       this.transactions.set(txId, {
         phase: 'preparing',
         payloads: participants,
-        votes: new Map(),
-        expected,
+        slots,
+        voted: 0,
         seq,
         attempt: 0,
       })
@@ -345,19 +356,22 @@ export class CoordinatorCore {
     }
     if (!this.participantsOf.get(txId)?.includes(from)) return this.drop(ready, message, 'not-a-participant')
     if (tx.phase !== 'committing') {
-      const expected = tx.phase === 'preparing' ? (tx.expected.get(from) ?? 0) : tx.expected
+      const expected = tx.phase === 'preparing' ? (tx.slots.get(from)?.expected ?? 0) : tx.expected
       if (message.refused !== undefined)
         return this.onRefusal(ready, txId, tx, from, expected, message.refused, message)
       // From a life before the one this transaction is bound to: not an answer to our request.
       if (message.inc < expected) return this.drop(ready, message, 'stale')
     }
     switch (tx.phase) {
-      case 'preparing':
-        if (tx.votes.has(from)) return this.drop(ready, message, 'duplicate')
-        tx.votes.set(from, vote)
+      case 'preparing': {
+        const slot = tx.slots.get(from) as Slot
+        if (slot.vote !== undefined) return this.drop(ready, message, 'duplicate')
+        slot.vote = vote
+        tx.voted += 1
         if (vote === 'no') return this.decideAbort(ready, txId, 'vote-no')
-        if (tx.votes.size === tx.payloads.size) return this.decideCommit(ready, txId, tx.votes)
+        if (tx.voted === tx.slots.size) return this.decideCommit(ready, txId, yesVoters(tx.slots))
         return
+      }
       case 'one-phase':
         // Once the participant was asked to abort, a read-only vote may be stale: sent by an
         // earlier life of it that forgot the vote (read-only leaves no record) and has since taken
@@ -368,7 +382,7 @@ export class CoordinatorCore {
         // The single participant decided: `yes`/`read-only` means it committed, `no` that it aborted.
         if (vote !== 'read-only') this.confirmOnePhase(ready, txId, from, vote)
         if (vote === 'no') return this.decideAbort(ready, txId, tx.abortReason ?? 'vote-no')
-        return this.decideCommit(ready, txId, new Map())
+        return this.decideCommit(ready, txId, [])
       case 'committing':
         return this.drop(ready, message, 'duplicate')
       default:
@@ -398,12 +412,14 @@ export class CoordinatorCore {
     // "Guarantees"); at least bind the next transactions to the life it is, or it would refuse all.
     if (message.inc < expected) this.incarnations.set(from, message.inc)
     if (tx.phase === 'preparing') {
-      if (tx.votes.has(from)) return this.drop(ready, message, 'duplicate')
+      const slot = tx.slots.get(from) as Slot
+      if (slot.vote !== undefined) return this.drop(ready, message, 'duplicate')
       if (expected === 0) {
-        tx.expected.set(from, message.inc)
+        slot.expected = message.inc
         return ready.send(this.prepareFor(txId, from))
       }
-      tx.votes.set(from, 'no')
+      slot.vote = 'no'
+      tx.voted += 1
       return this.decideAbort(ready, txId, 'refused')
     }
     if (expected === 0 && tx.abortReason === undefined) {
@@ -497,7 +513,7 @@ export class CoordinatorCore {
     tx.attempt += 1
     switch (tx.phase) {
       case 'preparing':
-        for (const id of tx.payloads.keys()) if (!tx.votes.has(id)) ready.send(this.prepareFor(txId, id))
+        for (const [id, slot] of tx.slots) if (slot.vote === undefined) ready.send(this.prepareFor(txId, id))
         break
       case 'one-phase':
         ready.send(this.onePhaseRequest(txId, tx))
@@ -511,8 +527,8 @@ export class CoordinatorCore {
     this.armRetransmit(ready, txId, tx.attempt)
   }
 
-  private decideCommit(ready: Builder, txId: TxId, votes: ReadonlyMap<NodeId, Vote>): void {
-    const owing = [...votes].filter(([, vote]) => vote === 'yes').map(([id]) => id)
+  /** Decides commit; `owing` are the participants that voted yes (they are owed the decision). */
+  private decideCommit(ready: Builder, txId: TxId, owing: NodeId[]): void {
     ready.clearTimer(txId, 'prepare-timeout')
     if (owing.length === 0) {
       // Every participant voted read-only (or the one-phase participant committed): nothing to send.
@@ -531,9 +547,8 @@ export class CoordinatorCore {
     if (tx?.phase === 'preparing') {
       // Presumed abort: nothing is logged and no ack is awaited. Participants that voted no or
       // read-only are done already; the others are told once, and ask if the message is lost.
-      for (const id of tx.payloads.keys()) {
-        if (tx.votes.get(id) !== 'no' && tx.votes.get(id) !== 'read-only')
-          ready.send(this.message('abort', txId, id))
+      for (const [id, { vote }] of tx.slots) {
+        if (vote !== 'no' && vote !== 'read-only') ready.send(this.message('abort', txId, id))
       }
     }
     ready.clearTimer(txId, 'prepare-timeout')
@@ -607,7 +622,7 @@ export class CoordinatorCore {
       payload: tx.payloads.get(to) as Json,
       participants: this.participantsOf.get(txId) ?? [],
       onePhase: false,
-      inc: tx.expected.get(to) ?? 0,
+      inc: tx.slots.get(to)?.expected ?? 0,
       epoch: this.epoch,
       seq: tx.seq,
     }
@@ -628,4 +643,11 @@ export class CoordinatorCore {
   private message(type: 'commit' | 'abort', txId: TxId, to: NodeId): Message {
     return { v: PROTOCOL_VERSION, type, txId, from: this.id, to }
   }
+}
+
+/** The participants that voted yes, in order. */
+function yesVoters(slots: ReadonlyMap<NodeId, Slot>): NodeId[] {
+  const yes: NodeId[] = []
+  for (const [id, { vote }] of slots) if (vote === 'yes') yes.push(id)
+  return yes
 }

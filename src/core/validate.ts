@@ -107,7 +107,7 @@ export class FieldReader {
   }
 
   /** A non-empty list of distinct node ids. */
-  idList(field: string): NodeId[] {
+  idList(field: string): readonly NodeId[] {
     const value = this.fields[field]
     if (
       !Array.isArray(value) ||
@@ -118,7 +118,8 @@ export class FieldReader {
     ) {
       this.fail(field, `a non-empty array of at most ${MAX_PARTICIPANTS} distinct node ids`)
     }
-    return [...value]
+    // A frozen list (from a sealed message) cannot change: it is shared, not copied.
+    return Object.isFrozen(value) ? value : [...value]
   }
 
   /**
