@@ -20,8 +20,8 @@ const COMPACT_AFTER = 1024
  */
 export class ReadyQueue<T> {
   /** The entries from {@link head} on are queued, oldest first; those before it are done. */
-  protected entries: (Entry<T> | undefined)[] = []
-  protected head = 0
+  private entries: (Entry<T> | undefined)[] = []
+  private head = 0
   /** The entries still waiting for their records, by item (so that marking one costs O(1)). */
   private waiting = new Map<T, Entry<T>>()
 
@@ -93,8 +93,8 @@ export class ReadyQueue<T> {
     return clone
   }
 
-  /** The queued entries, oldest first. */
-  protected queued(): Entry<T>[] {
+  /** The queued entries, oldest first, with whether each is durable. */
+  protected queued(): { readonly item: T; readonly durable: boolean }[] {
     return this.entries.slice(this.head) as Entry<T>[]
   }
 }
