@@ -246,7 +246,12 @@ export class CoordinatorCore {
     }
   }
 
-  private begin(ready: Builder, txId: TxId, participants: ReadonlyMap<NodeId, Json>): void {
+  /**
+   * Throws what `begin` would throw for this request, except `TOO_MANY_TRANSACTIONS`: a caller that
+   * must wait for room (admission control) learns of a bad request before it waits.
+   * @throws TwopcError `INVALID_REQUEST`, `DUPLICATE_TRANSACTION`
+   */
+  checkBegin(txId: TxId, participants: ReadonlyMap<NodeId, Json>): void {
     if (!isTxId(txId)) {
       throw new TwopcError(
         'INVALID_REQUEST',
@@ -273,6 +278,10 @@ export class CoordinatorCore {
         )
       }
     }
+  }
+
+  private begin(ready: Builder, txId: TxId, participants: ReadonlyMap<NodeId, Json>): void {
+    this.checkBegin(txId, participants)
     if (this.transactions.size >= this.options.maxInFlightTransactions) {
       throw new TwopcError(
         'TOO_MANY_TRANSACTIONS',

@@ -277,6 +277,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
     if (signal?.aborted) return cancelled
     const waited = this.admission.mustWait(this.core.inFlight)
     if (waited) {
+      this.core.checkBegin(txId, payloads) // a bad request is refused now, not after the wait
       if (!(await this.admission.wait(signal))) return cancelled
       this.admission.begun()
       // Let in, but a microtask later: the node may have closed, or the caller given up, since.

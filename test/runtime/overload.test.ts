@@ -52,6 +52,25 @@ describe('admission control', () => {
     expect((await late).decision).toBe('commit')
   })
 
+  it('a bad request is refused at once, not after waiting for room', async () => {
+    const { coordinator, prepared } = await gatedCluster(open, {
+      maxInFlightTransactions: 1,
+      maxQueuedTransactions: 10,
+    })
+    void coordinator.commit({ txId: 'a', participants: { p: 1 } }).catch(() => {})
+    await settle()
+    await expect(coordinator.commit({ txId: 'a', participants: { p: 2 } })).rejects.toMatchObject({
+      code: 'DUPLICATE_TRANSACTION',
+    })
+    await expect(coordinator.commit({ txId: 'b', participants: { coord: 2 } })).rejects.toMatchObject({
+      code: 'INVALID_REQUEST',
+    })
+    await expect(coordinator.commit({ txId: '~b', participants: { p: 2 } })).rejects.toMatchObject({
+      code: 'INVALID_REQUEST',
+    })
+    expect(prepared).toEqual(['a'])
+  })
+
   it('a waiting call cancelled by its signal never begins; close() rejects the others with CLOSED', async () => {
     const { coordinator, prepared } = await gatedCluster(open, {
       maxInFlightTransactions: 1,
