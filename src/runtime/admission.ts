@@ -3,7 +3,12 @@ import { TwopcError } from '../core/errors.js'
 interface Waiter {
   readonly admit: () => void
   readonly reject: (error: unknown) => void
+  /** Its signal fired while it waited: it stays in the queue, skipped, until it reaches the head. */
+  cancelled: boolean
 }
+
+/** Waiters already taken are dropped from the front of the array in one go once there are this many. */
+const COMPACT_AFTER = 1024
 
 /**
  * A coordinator's admission control: past `maxInFlight` transactions in flight, `commit()` calls
@@ -13,7 +18,11 @@ interface Waiter {
  * `TOO_MANY_TRANSACTIONS`. With `maxQueued` 0 nothing waits: the core refuses at once.
  */
 export class AdmissionQueue {
-  private readonly waiting: Waiter[] = []
+  /** Waiting callers, oldest first, from {@link head} on: an array read from a moving head. */
+  private queue: Waiter[] = []
+  private head = 0
+  /** Callers in the queue not cancelled. */
+  private waiting = 0
   /** Callers let in that have not begun their transaction yet: their room is taken. */
   private admitted = 0
 
@@ -24,13 +33,13 @@ export class AdmissionQueue {
 
   /** Callers waiting now. */
   get size(): number {
-    return this.waiting.length
+    return this.waiting
   }
 
   /** True if a caller must wait before beginning, with `inFlight` transactions in flight. */
   mustWait(inFlight: number): boolean {
     if (this.maxQueued === 0) return false
-    return this.waiting.length > 0 || inFlight + this.admitted >= this.maxInFlight
+    return this.waiting > 0 || inFlight + this.admitted >= this.maxInFlight
   }
 
   /**
@@ -39,18 +48,23 @@ export class AdmissionQueue {
    * @throws TwopcError `TOO_MANY_TRANSACTIONS` at once if `maxQueued` callers already wait.
    */
   wait(signal: AbortSignal | undefined): Promise<boolean> {
-    if (this.waiting.length >= this.maxQueued) {
+    if (this.waiting >= this.maxQueued) {
       return Promise.reject(
         new TwopcError(
           'TOO_MANY_TRANSACTIONS',
-          `${this.maxInFlight} transactions are in flight and ${this.waiting.length} commit() calls wait (maxInFlightTransactions, maxQueuedTransactions); retry later`,
+          `${this.maxInFlight} transactions are in flight and ${this.waiting} commit() calls wait (maxInFlightTransactions, maxQueuedTransactions); retry later`,
         ),
       )
     }
     return new Promise<boolean>((resolve, reject) => {
       const onAbort = () => {
-        const index = this.waiting.indexOf(waiter)
-        if (index >= 0) this.waiting.splice(index, 1)
+        waiter.cancelled = true
+        this.waiting -= 1
+        // Cancelled waiters are skipped at the head; drop them before they outnumber the others.
+        if (this.queue.length - this.head > 2 * this.waiting + COMPACT_AFTER) {
+          this.queue = this.queue.slice(this.head).filter((queued) => !queued.cancelled)
+          this.head = 0
+        }
         resolve(false)
       }
       const settle = () => signal?.removeEventListener('abort', onAbort)
@@ -63,8 +77,10 @@ export class AdmissionQueue {
           settle()
           reject(error)
         },
+        cancelled: false,
       }
-      this.waiting.push(waiter)
+      this.queue.push(waiter)
+      this.waiting += 1
       signal?.addEventListener('abort', onAbort, { once: true })
     })
   }
@@ -76,14 +92,35 @@ export class AdmissionQueue {
 
   /** Transactions finished: lets in as many waiting callers as there is room for. */
   release(inFlight: number): void {
-    while (this.waiting.length > 0 && inFlight + this.admitted < this.maxInFlight) {
+    while (this.waiting > 0 && inFlight + this.admitted < this.maxInFlight) {
+      const waiter = this.take()
+      if (waiter.cancelled) continue
+      this.waiting -= 1
       this.admitted += 1
-      this.waiting.shift()?.admit()
+      waiter.admit()
     }
   }
 
   /** The node closed or halted: every waiting caller is rejected with `error`. */
   rejectAll(error: unknown): void {
-    for (const waiter of this.waiting.splice(0)) waiter.reject(error)
+    const waiters = this.queue.slice(this.head).filter((waiter) => !waiter.cancelled)
+    this.queue = []
+    this.head = 0
+    this.waiting = 0
+    for (const waiter of waiters) waiter.reject(error)
+  }
+
+  /** The oldest waiter in the queue (there is one), removed from it. */
+  private take(): Waiter {
+    const waiter = this.queue[this.head] as Waiter
+    this.head += 1
+    if (this.head === this.queue.length) {
+      this.queue = []
+      this.head = 0
+    } else if (this.head >= COMPACT_AFTER && this.head * 2 >= this.queue.length) {
+      this.queue = this.queue.slice(this.head)
+      this.head = 0
+    }
+    return waiter
   }
 }

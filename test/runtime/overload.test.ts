@@ -90,6 +90,29 @@ describe('admission control', () => {
     await expect(first).rejects.toMatchObject({ code: 'CLOSED' })
   })
 
+  it('thousands of waiting calls cancelled and let in keep their order and their count', async () => {
+    const { coordinator, prepared, answer } = await gatedCluster(open, {
+      maxInFlightTransactions: 1,
+      maxQueuedTransactions: 5_000,
+    })
+    const first = coordinator.commit({ txId: 'first', participants: { p: 0 } })
+    const controllers = Array.from({ length: 3_000 }, () => new AbortController())
+    const waiting = controllers.map((controller, i) =>
+      coordinator.commit({ txId: `w${i}`, participants: { p: i }, signal: controller.signal }),
+    )
+    // Every waiting call but the last three is cancelled (the queue compacts them away).
+    for (const controller of controllers.slice(0, -3)) controller.abort()
+    await settle()
+    const late = coordinator.commit({ txId: 'late', participants: { p: 0 } })
+    for (let round = 0; round < 5; round++) await answer()
+    expect(prepared).toEqual(['first', 'w2997', 'w2998', 'w2999', 'late'])
+    expect((await first).decision).toBe('commit')
+    const outcomes = await Promise.all(waiting)
+    expect(outcomes.filter((outcome) => outcome.decision === 'abort')).toHaveLength(2_997)
+    expect(outcomes.slice(-3).map((outcome) => outcome.decision)).toEqual(['commit', 'commit', 'commit'])
+    expect((await late).decision).toBe('commit')
+  })
+
   it('with the default maxQueuedTransactions (0), a call past maxInFlightTransactions is refused at once', async () => {
     const { coordinator } = await gatedCluster(open, { maxInFlightTransactions: 1 })
     void coordinator.commit({ participants: { p: 1 } }).catch(() => {})
