@@ -1,6 +1,6 @@
 import { TwopcError, unreachable } from './errors.js'
 import type { Message } from './messages.js'
-import { freezeJson, isDeepFrozen, MAX_STORED_PAYLOAD_DEPTH, PrivateMark } from './payload.js'
+import { freezeJson, MAX_STORED_PAYLOAD_DEPTH, PrivateMark } from './payload.js'
 import { MAX_ID_LENGTH, MAX_PARTICIPANTS, type NodeId } from './types.js'
 
 /** A plain object (not null, not an array), read field by field by the parsers. */
@@ -118,10 +118,9 @@ export class FieldReader {
     ) {
       this.fail(field, `a non-empty array of at most ${MAX_PARTICIPANTS} distinct node ids`)
     }
-    // A list this library deep-froze (that of a sealed message) cannot change: it is shared, not
-    // copied. Anything else is copied into a plain array (a frozen Array subclass, or one with
-    // getters or an own `includes`, must not get through as is).
-    return isDeepFrozen(value) ? value : [...value]
+    // Always a plain copy: a frozen Array subclass, or one with getters or an own `includes`,
+    // must not get through as is (and a copy of a few ids costs less than marking the original).
+    return [...value]
   }
 
   /**
@@ -190,7 +189,7 @@ export function sealMessage(message: Message): Message {
   // Frozen field by field rather than by a generic walk, which took most of the time of sealing.
   switch (message.type) {
     case 'prepare':
-      freezeJson(message.participants) // marked: idList shares it (records of the prepare) as is
+      Object.freeze(message.participants)
       freezeJson(message.payload)
       break
     case 'abort':
