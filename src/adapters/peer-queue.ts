@@ -1,3 +1,5 @@
+import { Fifo } from '../runtime/fifo.js'
+
 /**
  * The messages waiting for one peer, as encoded UTF-8 JSON, oldest first. Bounded by count and by
  * bytes: pushing past either bound drops the oldest messages, and {@link push} says how many, so a
@@ -5,9 +7,7 @@
  * keeps the freshest retransmissions, which are the ones the protocol still waits on.
  */
 export class PeerQueue {
-  /** Consumed slots before `head` are cleared to `undefined` so their buffers can be collected. */
-  private items: (Buffer | undefined)[] = []
-  private head = 0
+  private readonly items = new Fifo<Buffer>()
   private queuedBytes = 0
 
   constructor(
@@ -17,7 +17,7 @@ export class PeerQueue {
 
   /** Messages waiting. */
   get size(): number {
-    return this.items.length - this.head
+    return this.items.size
   }
 
   /** Appends `message`; returns how many of the oldest messages were dropped to stay within bounds. */
@@ -39,7 +39,7 @@ export class PeerQueue {
   take(budgetBytes: number, overheadBytes: number): Buffer[] {
     const taken: Buffer[] = []
     let bytes = 0
-    for (let next = this.items[this.head]; next !== undefined; next = this.items[this.head]) {
+    for (let next = this.items.peek(); next !== undefined; next = this.items.peek()) {
       bytes += next.length + overheadBytes
       if (taken.length > 0 && bytes > budgetBytes) break
       taken.push(this.shift())
@@ -50,22 +50,14 @@ export class PeerQueue {
   /** Empties the queue; returns how many messages it held. */
   clear(): number {
     const count = this.size
-    this.items = []
-    this.head = 0
+    this.items.clear()
     this.queuedBytes = 0
     return count
   }
 
   private shift(): Buffer {
-    const item = this.items[this.head] as Buffer
-    this.items[this.head] = undefined
-    this.head += 1
+    const item = this.items.shift() as Buffer // called only when one is waiting
     this.queuedBytes -= item.length
-    // Compact once the consumed prefix dominates, so shifting stays O(1) amortised.
-    if (this.head >= 1024 && this.head * 2 >= this.items.length) {
-      this.items = this.items.slice(this.head)
-      this.head = 0
-    }
     return item
   }
 }

@@ -1,4 +1,5 @@
 import { TwopcError } from '../core/errors.js'
+import { Fifo } from './fifo.js'
 
 interface Waiter {
   readonly admit: () => void
@@ -7,7 +8,7 @@ interface Waiter {
   cancelled: boolean
 }
 
-/** Waiters already taken are dropped from the front of the array in one go once there are this many. */
+/** Cancelled waiters are dropped in one pass once they outnumber the others by this many. */
 const COMPACT_AFTER = 1024
 
 /**
@@ -18,9 +19,8 @@ const COMPACT_AFTER = 1024
  * `TOO_MANY_TRANSACTIONS`. With `maxQueued` 0 nothing waits: the core refuses at once.
  */
 export class AdmissionQueue {
-  /** Waiting callers, oldest first, from {@link head} on: an array read from a moving head. */
-  private queue: Waiter[] = []
-  private head = 0
+  /** Waiting callers, oldest first. */
+  private readonly queue = new Fifo<Waiter>()
   /** Callers in the queue not cancelled. */
   private waiting = 0
   /** Callers let in that have not begun their transaction yet: their room is taken. */
@@ -61,10 +61,8 @@ export class AdmissionQueue {
         waiter.cancelled = true
         this.waiting -= 1
         // Cancelled waiters are skipped at the head; drop them before they outnumber the others.
-        if (this.queue.length - this.head > 2 * this.waiting + COMPACT_AFTER) {
-          this.queue = this.queue.slice(this.head).filter((queued) => !queued.cancelled)
-          this.head = 0
-        }
+        if (this.queue.size > 2 * this.waiting + COMPACT_AFTER)
+          this.queue.retain((queued) => !queued.cancelled)
         resolve(false)
       }
       const settle = () => signal?.removeEventListener('abort', onAbort)
@@ -93,7 +91,7 @@ export class AdmissionQueue {
   /** Transactions finished: lets in as many waiting callers as there is room for. */
   release(inFlight: number): void {
     while (this.waiting > 0 && inFlight + this.admitted < this.maxInFlight) {
-      const waiter = this.take()
+      const waiter = this.queue.shift() as Waiter // `waiting` > 0: one is queued
       if (waiter.cancelled) continue
       this.waiting -= 1
       this.admitted += 1
@@ -103,24 +101,9 @@ export class AdmissionQueue {
 
   /** The node closed or halted: every waiting caller is rejected with `error`. */
   rejectAll(error: unknown): void {
-    const waiters = this.queue.slice(this.head).filter((waiter) => !waiter.cancelled)
-    this.queue = []
-    this.head = 0
+    const waiters = this.queue.toArray().filter((waiter) => !waiter.cancelled)
+    this.queue.clear()
     this.waiting = 0
     for (const waiter of waiters) waiter.reject(error)
-  }
-
-  /** The oldest waiter in the queue (there is one), removed from it. */
-  private take(): Waiter {
-    const waiter = this.queue[this.head] as Waiter
-    this.head += 1
-    if (this.head === this.queue.length) {
-      this.queue = []
-      this.head = 0
-    } else if (this.head >= COMPACT_AFTER && this.head * 2 >= this.queue.length) {
-      this.queue = this.queue.slice(this.head)
-      this.head = 0
-    }
-    return waiter
   }
 }

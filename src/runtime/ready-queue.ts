@@ -1,11 +1,10 @@
+import { Fifo } from './fifo.js'
+
 /** One queued item and whether its forced records are durable. */
 interface Entry<T> {
   readonly item: T
   durable: boolean
 }
-
-/** Done entries are dropped from the front of the array in one go once there are this many. */
-const COMPACT_AFTER = 1024
 
 /**
  * The order that makes "persist before send" hold (DESIGN.md §1): the effects of each `Ready` run in
@@ -15,13 +14,12 @@ const COMPACT_AFTER = 1024
  * order is what runs in production.
  *
  * `T` is whatever the caller keeps per `Ready` (the `Ready` itself in the runtime; what is left to
- * do of it in the simulators). Every operation costs O(1) amortized: the queue is an array read
- * from a moving head, and the entries still waiting for the disk are also kept by item.
+ * do of it in the simulators). Every operation costs O(1) amortized: the queue is a `Fifo`,
+ * and the entries still waiting for the disk are also kept by item.
  */
 export class ReadyQueue<T> {
-  /** The entries from {@link head} on are queued, oldest first; those before it are done. */
-  private entries: (Entry<T> | undefined)[] = []
-  private head = 0
+  /** The entries, oldest first. */
+  private readonly entries = new Fifo<Entry<T>>()
   /** The entries still waiting for their records, by item (so that marking one costs O(1)). */
   private waiting = new Map<T, Entry<T>>()
 
@@ -46,27 +44,18 @@ export class ReadyQueue<T> {
 
   /** The oldest entry, if its effects may run now (every earlier one ran, and it is durable). */
   get releasable(): T | undefined {
-    const head = this.entries[this.head]
+    const head = this.entries.peek()
     return head?.durable ? head.item : undefined
   }
 
   /** Removes `item`, the one {@link releasable} returned: its effects run now. */
   done(item: T): void {
-    if (this.entries[this.head]?.item === item) {
-      this.entries[this.head] = undefined
-      this.head += 1
-      if (this.head === this.entries.length) {
-        this.entries.length = 0
-        this.head = 0
-      } else if (this.head >= COMPACT_AFTER && this.head * 2 >= this.entries.length) {
-        this.entries = this.entries.slice(this.head)
-        this.head = 0
-      }
+    if (this.entries.peek()?.item === item) {
+      this.entries.shift()
       return
     }
     this.waiting.delete(item)
-    const index = this.entries.findIndex((entry, at) => at >= this.head && entry?.item === item)
-    if (index >= 0) this.entries.splice(index, 1)
+    this.entries.removeFirst((entry) => entry.item === item)
   }
 
   /** The entries in order, oldest first. */
@@ -76,13 +65,12 @@ export class ReadyQueue<T> {
 
   /** Number of entries. */
   get size(): number {
-    return this.entries.length - this.head
+    return this.entries.size
   }
 
   /** Drops every entry (a crash, or `close()`). */
   clear(): void {
-    this.entries = []
-    this.head = 0
+    this.entries.clear()
     this.waiting.clear()
   }
 
@@ -95,6 +83,6 @@ export class ReadyQueue<T> {
 
   /** The queued entries, oldest first, with whether each is durable. */
   protected queued(): { readonly item: T; readonly durable: boolean }[] {
-    return this.entries.slice(this.head) as Entry<T>[]
+    return this.entries.toArray()
   }
 }
