@@ -2,7 +2,7 @@ import { backoffDelayMs } from './backoff.js'
 import { BoundedMap } from './bounded-map.js'
 import { TwopcError, unreachable } from './errors.js'
 import { assertLogOwner, startLife } from './log-owner.js'
-import type { Message, VoteMessage } from './messages.js'
+import type { Message, PrepareMessage, VoteMessage } from './messages.js'
 import { PROTOCOL_VERSION } from './messages.js'
 import {
   type CommonCoreOptions,
@@ -597,13 +597,33 @@ export class CoordinatorCore {
    */
   private onePhaseRequest(txId: TxId, tx: OnePhaseTx): Message {
     const { participant: to, expected: inc, seq, payload } = tx
-    const { epoch } = this
-    // One literal each: on Node 20 spreading a shared header costs microseconds per message.
     if (tx.abortReason !== undefined) {
-      const ticket = { inc, epoch, seq }
+      const ticket = { inc, epoch: this.epoch, seq }
       return { v: PROTOCOL_VERSION, type: 'abort', txId, from: this.id, to, onePhase: true, ticket }
     }
-    const participants = [to]
+    return this.prepare({ txId, to, payload, participants: [to], onePhase: true, inc, seq })
+  }
+
+  /** The `prepare` of a two-phase transaction for participant `to`, bound to the life expected of it. */
+  private prepareFor(txId: TxId, to: NodeId): Message {
+    const tx = this.transactions.get(txId) as Extract<TxState, { phase: 'preparing' }>
+    return this.prepare({
+      txId,
+      to,
+      payload: tx.payloads.get(to) as Json,
+      participants: this.participantsOf.get(txId) ?? [],
+      onePhase: false,
+      inc: tx.slots.get(to)?.expected ?? 0,
+      seq: tx.seq,
+    })
+  }
+
+  /** A `prepare` in this coordinator's epoch (built as one literal, not by spreading a header). */
+  private prepare(
+    fields: Pick<PrepareMessage, 'txId' | 'to' | 'payload' | 'participants' | 'onePhase' | 'inc' | 'seq'>,
+  ): Message {
+    const { txId, to, payload, participants, onePhase, inc, seq } = fields
+    const { epoch } = this
     return {
       v: PROTOCOL_VERSION,
       type: 'prepare',
@@ -612,28 +632,10 @@ export class CoordinatorCore {
       to,
       payload,
       participants,
-      onePhase: true,
+      onePhase,
       inc,
       epoch,
       seq,
-    }
-  }
-
-  /** The `prepare` of a two-phase transaction for participant `to`, bound to the life expected of it. */
-  private prepareFor(txId: TxId, to: NodeId): Message {
-    const tx = this.transactions.get(txId) as Extract<TxState, { phase: 'preparing' }>
-    return {
-      v: PROTOCOL_VERSION,
-      type: 'prepare',
-      txId,
-      from: this.id,
-      to,
-      payload: tx.payloads.get(to) as Json,
-      participants: this.participantsOf.get(txId) ?? [],
-      onePhase: false,
-      inc: tx.slots.get(to)?.expected ?? 0,
-      epoch: this.epoch,
-      seq: tx.seq,
     }
   }
 
