@@ -1,7 +1,7 @@
 import { TwopcError } from '../core/errors.js'
 import { type Message, parseMessage } from '../core/messages.js'
 import type { NodeId } from '../core/types.js'
-import { sealMessage } from '../core/validate.js'
+import { sealMessage, withinDepth } from '../core/validate.js'
 import type { InboundRejectionReason } from './transport-events.js'
 
 /**
@@ -28,16 +28,6 @@ export interface AdmissionRules {
   readonly batch: boolean
 }
 
-function tooDeep(value: unknown): boolean {
-  const stack: { value: unknown; depth: number }[] = [{ value, depth: 1 }]
-  for (let item = stack.pop(); item !== undefined; item = stack.pop()) {
-    if (typeof item.value !== 'object' || item.value === null) continue
-    if (item.depth > MAX_JSON_DEPTH) return true
-    for (const child of Object.values(item.value)) stack.push({ value: child, depth: item.depth + 1 })
-  }
-  return false
-}
-
 /**
  * The last gate inbound bytes pass, after size and authentication checks: decodes UTF-8 JSON,
  * validates every message with `parseMessage`, and checks that each comes from `rules.sender` and
@@ -52,7 +42,7 @@ export function admitMessages(body: Uint8Array, rules: AdmissionRules): Admissio
   } catch (error) {
     return { ok: false, reason: 'malformed', detail: `not UTF-8 JSON: ${(error as Error).message}` }
   }
-  if (tooDeep(value))
+  if (!withinDepth(value, MAX_JSON_DEPTH))
     return { ok: false, reason: 'malformed', detail: `JSON nested over ${MAX_JSON_DEPTH} levels` }
   if (rules.batch && (!Array.isArray(value) || value.length === 0)) {
     return { ok: false, reason: 'malformed', detail: 'expected a non-empty JSON array of messages' }

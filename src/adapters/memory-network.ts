@@ -183,7 +183,7 @@ export class MemoryNetwork {
 
   private deliver(from: NodeId, to: NodeId, message: unknown): void {
     const handler = this.handlers.get(to)
-    if (handler === undefined || this.cut.has(`${from}\u0000${to}`)) {
+    if (handler === undefined || (this.cut.size > 0 && this.cut.has(`${from}\u0000${to}`))) {
       this.counts.undeliverable += 1
       return
     }

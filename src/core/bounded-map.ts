@@ -13,10 +13,11 @@ export class BoundedMap<K, V> {
     this.entries.delete(key)
     this.entries.set(key, value)
     if (this.entries.size <= this.limit) return undefined
-    const [oldest] = this.entries
-    if (oldest === undefined) return undefined
-    this.entries.delete(oldest[0])
-    return oldest[1]
+    // The first key in insertion order is the oldest (read without destructuring an entry pair).
+    const oldest = this.entries.keys().next().value as K
+    const evicted = this.entries.get(oldest)
+    this.entries.delete(oldest)
+    return evicted
   }
 
   /** The value for `key`, if remembered. */

@@ -61,11 +61,10 @@ export function frozenPayloads(
 ): Map<NodeId, Json> {
   const ids = Object.keys(participants)
   // Every prepare carries the transaction id, both ends' ids and the participant list.
-  const sharedBytes = jsonBytes(JSON.stringify([transaction.txId, transaction.coordinator, ids]))
+  const sharedBytes = jsonListBytes([transaction.txId, transaction.coordinator]) + 1 + jsonListBytes(ids)
   const payloads = new Map<NodeId, Json>()
   for (const participant of ids) {
-    const budget =
-      MAX_MESSAGE_BYTES - PREPARE_FIXED_BYTES - sharedBytes - jsonBytes(JSON.stringify(participant)) - 1
+    const budget = MAX_MESSAGE_BYTES - PREPARE_FIXED_BYTES - sharedBytes - jsonStringBytes(participant) - 1
     const copy = new PayloadWalk(participant, budget).value(participants[participant], 0)
     payloads.set(participant, freezeJson(copy))
   }
@@ -141,7 +140,7 @@ class PayloadWalk {
   value(value: unknown, depth: number): Json {
     switch (typeof value) {
       case 'string':
-        this.count(jsonBytes(JSON.stringify(value)))
+        this.count(jsonStringBytes(value))
         return value
       case 'boolean':
         this.count(value ? 4 : 5)
@@ -202,15 +201,18 @@ class PayloadWalk {
   private object(value: object, depth: number): { [key: string]: Json } {
     const keys = Object.getOwnPropertyNames(value)
     this.count(2 + Math.max(0, keys.length - 1))
-    const entries: [string, Json][] = []
-    for (const key of keys) {
+    const copy: { [key: string]: Json } = {}
+    for (let i = 0; i < keys.length; i++) {
+      const key = keys[i] as string
       this.path.push(key)
-      this.count(jsonBytes(JSON.stringify(key)) + 1)
-      entries.push([key, this.property(value, key, depth)])
+      this.count(jsonStringBytes(key) + 1)
+      const member = this.property(value, key, depth)
+      // A key `__proto__` must stay a key, as in JSON.parse: assigning it would set the prototype.
+      if (key === '__proto__') Object.defineProperty(copy, key, dataProperty(member))
+      else copy[key] = member
       this.path.pop()
     }
-    // fromEntries defines each key as data, so a key `__proto__` stays a key, as in JSON.parse.
-    return Object.fromEntries(entries)
+    return copy
   }
 
   private property(container: object, key: string | number, depth: number): Json {
@@ -271,15 +273,43 @@ function isIndex(key: string, length: number): boolean {
   return Number.isInteger(index) && index >= 0 && index < length && String(index) === key
 }
 
+/** A descriptor of an enumerable, writable, configurable data property, as `JSON.parse` defines them. */
+function dataProperty(value: Json): PropertyDescriptor {
+  return { value, enumerable: true, writable: true, configurable: true }
+}
+
 /**
- * UTF-8 length of a string `JSON.stringify` produced: it escapes lone surrogates, so every
- * surrogate left is half of a 4-byte pair.
+ * UTF-8 length of `JSON.stringify(text)`, counted without writing it: the quotes, two bytes for
+ * `\"`, `\\` and the short escapes, six for other control characters and lone surrogates (written
+ * `\uXXXX`), four for a surrogate pair, and the UTF-8 length of everything else.
  */
-function jsonBytes(json: string): number {
-  let bytes = 0
-  for (let i = 0; i < json.length; i++) {
-    const code = json.charCodeAt(i)
-    bytes += code < 0x80 ? 1 : code < 0x800 ? 2 : code >= 0xd800 && code <= 0xdfff ? 2 : 3
+export function jsonStringBytes(text: string): number {
+  let bytes = 2
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i)
+    if (code < 0x20) bytes += SHORT_ESCAPES.has(code) ? 2 : 6
+    else if (code === 0x22 || code === 0x5c) bytes += 2
+    else if (code < 0x80) bytes += 1
+    else if (code < 0x800) bytes += 2
+    else if (code < 0xd800 || code > 0xdfff) bytes += 3
+    else if (code <= 0xdbff && isLowSurrogate(text.charCodeAt(i + 1))) {
+      bytes += 4
+      i += 1
+    } else bytes += 6
   }
+  return bytes
+}
+
+/** Control characters `JSON.stringify` writes as a two-character escape: \b \t \n \f \r. */
+const SHORT_ESCAPES: ReadonlySet<number> = new Set([0x08, 0x09, 0x0a, 0x0c, 0x0d])
+
+function isLowSurrogate(code: number): boolean {
+  return code >= 0xdc00 && code <= 0xdfff
+}
+
+/** UTF-8 length of `JSON.stringify(texts)`: brackets, commas and each string. */
+function jsonListBytes(texts: readonly string[]): number {
+  let bytes = 2 + Math.max(0, texts.length - 1)
+  for (const text of texts) bytes += jsonStringBytes(text)
   return bytes
 }

@@ -114,7 +114,7 @@ export class FieldReader {
       value.length === 0 ||
       value.length > MAX_PARTICIPANTS ||
       !value.every(isId) ||
-      new Set(value).size !== value.length
+      !distinct(value)
     ) {
       this.fail(field, `a non-empty array of at most ${MAX_PARTICIPANTS} distinct node ids`)
     }
@@ -138,8 +138,17 @@ export class FieldReader {
   }
 }
 
+/** True if no two of `values` are equal; short lists (most participant lists) are compared without a `Set`. */
+function distinct(values: readonly unknown[]): boolean {
+  if (values.length > 16) return new Set(values).size === values.length
+  for (let i = 1; i < values.length; i++) {
+    for (let j = 0; j < i; j++) if (values[i] === values[j]) return false
+  }
+  return true
+}
+
 /** True if `value` nests arrays/objects at most `limit` levels deep; iterative, so it cannot overflow. */
-function withinDepth(value: unknown, limit: number): boolean {
+export function withinDepth(value: unknown, limit: number): boolean {
   if (typeof value !== 'object' || value === null) return true
   // Two stacks of plain values rather than one of pairs: no allocation per container.
   const containers: object[] = [value]

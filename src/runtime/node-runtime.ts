@@ -1,6 +1,6 @@
 import { TwopcError } from '../core/errors.js'
 import { type Message, parseMessage } from '../core/messages.js'
-import type { Ready, ResourceRequest, TimerKind } from '../core/ready.js'
+import type { Ready, ResourceRequest, TimerEffect, TimerKind } from '../core/ready.js'
 import { type LogRecord, parseRecord } from '../core/records.js'
 import type { TxId } from '../core/types.js'
 import { Deadlines } from './deadlines.js'
@@ -295,7 +295,11 @@ export class NodeRuntime<Event extends { readonly type: string }> {
   private forgetEnded(records: readonly LogRecord[], appended: Promise<void>): void {
     const { log } = this.io
     if (log.forget === undefined) return
-    const ended = records.filter((record) => record.type === 'end').map((record) => record.txId)
+    const ended: TxId[] = []
+    for (let i = 0; i < records.length; i++) {
+      const record = records[i] as LogRecord
+      if (record.type === 'end') ended.push(record.txId)
+    }
     if (ended.length === 0) return
     // forget is only a hint: a log that fails to compact loses nothing, so its errors are ignored.
     appended.then(() => log.forget?.(ended)).catch(() => {})
@@ -314,10 +318,14 @@ export class NodeRuntime<Event extends { readonly type: string }> {
     })
   }
 
+  // Indexed loops: on this path (every step of every node) `for…of` allocated an iterator result
+  // per element, about a tenth of what the library allocates per transaction.
   private apply(ready: Ready<Event>): void {
     if (this.state !== 'running') return
-    for (const message of ready.messages) this.send(message)
-    for (const effect of ready.timers) {
+    const { messages, timers, requests, events } = ready
+    for (let i = 0; i < messages.length; i++) this.send(messages[i] as Message)
+    for (let i = 0; i < timers.length; i++) {
+      const effect = timers[i] as TimerEffect
       const { txId, timer } = effect
       if (effect.type === 'clear-timer') {
         this.deadlines.clear(timer, txId)
@@ -329,8 +337,9 @@ export class NodeRuntime<Event extends { readonly type: string }> {
           : effect.delayMs
       this.deadlines.set(timer, txId, delayMs, this.timerFired[timer])
     }
-    for (const request of ready.requests) this.hooks.request(request)
-    for (const event of ready.events) {
+    for (let i = 0; i < requests.length; i++) this.hooks.request(requests[i] as ResourceRequest)
+    for (let i = 0; i < events.length; i++) {
+      const event = events[i] as Event
       if (event.type === 'message-dropped') this.counters.messagesDropped += 1
       this.hooks.event(event)
     }

@@ -1,5 +1,6 @@
+import fc from 'fast-check'
 import { describe, expect, test } from 'vitest'
-import { freezeJson, frozenPayloads, isDeepFrozen } from '../../src/core/payload.js'
+import { freezeJson, frozenPayloads, isDeepFrozen, jsonStringBytes } from '../../src/core/payload.js'
 
 const transaction = { txId: 't', coordinator: 'coord' }
 
@@ -80,4 +81,34 @@ function expectDeepFrozen(value: unknown): void {
   if (typeof value !== 'object' || value === null) return
   expect(Object.isFrozen(value)).toBe(true)
   for (const child of Object.values(value)) expectDeepFrozen(child)
+}
+
+describe('jsonStringBytes', () => {
+  test('counts exactly the UTF-8 bytes of JSON.stringify, escapes and lone surrogates included', () => {
+    const awkward = [
+      '',
+      'a"b\\c',
+      '\b\t\n\f\r\u0000\u001f\u007f',
+      'é€😀',
+      '\ud800',
+      'x\udc00y',
+      '\ud83d\ude00\ud83d',
+    ]
+    for (const text of awkward) expect(jsonStringBytes(text), JSON.stringify(text)).toBe(utf8Bytes(text))
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary' }), (text) => jsonStringBytes(text) === utf8Bytes(text)),
+      { numRuns: 2000 },
+    )
+    fc.assert(
+      fc.property(
+        fc.string({ unit: fc.integer({ min: 0, max: 0xffff }).map((code) => String.fromCharCode(code)) }),
+        (text) => jsonStringBytes(text) === utf8Bytes(text),
+      ),
+      { numRuns: 2000 },
+    )
+  })
+})
+
+function utf8Bytes(text: string): number {
+  return Buffer.byteLength(JSON.stringify(text))
 }
