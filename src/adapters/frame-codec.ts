@@ -34,11 +34,12 @@ export interface OutboundFrame {
 export function encodeFrames(frames: readonly OutboundFrame[]): Buffer {
   const envelopeBytes = frames.map((frame) => Buffer.byteLength(frame.envelope))
   let total = 0
-  for (const [i, frame] of frames.entries())
-    total += LENGTH_BYTES + (envelopeBytes[i] as number) + 1 + frame.message.length
+  for (let i = 0; i < frames.length; i++)
+    total += LENGTH_BYTES + (envelopeBytes[i] as number) + 1 + (frames[i] as OutboundFrame).message.length
   const buffer = Buffer.allocUnsafe(total)
   let offset = 0
-  for (const [i, frame] of frames.entries()) {
+  for (let i = 0; i < frames.length; i++) {
+    const frame = frames[i] as OutboundFrame
     const envelopeLength = envelopeBytes[i] as number
     offset = buffer.writeUInt32BE(envelopeLength + 1 + frame.message.length, offset)
     offset += buffer.write(frame.envelope, offset, 'utf8')
@@ -82,8 +83,8 @@ export function parseReply(body: Buffer): Reply | undefined {
 export function splitFrame(
   body: Buffer,
 ): { readonly envelope: Buffer; readonly message: Buffer } | undefined {
-  const newline = body.subarray(0, MAX_ENVELOPE_BYTES + 1).indexOf(NEWLINE)
-  if (newline < 0) return undefined
+  const newline = body.indexOf(NEWLINE)
+  if (newline < 0 || newline > MAX_ENVELOPE_BYTES) return undefined
   return { envelope: body.subarray(0, newline), message: body.subarray(newline + 1) }
 }
 

@@ -18,6 +18,12 @@ export type Admission =
 
 const utf8 = new TextDecoder('utf-8', { fatal: true })
 
+const TOO_DEEP: Admission = {
+  ok: false,
+  reason: 'malformed',
+  detail: `JSON nested over ${MAX_JSON_DEPTH} levels`,
+}
+
 /** What the bytes must be, besides valid messages. */
 export interface AdmissionRules {
   /** This node: every message must be addressed to it. */
@@ -42,20 +48,26 @@ export function admitMessages(body: Uint8Array, rules: AdmissionRules): Admissio
   } catch (error) {
     return { ok: false, reason: 'malformed', detail: `not UTF-8 JSON: ${(error as Error).message}` }
   }
-  if (!withinDepth(value, MAX_JSON_DEPTH))
-    return { ok: false, reason: 'malformed', detail: `JSON nested over ${MAX_JSON_DEPTH} levels` }
+  // The depth of the whole is checked only where it can matter: a message `parseMessage` accepts
+  // keeps no value deeper than its payload, so a valid frame's depth is its payloads' plus the
+  // levels above them; a refused frame is `malformed` if it is too deep, whatever else is wrong.
   if (rules.batch && (!Array.isArray(value) || value.length === 0)) {
+    if (!withinDepth(value, MAX_JSON_DEPTH)) return TOO_DEEP
     return { ok: false, reason: 'malformed', detail: 'expected a non-empty JSON array of messages' }
   }
+  const levelsAbovePayload = rules.batch ? 2 : 1
   const messages: Message[] = []
   for (const raw of rules.batch ? (value as unknown[]) : [value]) {
     let message: Message
     try {
       message = parseMessage(raw)
     } catch (error) {
+      if (!withinDepth(value, MAX_JSON_DEPTH)) return TOO_DEEP
       const detail = error instanceof TwopcError ? error.message : String(error)
       return { ok: false, reason: 'invalid-message', detail }
     }
+    if (message.type === 'prepare' && !withinDepth(message.payload, MAX_JSON_DEPTH - levelsAbovePayload))
+      return TOO_DEEP
     if (rules.sender !== undefined && message.from !== rules.sender) {
       return {
         ok: false,

@@ -1,4 +1,4 @@
-import { Fifo } from '../runtime/fifo.js'
+import { Fifo } from '../core/fifo.js'
 
 /**
  * The messages waiting for one peer, as encoded UTF-8 JSON, oldest first. Bounded by count and by

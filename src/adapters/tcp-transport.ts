@@ -88,6 +88,11 @@ interface Inbound {
   sender: NodeId | undefined
   /** A frame passed authentication and the sender was told so (`accepted` reply). */
   authenticated: boolean
+  /**
+   * The last envelope line read on this connection, as bytes and parsed: without a secret every
+   * envelope of a sender is the same line, which is then parsed once per connection.
+   */
+  lastEnvelope: { readonly bytes: Buffer; readonly parsed: Envelope } | undefined
 }
 
 /** How long a refused connection may take to read our `refused` reply and close before it is destroyed. */
@@ -333,6 +338,7 @@ export class TcpTransport extends EventEmitter<NetworkTransportEvents> implement
       decoder: new FrameDecoder(this.settings.maxFrameBytes),
       sender: undefined,
       authenticated: false,
+      lastEnvelope: undefined,
     }
     this.inbound.set(socket, connection)
     socket.on('error', () => {}) // a reset by the peer: 'close' follows
@@ -359,7 +365,7 @@ export class TcpTransport extends EventEmitter<NetworkTransportEvents> implement
 
   private receiveFrame(connection: Inbound, frame: Buffer): void {
     const parts = splitFrame(frame)
-    const envelope = parts === undefined ? undefined : parseEnvelope(parts.envelope)
+    const envelope = parts === undefined ? undefined : this.envelopeOf(connection, parts.envelope)
     if (parts === undefined || envelope === undefined) {
       this.reject(
         connection,
@@ -402,6 +408,18 @@ export class TcpTransport extends EventEmitter<NetworkTransportEvents> implement
     }
   }
 
+  /** The envelope line `bytes` parsed, or `undefined`; the same line as the last one is not parsed again. */
+  private envelopeOf(connection: Inbound, bytes: Buffer): Envelope | undefined {
+    const last = connection.lastEnvelope
+    if (last !== undefined && last.bytes.equals(bytes)) return last.parsed
+    const parsed = parseEnvelope(bytes)
+    // Signed lines differ frame by frame: only an unsigned one is kept (a copy: `bytes` is a view
+    // of the socket's chunk).
+    if (parsed !== undefined && parsed.sig === undefined)
+      connection.lastEnvelope = { bytes: Buffer.from(bytes), parsed }
+    return parsed
+  }
+
   /**
    * Counts and reports a refused frame; `close` ends the connection, whose framing or peer cannot
    * be trusted — after telling the sender why (a `refused` reply), so that a wrong secret shows on
@@ -423,8 +441,15 @@ export class TcpTransport extends EventEmitter<NetworkTransportEvents> implement
   }
 }
 
+/** A frame's envelope line: its sender and, when signed, the timestamp and signature (unchecked). */
+interface Envelope {
+  readonly from: NodeId
+  readonly ts: unknown
+  readonly sig: unknown
+}
+
 /** The envelope line of a frame, or `undefined` if it is not a JSON object with a valid `from`. */
-function parseEnvelope(bytes: Buffer): { from: NodeId; ts: unknown; sig: unknown } | undefined {
+function parseEnvelope(bytes: Buffer): Envelope | undefined {
   try {
     const value: unknown = JSON.parse(utf8.decode(bytes))
     if (typeof value !== 'object' || value === null) return undefined

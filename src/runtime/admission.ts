@@ -1,5 +1,5 @@
 import { TwopcError } from '../core/errors.js'
-import { Fifo } from './fifo.js'
+import { Fifo } from '../core/fifo.js'
 
 interface Waiter {
   readonly admit: () => void

@@ -1,4 +1,4 @@
-import { Fifo } from './fifo.js'
+import { Fifo } from '../core/fifo.js'
 
 /** One queued item and whether its forced records are durable. */
 interface Entry<T> {

@@ -1,7 +1,7 @@
 /** The queue under the ready, admission and peer queues, against a plain array as the model. */
 import { fc, test } from '@fast-check/vitest'
 import { expect } from 'vitest'
-import { Fifo } from '../../src/runtime/fifo.js'
+import { Fifo } from '../../src/core/fifo.js'
 
 const operation = fc.oneof(
   fc.record({ push: fc.integer({ min: 1, max: 40 }) }),

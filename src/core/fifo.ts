@@ -5,8 +5,8 @@ const COMPACT_AFTER = 1024
  * A first-in, first-out queue: an array read from a moving head, compacted in one go once the
  * taken prefix dominates, so that every operation but {@link removeFirst} and {@link retain} costs
  * O(1) amortized (`Array.prototype.shift` moves the whole array, which a queue of thousands feels).
- * Shared by the runtime's ready queue, the coordinator's admission queue and the transports' peer
- * queues.
+ * Shared by the runtime's ready queue, the coordinator's admission queue, the transports' peer
+ * queues and the cores' bounded maps.
  */
 export class Fifo<T> {
   /** Items from {@link head} on are queued; the slots before it are cleared so they can be collected. */
