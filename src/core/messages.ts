@@ -146,7 +146,8 @@ const DECISIONS: readonly Decision[] = ['commit', 'abort']
  *
  * Called by the runtime on every inbound message, whatever the transport. The library's own
  * transports validate at their edge and hand over deep-frozen messages that this function returns
- * as they are, at no cost; any other value (a custom transport's plain object) is checked in full.
+ * as they are, at no cost, as it does the messages the runtime sealed as a core built them (valid
+ * by construction); any other value (a custom transport's plain object) is checked in full.
  *
  * @throws TwopcError with code `INVALID_MESSAGE` whose message names the field, the value and what
  * was expected. It never throws anything else, whatever `value` is.

@@ -1,5 +1,5 @@
 import type { Decision, Json, NodeId, TxId } from './types.js'
-import { asFields, FieldReader } from './validate.js'
+import { asFields, FieldReader, isSealedRecord } from './validate.js'
 
 /**
  * Coordinator: the commit decision. Must be durable BEFORE any `commit` message is sent.
@@ -112,11 +112,14 @@ const ROLES: readonly NodeRole[] = ['coordinator', 'participant']
 
 /**
  * Validates a record read back from a log (or about to be appended) and returns a copy with the
- * known fields only. Logs call it after `load()`; the runtime calls it on what a log returns.
+ * known fields only. Logs call it after `load()`; the runtime calls it on what a log returns. A
+ * record the runtime sealed as a core built it (valid by construction, and frozen since) is
+ * returned as it is, at no cost.
  *
  * @throws TwopcError with code `INVALID_RECORD` naming the field, the value and what was expected.
  */
 export function parseRecord(value: unknown): LogRecord {
+  if (isSealedRecord(value)) return value as LogRecord
   const fields = asFields(value, 'log record', 'INVALID_RECORD')
   const read = new FieldReader(fields, 'log record', 'INVALID_RECORD')
   const type = read.oneOf('type', RECORD_TYPES)

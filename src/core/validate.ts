@@ -1,6 +1,7 @@
 import { TwopcError, unreachable } from './errors.js'
 import type { Message } from './messages.js'
-import { freezeJson, MAX_STORED_PAYLOAD_DEPTH, PrivateMark } from './payload.js'
+import { freezeJson, isDeepFrozen, MAX_STORED_PAYLOAD_DEPTH, PrivateMark } from './payload.js'
+import type { LogRecord } from './records.js'
 import { MAX_ID_LENGTH, MAX_PARTICIPANTS, type NodeId } from './types.js'
 
 /** A plain object (not null, not an array), read field by field by the parsers. */
@@ -218,4 +219,37 @@ export function sealMessage(message: Message): Message {
 /** True if `value` is a message {@link sealMessage} sealed: valid, and deep-frozen since. */
 export function isSealedMessage(value: unknown): boolean {
   return typeof value === 'object' && value !== null && SealedMessage.has(value)
+}
+
+/** Marks the records {@link sealRecord} sealed; only this module can add or see the mark. */
+class SealedRecord extends PrivateMark {
+  readonly #sealed = true
+
+  static has(value: object): boolean {
+    return #sealed in value
+  }
+}
+
+/**
+ * What a core builds, sealed for the edges: each message and record of a `Ready` is valid by
+ * construction (the simulator and the model checker check it on every history), so the
+ * runtime freezes it and marks it valid, and `parseMessage` / `parseRecord` return it at once —
+ * `MemoryNetwork`, `MemoryLog` and `FileLog` then neither validate nor copy it again. Only what holds
+ * nothing the runtime does not own is sealed: a payload must be deep-frozen already (as `commit()`
+ * and the library's transports leave it); a record or message with any other payload (one a custom
+ * transport decoded) is left as it is, to be validated and copied by whoever receives it.
+ */
+export function sealBuilt<T extends Message | LogRecord>(value: T, isMessage: boolean): T {
+  if ('payload' in value && !isDeepFrozen(value.payload)) return value
+  if (isMessage) return sealMessage(value as Message) as T
+  const record = value as LogRecord
+  if (SealedRecord.has(record)) return value
+  new SealedRecord(record)
+  if (record.type === 'prepared' || record.type === 'commit') Object.freeze(record.participants)
+  return Object.freeze(record) as T
+}
+
+/** True if `value` is a record {@link sealBuilt} sealed: valid, and deep-frozen since. */
+export function isSealedRecord(value: unknown): boolean {
+  return typeof value === 'object' && value !== null && SealedRecord.has(value)
 }

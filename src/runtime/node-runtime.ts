@@ -3,6 +3,7 @@ import { type Message, parseMessage } from '../core/messages.js'
 import type { Ready, ResourceRequest, TimerEffect, TimerKind } from '../core/ready.js'
 import { type LogRecord, parseRecord } from '../core/records.js'
 import type { TxId } from '../core/types.js'
+import { sealBuilt } from '../core/validate.js'
 import { Deadlines } from './deadlines.js'
 import type { Clock, DurableLog, Transport } from './interfaces.js'
 import { ReadyQueue } from './ready-queue.js'
@@ -165,6 +166,8 @@ export class NodeRuntime<Event extends { readonly type: string }> {
   /** Executes a `Ready` produced by the node class (for inputs other than messages and timers). */
   execute(ready: Ready<Event>): void {
     if (this.state !== 'running') return
+    const { records } = ready
+    for (let i = 0; i < records.length; i++) sealBuilt(records[i] as LogRecord, false)
     const forced = ready.forceRecords && ready.records.length > 0
     this.queue.push(ready, !forced)
     this.counters.recordsAppended += ready.records.length
@@ -345,7 +348,8 @@ export class NodeRuntime<Event extends { readonly type: string }> {
     }
   }
 
-  private send(message: Message): void {
+  private send(built: Message): void {
+    const message = sealBuilt(built, true)
     this.counters.messagesSent[message.type] += 1
     this.roundTrips.sent(message)
     try {

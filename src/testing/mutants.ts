@@ -52,7 +52,10 @@ export type ParticipantSimCore = SimCore<ParticipantInput, ParticipantCoreEvent>
  *   awaits only some of the forced records that come before a send (S2);
  * - `outcome-per-answer`: the participant forces its abort outcome again every time it answers a
  *   peer's `decision-request` with abort. Safe, but its log grows with every question: the model
- *   checker reports it as an unbounded log (not in {@link MUTANTS}, which break S1–S7 or L1).
+ *   checker reports it as an unbounded log (not in {@link MUTANTS}, which break S1–S7 or L1);
+ * - `ill-formed-vote`: the participant's votes carry incarnation 0, which no receiver accepts: the
+ *   runtime would seal it unchecked, so the simulators' well-formedness check must refuse it (not
+ *   in {@link MUTANTS} either: it breaks the wire, not an invariant).
  */
 export type MutantName =
   | 'vote-before-prepared-durable'
@@ -67,6 +70,7 @@ export type MutantName =
   | 'recovery-skips-unended-commit'
   | 'runtime-releases-out-of-order'
   | 'outcome-per-answer'
+  | 'ill-formed-vote'
 
 /** Every mutant that breaks an invariant (S1–S7, or L1), in the order the tests report them. */
 export const MUTANTS: readonly MutantName[] = [
@@ -121,6 +125,8 @@ export function createCores(mutant?: MutantName): CoreFactory {
           return new RewritingCore(new ParticipantCore(options), unforceCommitOutcome)
         case 'outcome-per-answer':
           return new RewritingCore(new ParticipantCore(options), forceEveryAbortAnswer)
+        case 'ill-formed-vote':
+          return new RewritingCore(new ParticipantCore(options), voteOfIncarnationZero)
         case 'stale-prepare-accepted':
           return new UnboundParticipant(new ParticipantCore(options))
         case 'eviction-keeps-answering':
@@ -257,6 +263,15 @@ class CommitForUnknownCoordinator extends WrappedCore<
         message.type === 'abort' ? { ...message, type: 'commit' as const } : message,
       ),
     }
+  }
+}
+
+/** Gives every vote of a participant `Ready` the incarnation 0, below what any message may carry. */
+function voteOfIncarnationZero<Event>(ready: Ready<Event>): Ready<Event> {
+  if (!ready.messages.some((message) => message.type === 'vote')) return ready
+  return {
+    ...ready,
+    messages: ready.messages.map((message) => (message.type === 'vote' ? { ...message, inc: 0 } : message)),
   }
 }
 

@@ -14,6 +14,7 @@ import { cloneDeep } from './canonical.js'
 import type { CoordinatorSimCore, ParticipantSimCore } from './mutants.js'
 import { SimDisk } from './sim-disk.js'
 import { HAPPY_RESOURCE, type ResourceBehaviour, type ResourceCall } from './sim-resource.js'
+import { assertWellFormed } from './well-formed.js'
 
 /** An event of either core. */
 export type SimEvent = CoordinatorCoreEvent | ParticipantCoreEvent
@@ -111,6 +112,7 @@ export class SimNode {
    * events is not queued: it has no effect and no invariant reads it.
    */
   enqueue(ready: Ready<SimEvent>, flags: { readonly answers: boolean; readonly recovery: boolean }): void {
+    assertWellFormed(this.id, ready)
     let durableAt: number | undefined
     if (ready.records.length > 0) {
       const end = this.disk.append(ready.records)
