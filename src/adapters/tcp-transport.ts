@@ -411,7 +411,7 @@ export class TcpTransport extends EventEmitter<NetworkTransportEvents> implement
   /** The envelope line `bytes` parsed, or `undefined`; the same line as the last one is not parsed again. */
   private envelopeOf(connection: Inbound, bytes: Buffer): Envelope | undefined {
     const last = connection.lastEnvelope
-    if (last !== undefined && last.bytes.equals(bytes)) return last.parsed
+    if (last?.bytes.equals(bytes)) return last.parsed
     const parsed = parseEnvelope(bytes)
     // Signed lines differ frame by frame: only an unsigned one is kept (a copy: `bytes` is a view
     // of the socket's chunk).
