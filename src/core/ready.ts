@@ -162,16 +162,17 @@ export interface Ready<Event> {
 const NONE: readonly never[] = Object.freeze([])
 
 /**
- * Accumulates the effects of one step. Internal to the cores. A list is created on its first
- * effect (most steps produce two or three kinds of effect, and a step is taken per message).
+ * Accumulates the effects of one step, and is the step's {@link Ready} once built (no second object
+ * per step: a step is taken per message, timer and resource answer). Internal to the cores. A list
+ * is created on its first effect (most steps produce two or three kinds of effect).
  */
-export class ReadyBuilder<Event> {
-  private records: LogRecord[] | undefined
-  private forceRecords = false
-  private messages: Message[] | undefined
-  private timers: TimerEffect[] | undefined
-  private requests: ResourceRequest[] | undefined
-  private events: Event[] | undefined
+export class ReadyBuilder<Event> implements Ready<Event> {
+  records: readonly LogRecord[] = NONE
+  forceRecords = false
+  messages: readonly Message[] = NONE
+  timers: readonly TimerEffect[] = NONE
+  requests: readonly ResourceRequest[] = NONE
+  events: readonly Event[] = NONE
 
   /** Appends a record; `force` makes every record of this step durable before any message is sent. */
   persist(record: LogRecord, force: boolean): void {
@@ -204,22 +205,15 @@ export class ReadyBuilder<Event> {
     this.events = add(this.events, event)
   }
 
-  /** The finished step. */
+  /** The finished step: this object, read as a `Ready` (the core adds nothing to it afterwards). */
   build(): Ready<Event> {
-    return {
-      records: this.records ?? NONE,
-      forceRecords: this.forceRecords,
-      messages: this.messages ?? NONE,
-      timers: this.timers ?? NONE,
-      requests: this.requests ?? NONE,
-      events: this.events ?? NONE,
-    }
+    return this
   }
 }
 
-/** `list` with `item` added: a new list for the first item. */
-function add<T>(list: T[] | undefined, item: T): T[] {
-  if (list === undefined) return [item]
-  list.push(item)
+/** `list` with `item` added: a new list in place of the shared empty one. */
+function add<T>(list: readonly T[], item: T): readonly T[] {
+  if (list === NONE) return [item]
+  ;(list as T[]).push(item)
   return list
 }

@@ -191,14 +191,13 @@ export class NodeRuntime<Event extends { readonly type: string }> {
     this.deadlines.clear(LAZY_FLUSH, '')
     const batch = { records: this.lazy.splice(0), readys: [] }
     this.batch = batch
-    const endOfTurn = () => this.appendBatch()
-    if (this.io.clock.nextTurn !== undefined) this.io.clock.nextTurn(endOfTurn)
-    else queueMicrotask(endOfTurn)
+    if (this.io.clock.nextTurn !== undefined) this.io.clock.nextTurn(this.appendBatch)
+    else queueMicrotask(this.appendBatch)
     return batch
   }
 
   /** The turn ended: this turn's records go to the log in one append. */
-  private appendBatch(): void {
+  private readonly appendBatch = (): void => {
     const batch = this.batch
     this.batch = undefined
     if (batch === undefined || this.state !== 'running') return
@@ -312,13 +311,16 @@ export class NodeRuntime<Event extends { readonly type: string }> {
   private schedulePump(): void {
     if (this.pumpScheduled) return
     this.pumpScheduled = true
-    queueMicrotask(() => {
-      this.pumpScheduled = false
-      for (let ready = this.queue.releasable; ready !== undefined; ready = this.queue.releasable) {
-        this.queue.done(ready)
-        this.apply(ready)
-      }
-    })
+    queueMicrotask(this.pump)
+  }
+
+  /** Runs every released `Ready`, in order (one function for the node's life, not a closure per pump). */
+  private readonly pump = (): void => {
+    this.pumpScheduled = false
+    for (let ready = this.queue.releasable; ready !== undefined; ready = this.queue.releasable) {
+      this.queue.done(ready)
+      this.apply(ready)
+    }
   }
 
   // Indexed loops: on this path (every step of every node) `for…of` allocated an iterator result
