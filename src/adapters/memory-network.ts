@@ -3,7 +3,7 @@ import { type Message, parseMessage } from '../core/messages.js'
 import { invalidOption } from '../core/options.js'
 import { freezeJson, isDeepFrozen } from '../core/payload.js'
 import type { NodeId } from '../core/types.js'
-import { isSealedMessage, sealMessage } from '../core/validate.js'
+import { isSealedMessage, SEALED_DELIVERY, sealMessage } from '../core/validate.js'
 import type { Transport } from '../runtime/interfaces.js'
 import { nextMacrotask } from '../runtime/next-macrotask.js'
 import { seededRandom } from '../runtime/seeded-random.js'
@@ -100,7 +100,8 @@ export class MemoryNetwork {
     const endpoint = Symbol(id)
     this.owners.set(id, endpoint)
     this.handlers.delete(id)
-    return {
+    const transport: Transport & { readonly [SEALED_DELIVERY]: true } = {
+      [SEALED_DELIVERY]: true,
       send: (message: Message) => {
         if (this.owners.get(id) !== endpoint)
           throw new TwopcError('CLOSED', `Transport of ${id} was replaced or closed`)
@@ -116,6 +117,7 @@ export class MemoryNetwork {
         }
       },
     }
+    return transport
   }
 
   /** Cuts the link between `a` and `b` in both directions until {@link heal}. Messages in flight are lost too. */

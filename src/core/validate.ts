@@ -249,6 +249,14 @@ export function sealBuilt<T extends Message | LogRecord>(value: T, isMessage: bo
   return Object.freeze(record) as T
 }
 
+/**
+ * Set on a transport that hands messages over as objects (`MemoryNetwork`): the runtime seals the
+ * messages it sends there, which the receiver then neither validates nor copies. Other transports
+ * serialize what they send, so sealing would only cost them (a mark and a freeze per message, and a
+ * slower `JSON.stringify`): they get the core's messages as they are. Not exported by any entry point.
+ */
+export const SEALED_DELIVERY: unique symbol = Symbol('twopc.sealedDelivery')
+
 /** True if `value` is a record {@link sealBuilt} sealed: valid, and deep-frozen since. */
 export function isSealedRecord(value: unknown): boolean {
   return typeof value === 'object' && value !== null && SealedRecord.has(value)
