@@ -103,17 +103,23 @@ export function recordJson(record: LogRecord): string {
   }
 }
 
-/** The payload of a forget note for `txId`. */
-export function encodeForgetPayload(txId: TxId): Buffer {
-  return Buffer.from(JSON.stringify({ forget: txId }), 'utf8')
+/** The payload of a forget note for `txId`, as JSON text. */
+export function encodeForgetPayload(txId: TxId): string {
+  return JSON.stringify({ forget: txId })
 }
 
-/** Frames `payload`: length, checksum, payload. */
-export function encodeFrame(payload: Uint8Array): Buffer {
-  const frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + payload.length)
-  frame.writeUInt32LE(payload.length, 0)
-  frame.writeUInt32LE(crc32(payload), 4)
-  frame.set(payload, FRAME_HEADER_BYTES)
+/**
+ * Frames `payload` — bytes, or JSON text, written as UTF-8 straight into the frame (one buffer per
+ * frame, no intermediate copy): length, checksum, payload.
+ */
+export function encodeFrame(payload: Uint8Array | string): Buffer {
+  const text = typeof payload === 'string'
+  const length = text ? Buffer.byteLength(payload) : payload.length
+  const frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + length)
+  if (text) frame.write(payload, FRAME_HEADER_BYTES)
+  else frame.set(payload, FRAME_HEADER_BYTES)
+  frame.writeUInt32LE(length, 0)
+  frame.writeUInt32LE(crc32(frame, FRAME_HEADER_BYTES), 4)
   return frame
 }
 
