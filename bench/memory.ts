@@ -16,6 +16,13 @@ export interface MemoryPlan {
   readonly warmupTransactions: number
   /** Finished transactions each node remembers during the drain check (the bound on its memory). */
   readonly rememberedTransactions: number
+  /**
+   * The steady-state check: tx/s once the nodes' memories of finished transactions are full and
+   * evicting, with a small and a large `rememberedTransactions` (each cluster first runs 1.2× its
+   * bound, then `transactions` are timed). Equal rates mean remembering costs the same per
+   * transaction however much is remembered.
+   */
+  readonly steadyState: { readonly small: number; readonly large: number; readonly transactions: number }
 }
 
 const N = 2
@@ -64,10 +71,26 @@ async function heapPerInFlightTx(system: System, votes: HeldVotes, inFlight: num
   return (during - before) / inFlight
 }
 
+/** tx/s of an in-memory cluster remembering `remembered` finished transactions, once that memory is full. */
+async function steadyTps(remembered: number, transactions: number): Promise<number> {
+  const cluster = await startLocalCluster({
+    n: N,
+    mix: 'all-commit',
+    log: 'memory',
+    directory: '',
+    limits: { rememberedTransactions: remembered },
+  })
+  const warmup = Math.ceil(remembered * 1.2)
+  await drive(cluster.transact, 0, warmup)
+  const timed = await drive(cluster.transact, warmup, transactions)
+  await cluster.close()
+  return (timed.transactions * 1000) / timed.elapsedMs
+}
+
 /**
  * The memory scenarios, in process over MemoryNetwork and MemoryLog with N=2: heap per
- * transaction in flight (twopc and the naive 2PC), and whether the heap returns to where it
- * started after `plan.transactions` transactions once they have drained.
+ * transaction in flight (twopc and the naive 2PC), whether the heap returns to where it started
+ * after `plan.transactions` transactions once they have drained, and the steady-state rates.
  */
 export async function measureMemory(plan: MemoryPlan): Promise<MemoryResult> {
   const libraryVotes = new HeldVotes()
@@ -104,7 +127,12 @@ export async function measureMemory(plan: MemoryPlan): Promise<MemoryResult> {
   await new Promise((resolve) => setTimeout(resolve, 50)) // lazy records and forgets
   const endBytes = settledHeapBytes()
   await cluster.close()
+  const { small, large, transactions } = plan.steadyState
   return {
+    steadyState: {
+      small: { remembered: small, tps: await steadyTps(small, transactions) },
+      large: { remembered: large, tps: await steadyTps(large, transactions) },
+    },
     bytesPerInFlightTx: { library, naive, inFlight: plan.inFlight },
     drain: {
       transactions: plan.transactions,

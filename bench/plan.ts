@@ -101,6 +101,7 @@ export const FULL: Plan = {
     transactions: 1_000_000,
     warmupTransactions: 20_000,
     rememberedTransactions: 10_000,
+    steadyState: { small: 1_000, large: 100_000, transactions: 60_000 },
   },
 }
 
@@ -123,5 +124,11 @@ export const SMOKE: Plan = {
   overload: null,
   microMs: 300,
   recovery: { records: 10_000, inDoubt: 1_000 },
-  memory: { inFlight: 1_000, transactions: 10_000, warmupTransactions: 3_000, rememberedTransactions: 1_000 },
+  memory: {
+    inFlight: 1_000,
+    transactions: 10_000,
+    warmupTransactions: 3_000,
+    rememberedTransactions: 1_000,
+    steadyState: { small: 100, large: 10_000, transactions: 5_000 },
+  },
 }

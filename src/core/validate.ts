@@ -221,7 +221,7 @@ export function isSealedMessage(value: unknown): boolean {
   return typeof value === 'object' && value !== null && SealedMessage.has(value)
 }
 
-/** Marks the records {@link sealRecord} sealed; only this module can add or see the mark. */
+/** Marks the records {@link sealBuilt} sealed; only this module can add or see the mark. */
 class SealedRecord extends PrivateMark {
   readonly #sealed = true
 

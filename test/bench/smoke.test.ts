@@ -58,6 +58,7 @@ test('the smoke run prints every table and writes a well-formed report with exac
       'cpu-n4',
       'memory-per-in-flight-tx',
       'memory-drained',
+      'memory-steady-state',
     ])
     for (const target of report.targets) {
       expect(finite(target.ratio), target.id).toBe(true)
