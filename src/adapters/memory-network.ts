@@ -75,6 +75,8 @@ export class MemoryNetwork {
   private readonly lossRate: number
   private readonly duplicateRate: number
   private readonly maxDelayMs: number
+  /** Whether any fault is drawn: without loss, duplication or delay, no random number is. */
+  private readonly faulty: boolean
   private counts = { sent: 0, delivered: 0, lost: 0, duplicated: 0, undeliverable: 0 }
   /** Deliveries for the next macrotask, in send order (without `maxDelayMs`). */
   private due: Delivery[] = []
@@ -90,6 +92,7 @@ export class MemoryNetwork {
     if (typeof this.maxDelayMs !== 'number' || !(this.maxDelayMs >= 0)) {
       invalidOption('maxDelayMs', 'a non-negative number', this.maxDelayMs)
     }
+    this.faulty = this.lossRate > 0 || this.duplicateRate > 0 || this.maxDelayMs > 0
   }
 
   /**
@@ -151,12 +154,15 @@ export class MemoryNetwork {
     }
     this.counts.sent += 1
     const delivered = handOver(message)
-    if (this.random() < this.lossRate) {
-      this.counts.lost += 1
-      return
+    let copies = 1
+    if (this.faulty) {
+      if (this.random() < this.lossRate) {
+        this.counts.lost += 1
+        return
+      }
+      copies = this.random() < this.duplicateRate ? 2 : 1
+      if (copies === 2) this.counts.duplicated += 1
     }
-    const copies = this.random() < this.duplicateRate ? 2 : 1
-    if (copies === 2) this.counts.duplicated += 1
     for (let i = 0; i < copies; i++) {
       if (this.maxDelayMs > 0) {
         setTimeout(() => this.deliver(from, to, delivered), this.random() * this.maxDelayMs)

@@ -21,9 +21,9 @@ export class BoundedMap<K, V> {
    * evicted to stay within the limit, if any.
    */
   set(key: K, value: V): V | undefined {
-    const known = this.entries.has(key)
+    const size = this.entries.size
     this.entries.set(key, value)
-    if (known) return undefined
+    if (this.entries.size === size) return undefined // replaced: the key keeps its place
     this.order.push(key)
     if (this.entries.size <= this.limit) return undefined
     const oldest = this.order.shift() as K

@@ -220,6 +220,13 @@ export class CoordinatorCore {
     return [...this.transactions.keys()]
   }
 
+  /** The `state` that {@link status} reports for `txId`, without building the rest of the status. */
+  stateOf(txId: TxId): CoordinatorTxStatus['state'] {
+    const tx = this.transactions.get(txId)
+    if (tx === undefined) return this.finished.get(txId) === undefined ? 'unknown' : 'finished'
+    return tx.phase === 'committing' ? 'committing' : 'preparing'
+  }
+
   /** What this coordinator knows about `txId`. */
   status(txId: TxId): CoordinatorTxStatus {
     const tx = this.transactions.get(txId)

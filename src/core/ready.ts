@@ -211,9 +211,14 @@ export class ReadyBuilder<Event> implements Ready<Event> {
   }
 }
 
-/** `list` with `item` added: a new list in place of the shared empty one. */
+/**
+ * `list` with `item` added: a new list in place of the shared empty one, and a new two-item list in
+ * place of a one-item one — pushing onto a one-item array would give it room for 17 (V8's growth
+ * rule), and most lists of a step hold one or two effects.
+ */
 function add<T>(list: readonly T[], item: T): readonly T[] {
   if (list === NONE) return [item]
+  if (list.length === 1) return [list[0] as T, item]
   ;(list as T[]).push(item)
   return list
 }

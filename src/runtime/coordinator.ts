@@ -203,7 +203,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
       COORDINATOR_ROUND_TRIPS,
       edges.clock,
       Math.min(retransmitIntervalMsMax, Math.floor(this.core.prepareTimeout / 2)),
-      (message) => message.type !== 'commit' || this.core.status(message.txId).state === 'committing',
+      (message) => message.type !== 'commit' || this.core.stateOf(message.txId) === 'committing',
     )
     const core = this.core
     this.runtime = new NodeRuntime<CoordinatorCoreEvent>(
@@ -321,9 +321,9 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
    * @throws TwopcError `UNKNOWN_TRANSACTION` if this coordinator neither runs nor remembers it.
    */
   completion(txId: TxId): Promise<void> {
-    const status = this.core.status(txId)
-    if (status.state === 'finished') return Promise.resolve()
-    if (status.state === 'unknown') {
+    const state = this.core.stateOf(txId)
+    if (state === 'finished') return Promise.resolve()
+    if (state === 'unknown') {
       return Promise.reject(
         new TwopcError('UNKNOWN_TRANSACTION', `Coordinator ${this.id} does not know ${txId}`),
       )
@@ -405,7 +405,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
    */
   private settleUnknown(txId: TxId, reason: 'prepare-timeout' | 'cancelled'): void {
     const waiter = this.decisions.get(txId)
-    if (!waiter?.onePhase || this.core.status(txId).state !== 'preparing') return
+    if (!waiter?.onePhase || this.core.stateOf(txId) !== 'preparing') return
     this.decisions.delete(txId)
     waiter.resolve({ txId, decision: 'unknown', reason })
   }
@@ -422,7 +422,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
     if (!event.thrown || message.type !== 'prepare' || message.onePhase) return
     if (!(error instanceof TwopcError) || error.code !== 'INVALID_MESSAGE') return
     const waiter = this.decisions.get(message.txId)
-    if (waiter === undefined || this.core.status(message.txId).state !== 'preparing') return
+    if (waiter === undefined || this.core.stateOf(message.txId) !== 'preparing') return
     this.decisions.delete(message.txId)
     waiter.reject(
       new TwopcError(

@@ -9,10 +9,12 @@
  * ```
  */
 export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0
+  // The state lives in a typed array: a captured variable holding a 32-bit value above V8's small
+  // integers would be boxed into a new heap number at every call.
+  const state = new Uint32Array([seed >>> 0])
   return () => {
-    state = (state + 0x6d2b79f5) >>> 0
-    let t = state
+    state[0] = (state[0] as number) + 0x6d2b79f5
+    let t = state[0] as number
     t = Math.imul(t ^ (t >>> 15), t | 1)
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296

@@ -1030,3 +1030,23 @@ describe('incarnations (protocol v2)', () => {
     expect(ticketOf(restarted.step(begin('g')).messages[0])).toEqual({ inc: 0, epoch: 4, seq: 1 })
   })
 })
+
+describe('stateOf', () => {
+  const states: CoordinatorState[] = [
+    'preparing',
+    'preparing, p1 voted yes',
+    'one-phase',
+    'one-phase, abort sent',
+    'one-phase finished commit',
+    'one-phase finished abort',
+    'committing',
+    'committing, p1 acked',
+    'finished commit',
+    'finished abort',
+    'unknown',
+  ]
+  test.each(states)('is the state status() reports, in state %s', (state) => {
+    const core = coordinatorIn(state)
+    expect(core.stateOf(TX)).toBe(core.status(TX).state)
+  })
+})
