@@ -18,11 +18,16 @@ export interface MemoryPlan {
   readonly rememberedTransactions: number
   /**
    * The steady-state check: tx/s once the nodes' memories of finished transactions are full and
-   * evicting, with a small and a large `rememberedTransactions` (each cluster first runs 1.2× its
-   * bound, then `transactions` are timed). Equal rates mean remembering costs the same per
-   * transaction however much is remembered.
+   * evicting, with a small and a large `rememberedTransactions`. Both clusters first run 1.2× their
+   * bound; then `rounds` times, `transactions` are timed on each, alternating. Equal rates mean
+   * remembering costs the same per transaction however much is remembered.
    */
-  readonly steadyState: { readonly small: number; readonly large: number; readonly transactions: number }
+  readonly steadyState: {
+    readonly small: number
+    readonly large: number
+    readonly transactions: number
+    readonly rounds: number
+  }
 }
 
 const N = 2
@@ -71,9 +76,9 @@ async function heapPerInFlightTx(system: System, votes: HeldVotes, inFlight: num
   return (during - before) / inFlight
 }
 
-/** tx/s of an in-memory cluster remembering `remembered` finished transactions, once that memory is full. */
-async function steadyTps(remembered: number, transactions: number): Promise<number> {
-  const cluster = await startLocalCluster({
+/** An in-memory cluster remembering `remembered` finished transactions, run until that memory is full. */
+async function fullMemoryCluster(remembered: number): Promise<{ system: System; next: number }> {
+  const system = await startLocalCluster({
     n: N,
     mix: 'all-commit',
     log: 'memory',
@@ -81,10 +86,26 @@ async function steadyTps(remembered: number, transactions: number): Promise<numb
     limits: { rememberedTransactions: remembered },
   })
   const warmup = Math.ceil(remembered * 1.2)
-  await drive(cluster.transact, 0, warmup)
-  const timed = await drive(cluster.transact, warmup, transactions)
-  await cluster.close()
-  return (timed.transactions * 1000) / timed.elapsedMs
+  await drive(system.transact, 0, warmup)
+  return { system, next: warmup }
+}
+
+/** tx/s of each of two full-memory clusters, timed in alternating rounds (the same process state for both). */
+async function steadyState(plan: MemoryPlan['steadyState']): Promise<MemoryResult['steadyState']> {
+  const clusters = [await fullMemoryCluster(plan.small), await fullMemoryCluster(plan.large)]
+  const rates: [number[], number[]] = [[], []]
+  for (let round = 0; round < plan.rounds; round++) {
+    for (const [which, cluster] of clusters.entries()) {
+      const timed = await drive(cluster.system.transact, cluster.next, plan.transactions)
+      cluster.next += plan.transactions
+      rates[which]?.push((timed.transactions * 1000) / timed.elapsedMs)
+    }
+  }
+  for (const cluster of clusters) await cluster.system.close()
+  return {
+    small: { remembered: plan.small, tps: rates[0] },
+    large: { remembered: plan.large, tps: rates[1] },
+  }
 }
 
 /**
@@ -127,12 +148,8 @@ export async function measureMemory(plan: MemoryPlan): Promise<MemoryResult> {
   await new Promise((resolve) => setTimeout(resolve, 50)) // lazy records and forgets
   const endBytes = settledHeapBytes()
   await cluster.close()
-  const { small, large, transactions } = plan.steadyState
   return {
-    steadyState: {
-      small: { remembered: small, tps: await steadyTps(small, transactions) },
-      large: { remembered: large, tps: await steadyTps(large, transactions) },
-    },
+    steadyState: await steadyState(plan.steadyState),
     bytesPerInFlightTx: { library, naive, inFlight: plan.inFlight },
     drain: {
       transactions: plan.transactions,

@@ -101,7 +101,7 @@ export const FULL: Plan = {
     transactions: 1_000_000,
     warmupTransactions: 20_000,
     rememberedTransactions: 10_000,
-    steadyState: { small: 1_000, large: 100_000, transactions: 60_000 },
+    steadyState: { small: 1_000, large: 100_000, transactions: 30_000, rounds: 3 },
   },
 }
 
@@ -129,6 +129,6 @@ export const SMOKE: Plan = {
     transactions: 10_000,
     warmupTransactions: 3_000,
     rememberedTransactions: 1_000,
-    steadyState: { small: 100, large: 10_000, transactions: 5_000 },
+    steadyState: { small: 100, large: 10_000, transactions: 3_000, rounds: 1 },
   },
 }

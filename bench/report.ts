@@ -198,8 +198,8 @@ function memoryTable(memory: MemoryResult): string {
       ['heap fresh / after warm-up', `${mib(drain.freshBytes)} / ${mib(drain.startBytes)} MiB`],
       [`heap after ${count(drain.transactions)} more transactions, drained`, `${mib(drain.endBytes)} MiB`],
       ...[memory.steadyState.small, memory.steadyState.large].map(({ remembered, tps }) => [
-        `tx/s, C=100, remembering ${count(remembered)} finished transactions (full)`,
-        count(tps),
+        `tx/s, C=100, remembering ${count(remembered)} finished transactions (full), by round`,
+        tps.map(count).join(', '),
       ]),
     ],
   )

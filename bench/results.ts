@@ -114,10 +114,10 @@ export interface RecoveryResult {
 export interface MemoryResult {
   /** Heap per transaction in flight, in bytes: twopc and the naive in-memory 2PC. */
   readonly bytesPerInFlightTx: { readonly library: number; readonly naive: number; readonly inFlight: number }
-  /** tx/s with a small and a large memory of finished transactions, both full (see `MemoryPlan.steadyState`). */
+  /** tx/s in each round with a small and a large memory of finished transactions, both full (see `MemoryPlan.steadyState`). */
   readonly steadyState: {
-    readonly small: { readonly remembered: number; readonly tps: number }
-    readonly large: { readonly remembered: number; readonly tps: number }
+    readonly small: { readonly remembered: number; readonly tps: readonly number[] }
+    readonly large: { readonly remembered: number; readonly tps: readonly number[] }
   }
   /** Heap before and after many transactions, after a warm-up that fills the bounded memories. */
   readonly drain: {
