@@ -1,7 +1,7 @@
 import { TwopcError } from '../core/errors.js'
 import { type Message, parseMessage } from '../core/messages.js'
 import type { NodeId } from '../core/types.js'
-import { sealMessage, withinDepth } from '../core/validate.js'
+import { jsonShape, sealMessage } from '../core/validate.js'
 import type { InboundRejectionReason } from './transport-events.js'
 
 /**
@@ -51,10 +51,10 @@ export function admitMessages(body: Uint8Array, rules: AdmissionRules): Admissio
   // The depth of the whole is checked only where it can matter: a message `parseMessage` accepts
   // keeps no value deeper than its payload, so a valid frame's depth is its payloads' plus the
   // levels above them; a refused frame is `malformed` if it is too deep, whatever else is wrong.
-  if (rules.batch && (!Array.isArray(value) || value.length === 0)) {
-    if (!withinDepth(value, MAX_JSON_DEPTH)) return TOO_DEEP
-    return { ok: false, reason: 'malformed', detail: 'expected a non-empty JSON array of messages' }
-  }
+  const refuse = (reason: InboundRejectionReason, detail: string): Admission =>
+    jsonShape(value, MAX_JSON_DEPTH) === 'too-deep' ? TOO_DEEP : { ok: false, reason, detail }
+  if (rules.batch && (!Array.isArray(value) || value.length === 0))
+    return refuse('malformed', 'expected a non-empty JSON array of messages')
   const levelsAbovePayload = rules.batch ? 2 : 1
   const messages: Message[] = []
   for (const raw of rules.batch ? (value as unknown[]) : [value]) {
@@ -62,26 +62,20 @@ export function admitMessages(body: Uint8Array, rules: AdmissionRules): Admissio
     try {
       message = parseMessage(raw)
     } catch (error) {
-      if (!withinDepth(value, MAX_JSON_DEPTH)) return TOO_DEEP
-      const detail = error instanceof TwopcError ? error.message : String(error)
-      return { ok: false, reason: 'invalid-message', detail }
+      return refuse('invalid-message', error instanceof TwopcError ? error.message : String(error))
     }
-    if (message.type === 'prepare' && !withinDepth(message.payload, MAX_JSON_DEPTH - levelsAbovePayload))
+    if (
+      message.type === 'prepare' &&
+      jsonShape(message.payload, MAX_JSON_DEPTH - levelsAbovePayload) === 'too-deep'
+    )
       return TOO_DEEP
-    if (rules.sender !== undefined && message.from !== rules.sender) {
-      return {
-        ok: false,
-        reason: 'misattributed',
-        detail: `message from ${JSON.stringify(message.from)} sent by ${JSON.stringify(rules.sender)}`,
-      }
-    }
-    if (message.to !== rules.self) {
-      return {
-        ok: false,
-        reason: 'misaddressed',
-        detail: `message to ${JSON.stringify(message.to)} received here`,
-      }
-    }
+    if (rules.sender !== undefined && message.from !== rules.sender)
+      return refuse(
+        'misattributed',
+        `message from ${JSON.stringify(message.from)} sent by ${JSON.stringify(rules.sender)}`,
+      )
+    if (message.to !== rules.self)
+      return refuse('misaddressed', `message to ${JSON.stringify(message.to)} received here`)
     // The message and its payload come from this JSON.parse alone: freezing them takes nothing from anyone.
     messages.push(sealMessage(message))
   }

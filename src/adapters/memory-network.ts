@@ -103,8 +103,7 @@ export class MemoryNetwork {
     const endpoint = Symbol(id)
     this.owners.set(id, endpoint)
     this.handlers.delete(id)
-    const transport: Transport & { readonly [SEALED_DELIVERY]: true } = {
-      [SEALED_DELIVERY]: true,
+    const transport: Transport = {
       send: (message: Message) => {
         if (this.owners.get(id) !== endpoint)
           throw new TwopcError('CLOSED', `Transport of ${id} was replaced or closed`)
@@ -120,6 +119,9 @@ export class MemoryNetwork {
         }
       },
     }
+    // Not enumerable: a wrapper built by spreading this object (`{ ...transport, send }`) gets the
+    // core's messages as they are, as any transport of its own would.
+    Object.defineProperty(transport, SEALED_DELIVERY, { value: true })
     return transport
   }
 

@@ -296,7 +296,7 @@ export class CoordinatorCore {
       )
     }
     const ids = [...participants.keys()]
-    this.participantsOf.set(txId, ids)
+    this.participantsOf.set(txId, Object.freeze(ids))
     this.seq += 1
     const seq = this.seq
     const [only] = ids
@@ -551,7 +551,9 @@ export class CoordinatorCore {
       ready.emit({ type: 'decided', txId, decision: 'commit' })
       return this.finish(ready, txId, 'commit')
     }
-    ready.persist({ type: 'commit', txId, participants: owing }, true)
+    // Frozen, as every list this core puts in a record or message: nothing changes it afterwards,
+    // and the runtime seals only what is frozen (see `sealBuilt`).
+    ready.persist({ type: 'commit', txId, participants: Object.freeze(owing) }, true)
     for (const to of owing) ready.send(this.message('commit', txId, to))
     this.transactions.set(txId, { phase: 'committing', pendingAcks: new Set(owing), attempt: 0 })
     this.armRetransmit(ready, txId, 0)
@@ -608,7 +610,7 @@ export class CoordinatorCore {
       const ticket = { inc, epoch: this.epoch, seq }
       return { v: PROTOCOL_VERSION, type: 'abort', txId, from: this.id, to, onePhase: true, ticket }
     }
-    return this.prepare({ txId, to, payload, participants: [to], onePhase: true, inc, seq })
+    return this.prepare({ txId, to, payload, participants: Object.freeze([to]), onePhase: true, inc, seq })
   }
 
   /** The `prepare` of a two-phase transaction for participant `to`, bound to the life expected of it. */

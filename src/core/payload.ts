@@ -61,7 +61,9 @@ export function frozenPayloads(
 ): Map<NodeId, Json> {
   const ids = Object.keys(participants)
   // Every prepare carries the transaction id, both ends' ids and the participant list.
-  const sharedBytes = jsonListBytes([transaction.txId, transaction.coordinator]) + 1 + jsonListBytes(ids)
+  // (`String`: a `txId` that is not a string is refused as INVALID_REQUEST later, by `begin`.)
+  const sharedBytes =
+    jsonListBytes([String(transaction.txId), transaction.coordinator]) + 1 + jsonListBytes(ids)
   const payloads = new Map<NodeId, Json>()
   for (const participant of ids) {
     const budget = MAX_MESSAGE_BYTES - PREPARE_FIXED_BYTES - sharedBytes - jsonStringBytes(participant) - 1

@@ -125,7 +125,7 @@ export class FieldReader {
   }
 
   /**
-   * A payload: present (any JSON value, `null` included) and nested at most
+   * A payload: present, plain JSON (`null` included; see {@link jsonShape}) and nested at most
    * {@link MAX_STORED_PAYLOAD_DEPTH} levels deep (the readers' side of the payload rule in
    * `payload.ts`). `JSON.parse` accepts deeper values, but serializing them again (to the log, to
    * the wire) would overflow the stack and halt the node.
@@ -133,8 +133,9 @@ export class FieldReader {
   payload(field: string): unknown {
     const value = this.fields[field]
     if (!(field in this.fields) || value === undefined) this.fail(field, 'present')
-    if (!withinDepth(value, MAX_STORED_PAYLOAD_DEPTH))
-      this.fail(field, `nested at most ${MAX_STORED_PAYLOAD_DEPTH} levels deep`)
+    const shape = jsonShape(value, MAX_STORED_PAYLOAD_DEPTH)
+    if (shape === 'not-json') this.fail(field, 'plain JSON')
+    if (shape === 'too-deep') this.fail(field, `nested at most ${MAX_STORED_PAYLOAD_DEPTH} levels deep`)
     return value
   }
 }
@@ -148,23 +149,52 @@ function distinct(values: readonly unknown[]): boolean {
   return true
 }
 
-/** True if `value` nests arrays/objects at most `limit` levels deep; iterative, so it cannot overflow. */
-export function withinDepth(value: unknown, limit: number): boolean {
-  if (typeof value !== 'object' || value === null) return true
+/**
+ * What an untrusted value is, against the payload rule's readers: plain JSON (`null`, booleans,
+ * finite numbers, strings, arrays and plain objects) nested at most `limit` levels (`json`), nested
+ * deeper (`too-deep`), or something `JSON.stringify` would drop or change (`not-json`: a function,
+ * a symbol, `undefined`, a BigInt, `NaN`, a `Date`, a class instance). Iterative, so it cannot
+ * overflow. (A custom transport hands over objects, not bytes: a payload holding a function was
+ * logged without it, and the log could not be loaded again — found by review.)
+ */
+export function jsonShape(value: unknown, limit: number): 'json' | 'too-deep' | 'not-json' {
+  if (typeof value !== 'object' || value === null) return isJsonScalar(value) ? 'json' : 'not-json'
+  if (!isPlainContainer(value)) return 'not-json'
   // Two stacks of plain values rather than one of pairs: no allocation per container.
   const containers: object[] = [value]
   const depths: number[] = [1]
   for (let current = containers.pop(); current !== undefined; current = containers.pop()) {
     const depth = depths.pop() as number
-    if (depth > limit) return false
+    if (depth > limit) return 'too-deep'
     for (const child of Object.values(current)) {
-      if (typeof child === 'object' && child !== null) {
+      if (typeof child !== 'object' || child === null) {
+        if (!isJsonScalar(child)) return 'not-json'
+      } else if (!isPlainContainer(child)) return 'not-json'
+      else {
         containers.push(child)
         depths.push(depth + 1)
       }
     }
   }
-  return true
+  return 'json'
+}
+
+function isJsonScalar(value: unknown): boolean {
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+      return true
+    case 'number':
+      return Number.isFinite(value)
+    default:
+      return value === null
+  }
+}
+
+function isPlainContainer(value: object): boolean {
+  if (Array.isArray(value)) return true
+  const prototype = Object.getPrototypeOf(value)
+  return prototype === Object.prototype || prototype === null
 }
 
 /** Returns `value` as an object to read fields from, or throws with `code` if it is not a plain object. */
@@ -235,18 +265,20 @@ class SealedRecord extends PrivateMark {
  * construction (the simulator and the model checker check it on every history), so the
  * runtime freezes it and marks it valid, and `parseMessage` / `parseRecord` return it at once —
  * `MemoryNetwork`, `MemoryLog` and `FileLog` then neither validate nor copy it again. Only what holds
- * nothing the runtime does not own is sealed: a payload must be deep-frozen already (as `commit()`
- * and the library's transports leave it); a record or message with any other payload (one a custom
- * transport decoded) is left as it is, to be validated and copied by whoever receives it.
+ * nothing anyone else could have changed is sealed: a payload must be deep-frozen already (as
+ * `commit()` and the library's transports leave it) and a participant list frozen already (as the
+ * cores and the library's transports leave it). Anything else — a payload or a list a custom
+ * transport decoded, which a resource was handed and may have changed — is left as it is, to be
+ * validated and copied by whoever receives it (found by review: a resource that pushed a duplicate
+ * id into `tx.participants` got a `prepared` record the log could not load again sealed unchecked).
  */
 export function sealBuilt<T extends Message | LogRecord>(value: T, isMessage: boolean): T {
   if ('payload' in value && !isDeepFrozen(value.payload)) return value
+  if ('participants' in value && !Object.isFrozen(value.participants)) return value
   if (isMessage) return sealMessage(value as Message) as T
-  const record = value as LogRecord
-  if (SealedRecord.has(record)) return value
-  new SealedRecord(record)
-  if (record.type === 'prepared' || record.type === 'commit') Object.freeze(record.participants)
-  return Object.freeze(record) as T
+  if (SealedRecord.has(value)) return value
+  new SealedRecord(value)
+  return Object.freeze(value)
 }
 
 /**

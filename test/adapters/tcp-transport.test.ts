@@ -345,12 +345,35 @@ describe('TcpTransport receiving', () => {
       { ...commit('tx-1'), type: 'prepare', onePhase: false, participants: ['b'], payload: deep },
       'malformed',
     ],
+    // Too deep is `malformed` whatever else is wrong (review finding: these read misaddressed).
+    [
+      'a message for another node with a field nested over 100 levels',
+      { ...commit('tx-1', 'a', 'c'), extra: deep },
+      'malformed',
+    ],
+    [
+      'an invalid message with a field nested over 100 levels',
+      { ...commit('tx-1'), txId: 42, extra: deep },
+      'malformed',
+    ],
   ])('drops a frame carrying %s and keeps the connection', async (_, message, reason) => {
     const { b, received, rejected } = await pair()
     const bytes = Buffer.concat([frame({ from: 'a' }, message), frame({ from: 'a' }, commit('tx-good'))])
     expect(await writeRaw(b, bytes)).toEqual({ closedByServer: false })
     expect(rejected.map((r) => r.reason)).toEqual([reason])
     expect(received.map((m) => m.txId)).toEqual(['tx-good'])
+  })
+
+  it('delivers a valid message carrying an unknown field nested over 100 levels, without the field', async () => {
+    // Only what `parseMessage` keeps can reach the log or the wire again, so the deep field does no
+    // harm: it is dropped, as any unknown field is.
+    const { b, received, rejected } = await pair()
+    expect(await writeRaw(b, frame({ from: 'a' }, { ...commit('tx-1'), extra: deep }))).toEqual({
+      closedByServer: false,
+    })
+    await vi.waitFor(() => expect(received).toHaveLength(1))
+    expect(rejected).toEqual([])
+    expect(received[0]).toEqual(commit('tx-1'))
   })
 
   it('delivers each message validated once, frozen: the runtime does not validate it again', async () => {

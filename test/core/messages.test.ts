@@ -271,6 +271,15 @@ describe('parseMessage', () => {
     ['participants', { ...prepare, participants: ['b', 'b'] }],
     ['participants', { ...prepare, participants: [] }],
     ['payload', { ...prepare, payload: undefined }],
+    // What JSON.stringify would drop or change, from a custom transport that hands over objects:
+    // logged, it could not be read back (found by review).
+    ['payload', { ...prepare, payload: () => 1 }],
+    ['payload', { ...prepare, payload: Symbol('x') }],
+    ['payload', { ...prepare, payload: { at: new Date(0) } }],
+    ['payload', { ...prepare, payload: [1, Number.NaN] }],
+    ['payload', { ...prepare, payload: { a: { b: undefined } } }],
+    ['payload', { ...prepare, payload: { n: 10n } }],
+    ['payload', { ...prepare, payload: new (class Work {})() }],
     ['onePhase', { ...prepare, payload: null, onePhase: 'no' }],
     ['heuristic', { v: 2, type: 'ack', txId: 't', from: 'a', to: 'b', inc: 1, heuristic: 'maybe' }],
     // The sender's incarnation on what only participants send: an integer of at least 1.

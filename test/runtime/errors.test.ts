@@ -63,6 +63,13 @@ describe('bad input and failures', () => {
     await expect(coordinator.commit({ participants: { c: 1 } })).rejects.toMatchObject({
       code: 'INVALID_REQUEST',
     })
+    // A txId that is not a string (found by review: the payload check's byte count threw a TypeError).
+    for (const txId of [42, ['x']])
+      await expect(coordinator.commit({ txId: txId as never, participants: { a: 1 } })).rejects.toMatchObject(
+        {
+          code: 'INVALID_REQUEST',
+        },
+      )
     await coordinator.close()
     await expect(coordinator.commit({ participants: { a: 1 } })).rejects.toMatchObject({ code: 'CLOSED' })
   })

@@ -5,7 +5,8 @@
  * the core built them. What holds a payload the runtime does not own (one a custom transport
  * decoded) is not sealed, so it is still validated and copied where it lands.
  */
-import { afterEach, expect, it } from 'vitest'
+import { afterEach, expect, it, vi } from 'vitest'
+import { SEALED_DELIVERY } from '../../src/core/validate.js'
 import {
   Coordinator,
   type DurableLog,
@@ -125,4 +126,66 @@ it('a participant on MemoryNetwork sends sealed messages: the receiver gets the 
   expect(vote).toBeDefined()
   expect(Object.isFrozen(vote)).toBe(true)
   expect(parseMessage(vote)).toBe(vote)
+})
+
+it('a prepared record whose participant list a resource changed is validated, not sealed: no vote, the node halts, and restarts (review finding)', async () => {
+  // Over a custom transport the list is the runtime's own copy, handed to the resource as
+  // `tx.participants`. A resource that pushes a duplicate into it made the record invalid; sealed
+  // unchecked, it went to the log and the vote left — and the log could never be loaded again.
+  let deliver: (message: unknown) => void = () => {}
+  const sent: Message[] = []
+  const transport: Transport = {
+    send: (message) => {
+      sent.push(message)
+    },
+    onMessage: (handler) => {
+      deliver = handler
+    },
+  }
+  const log = new MemoryLog()
+  const resource = {
+    prepare: (tx: { participants: readonly string[] }) => {
+      ;(tx.participants as string[]).push('a')
+      return 'yes' as const
+    },
+    commit: () => {},
+    abort: () => {},
+  }
+  const participant = new Participant({ id: 'a', transport, log, resource })
+  let halted: unknown
+  participant.once('halted', (error) => {
+    halted = error
+  })
+  await participant.start()
+  deliver({
+    v: 2,
+    type: 'prepare',
+    txId: 't1',
+    from: 'coord',
+    to: 'a',
+    payload: 'work', // a primitive: deep-frozen by nature, so only the list could have let it through
+    participants: ['a', 'b'],
+    onePhase: false,
+    inc: 1,
+    epoch: 1,
+    seq: 1,
+  })
+  await vi.waitFor(() => expect(halted ?? sent.find((message) => message.type === 'vote')).toBeDefined())
+  expect(halted).toMatchObject({ code: 'NODE_HALTED' })
+  expect(sent.filter((message) => message.type === 'vote')).toEqual([])
+  await participant.close()
+  const restarted = new Participant({
+    id: 'a',
+    transport: { send: () => {}, onMessage: () => {} },
+    log,
+    resource,
+  })
+  await restarted.start()
+  await restarted.close()
+})
+
+it('a transport spread from a MemoryNetwork endpoint is a transport of its own: it gets unsealed messages', () => {
+  const net = new MemoryNetwork()
+  expect(SEALED_DELIVERY in net.connect('a')).toBe(true)
+  expect(SEALED_DELIVERY in { ...net.connect('b') }).toBe(false)
 })
