@@ -121,9 +121,8 @@ it('a participant on MemoryNetwork sends sealed messages: the receiver gets the 
     epoch: 1,
     seq: 1,
   })
-  await new Promise((resolve) => setTimeout(resolve, 20))
+  await vi.waitFor(() => expect(received.some((message) => (message as Message).type === 'vote')).toBe(true))
   const vote = received.find((message) => (message as Message).type === 'vote') as Message
-  expect(vote).toBeDefined()
   expect(Object.isFrozen(vote)).toBe(true)
   expect(parseMessage(vote)).toBe(vote)
 })
