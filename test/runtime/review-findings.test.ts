@@ -18,6 +18,7 @@ import {
   type Vote,
 } from '../../src/index.js'
 import { gatedCluster, settle } from '../support/gated-cluster.js'
+import { HeldNetwork } from '../support/held-network.js'
 import { ManualClock } from '../support/manual-clock.js'
 
 const open: { close(): Promise<void> }[] = []
@@ -79,37 +80,13 @@ describe('review: admission control, between admission and begin', () => {
   })
 })
 
-/** A network that delivers when told, and loses the messages `lose` picks. */
-class LossyNetwork {
-  private readonly handlers = new Map<string, (message: unknown) => void>()
-  private queued: Message[] = []
-  constructor(private readonly lose: (message: Message) => boolean) {}
-
-  connect(id: string): Transport {
-    return {
-      send: (message) => {
-        if (!this.lose(message)) this.queued.push(message)
-      },
-      onMessage: (handler) => {
-        this.handlers.set(id, handler)
-      },
-    }
-  }
-
-  flush(): void {
-    const batch = this.queued
-    this.queued = []
-    for (const message of batch) this.handlers.get(message.to)?.(JSON.parse(JSON.stringify(message)))
-  }
-}
-
 describe('review: adaptive retransmission timeout on a lossy, fast network', () => {
   it('a few lost prepares (no latency at all) must not push the resend past prepareTimeoutMs', async () => {
     // Library defaults: retransmitIntervalMs 1000, retransmitIntervalMsMax 5000, prepareTimeoutMs 5000.
     const clock = new ManualClock()
     const lost = new Set<string>()
     // The first copy of each transaction's prepare to `a` is lost; every other message arrives at once.
-    const net = new LossyNetwork((message) => {
+    const net = new HeldNetwork((message) => {
       if (message.type !== 'prepare' || message.to !== 'a' || lost.has(message.txId)) return false
       lost.add(message.txId)
       return true

@@ -1,14 +1,19 @@
 import type { Message, Transport } from '../../src/index.js'
 
-/** A network that delivers only when told, every queued message in one turn. */
+/**
+ * A network that delivers only when told, every queued message in one turn (a JSON copy of each),
+ * and loses the messages `lose` picks.
+ */
 export class HeldNetwork {
   private readonly handlers = new Map<string, (message: unknown) => void>()
   private queued: Message[] = []
 
+  constructor(private readonly lose: (message: Message) => boolean = () => false) {}
+
   connect(id: string): Transport {
     return {
       send: (message) => {
-        this.queued.push(message)
+        if (!this.lose(message)) this.queued.push(message)
       },
       onMessage: (handler) => {
         this.handlers.set(id, handler)
