@@ -12,9 +12,7 @@ import {
   Coordinator,
   MemoryLog,
   MemoryNetwork,
-  type Message,
   Participant,
-  type Transport,
   type Vote,
 } from '../../src/index.js'
 import { gatedCluster, settle } from '../support/gated-cluster.js'
