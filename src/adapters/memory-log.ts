@@ -1,7 +1,7 @@
 import { TwopcError } from '../core/errors.js'
-import { freezeJson, isDeepFrozen } from '../core/payload.js'
+import { isDeepFrozen, ownedFrozen } from '../core/payload.js'
 import { type LogRecord, parseRecord } from '../core/records.js'
-import type { Json, TxId } from '../core/types.js'
+import type { TxId } from '../core/types.js'
 import type { DurableLog } from '../runtime/interfaces.js'
 
 /**
@@ -125,5 +125,5 @@ export class MemoryLog implements DurableLog {
 function stored(record: LogRecord): LogRecord {
   const copy = parseRecord(record)
   if (copy.type !== 'prepared' || isDeepFrozen(copy.payload)) return copy
-  return { ...copy, payload: freezeJson(JSON.parse(JSON.stringify(copy.payload)) as Json) }
+  return { ...copy, payload: ownedFrozen(copy.payload) }
 }

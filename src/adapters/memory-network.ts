@@ -1,7 +1,7 @@
 import { TwopcError } from '../core/errors.js'
 import { type Message, parseMessage } from '../core/messages.js'
 import { invalidOption } from '../core/options.js'
-import { freezeJson, isDeepFrozen } from '../core/payload.js'
+import { isDeepFrozen, ownedFrozen } from '../core/payload.js'
 import type { NodeId } from '../core/types.js'
 import { isSealedMessage, SEALED_DELIVERY, sealMessage } from '../core/validate.js'
 import type { Transport } from '../runtime/interfaces.js'
@@ -216,7 +216,7 @@ function handOver(message: Message): unknown {
   }
   if (isSealedMessage(valid)) return valid
   if (valid.type === 'prepare' && !isDeepFrozen(valid.payload)) {
-    valid = { ...valid, payload: freezeJson(JSON.parse(JSON.stringify(valid.payload))) }
+    valid = { ...valid, payload: ownedFrozen(valid.payload) }
   }
   return sealMessage(valid)
 }

@@ -125,6 +125,14 @@ export function freezeJson<T>(value: T): T {
   return value
 }
 
+/**
+ * `value` if nothing can change it ({@link isDeepFrozen}), else a deep-frozen copy through JSON: what
+ * the in-memory adapters keep or hand over, so that nobody else can change it afterwards.
+ */
+export function ownedFrozen(value: Json): Json {
+  return isDeepFrozen(value) ? value : freezeJson(JSON.parse(JSON.stringify(value)) as Json)
+}
+
 const PLAIN_JSON =
   'plain JSON (null, a boolean, a finite number, a string, an array without holes, or a plain object)'
 
