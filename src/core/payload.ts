@@ -73,29 +73,48 @@ export function frozenPayloads(
   return payloads
 }
 
-/**
- * Base of the classes that mark objects this library vouches for (`DeepFrozen` below,
- * `SealedMessage` in `validate.ts`): its constructor returns the object it is given, so
- * `new Mark(object)` adds the subclass's private field to that object. Only the subclass's own
- * code can add or test that field — no reflection shows it, no copy carries it — so the mark
- * cannot be forged; and adding it costs a fraction of a `WeakSet` entry (about 50 ns against
- * 300–800 ns on Node 20, where the `WeakSet` cost more than the validation it was to save).
- */
-export class PrivateMark {
+/** A mark this library puts on objects it vouches for (see {@link privateMark}). */
+export interface PrivateMark {
+  /** Marks `target`; before it is frozen (TC39's "nonextensible applies to private" refuses it after). */
+  add(target: object): void
+  /** True if `value` carries this mark. */
+  has(value: object): boolean
+}
+
+/** A constructor that returns the object it is given, so that a subclass adds its fields to it. */
+class ReturnsTarget {
   constructor(target: object) {
     // biome-ignore lint/correctness/noConstructorReturn: returning the target is how the mark is added
     return target
   }
 }
 
-/** Marks the roots of JSON values this module deep-froze: nothing reachable from one can change. */
-class DeepFrozen extends PrivateMark {
-  readonly #deepFrozen = true
+/**
+ * A new, distinct mark for objects this library vouches for (deep-frozen JSON here; sealed messages
+ * and records in `validate.ts`): a private field of a class made for it, added to the object by
+ * constructing the class on it. Only this mark's own code can add or test the field — no reflection
+ * shows it, no copy carries it — so it cannot be forged; and adding it costs a fraction of a
+ * `WeakSet` entry (about 50 ns against 300–800 ns on Node 20, where the `WeakSet` cost more than
+ * the validation it was to save).
+ */
+export function privateMark(): PrivateMark {
+  class Mark extends ReturnsTarget {
+    readonly #marked = true
 
-  static has(value: object): boolean {
-    return #deepFrozen in value
+    static has(value: object): boolean {
+      return #marked in value
+    }
+  }
+  return {
+    add: (target) => {
+      new Mark(target)
+    },
+    has: (value) => Mark.has(value),
   }
 }
+
+/** Marks the roots of JSON values this module deep-froze: nothing reachable from one can change. */
+const deepFrozen = privateMark()
 
 /**
  * True if nothing in `value` can change: a primitive, or a value deep-frozen by {@link
@@ -103,7 +122,7 @@ class DeepFrozen extends PrivateMark {
  * members may not be.
  */
 export function isDeepFrozen(value: unknown): boolean {
-  if (typeof value === 'object') return value === null || DeepFrozen.has(value)
+  if (typeof value === 'object') return value === null || deepFrozen.has(value)
   return typeof value !== 'function'
 }
 
@@ -115,8 +134,7 @@ export function isDeepFrozen(value: unknown): boolean {
  */
 export function freezeJson<T>(value: T): T {
   if (isDeepFrozen(value)) return value
-  // Marked before it is frozen: TC39's "nonextensible applies to private" would refuse it after.
-  new DeepFrozen(value as object)
+  deepFrozen.add(value as object)
   const stack: object[] = [value as object]
   for (let current = stack.pop(); current !== undefined; current = stack.pop()) {
     Object.freeze(current)

@@ -1,6 +1,6 @@
 import { TwopcError, unreachable } from './errors.js'
 import type { Message } from './messages.js'
-import { freezeJson, isDeepFrozen, MAX_STORED_PAYLOAD_DEPTH, PrivateMark } from './payload.js'
+import { freezeJson, isDeepFrozen, MAX_STORED_PAYLOAD_DEPTH, privateMark } from './payload.js'
 import type { LogRecord } from './records.js'
 import { MAX_ID_LENGTH, MAX_PARTICIPANTS, type NodeId } from './types.js'
 
@@ -206,13 +206,7 @@ export function asFields(value: unknown, what: string, code: 'INVALID_MESSAGE' |
 }
 
 /** Marks the messages {@link sealMessage} sealed; only this module can add or see the mark. */
-class SealedMessage extends PrivateMark {
-  readonly #sealed = true
-
-  static has(value: object): boolean {
-    return #sealed in value
-  }
-}
+const sealedMessage = privateMark()
 
 /**
  * Deep-freezes `message` in place and marks it valid, so that `parseMessage` returns it at once —
@@ -223,9 +217,8 @@ class SealedMessage extends PrivateMark {
  * a copy) or deep-frozen already (`isDeepFrozen`): it is frozen in place too.
  */
 export function sealMessage(message: Message): Message {
-  if (SealedMessage.has(message)) return message
-  // Marked before it is frozen: TC39's "nonextensible applies to private" would refuse it after.
-  new SealedMessage(message)
+  if (sealedMessage.has(message)) return message
+  sealedMessage.add(message) // before it is frozen
   // Frozen field by field rather than by a generic walk, which took most of the time of sealing.
   switch (message.type) {
     case 'prepare':
@@ -248,17 +241,11 @@ export function sealMessage(message: Message): Message {
 
 /** True if `value` is a message {@link sealMessage} sealed: valid, and deep-frozen since. */
 export function isSealedMessage(value: unknown): boolean {
-  return typeof value === 'object' && value !== null && SealedMessage.has(value)
+  return typeof value === 'object' && value !== null && sealedMessage.has(value)
 }
 
 /** Marks the records {@link sealBuilt} sealed; only this module can add or see the mark. */
-class SealedRecord extends PrivateMark {
-  readonly #sealed = true
-
-  static has(value: object): boolean {
-    return #sealed in value
-  }
-}
+const sealedRecord = privateMark()
 
 /**
  * What a core builds, sealed for the edges: each message and record of a `Ready` is valid by
@@ -276,8 +263,8 @@ export function sealBuilt<T extends Message | LogRecord>(value: T, isMessage: bo
   if ('payload' in value && !isDeepFrozen(value.payload)) return value
   if ('participants' in value && !Object.isFrozen(value.participants)) return value
   if (isMessage) return sealMessage(value as Message) as T
-  if (SealedRecord.has(value)) return value
-  new SealedRecord(value)
+  if (sealedRecord.has(value)) return value
+  sealedRecord.add(value) // before it is frozen
   return Object.freeze(value)
 }
 
@@ -291,5 +278,5 @@ export const SEALED_DELIVERY: unique symbol = Symbol('twopc.sealedDelivery')
 
 /** True if `value` is a record {@link sealBuilt} sealed: valid, and deep-frozen since. */
 export function isSealedRecord(value: unknown): boolean {
-  return typeof value === 'object' && value !== null && SealedRecord.has(value)
+  return typeof value === 'object' && value !== null && sealedRecord.has(value)
 }
