@@ -55,6 +55,11 @@ export class Fifo<T> {
     return false
   }
 
+  /** Calls `visit` on each queued item, oldest first. */
+  forEach(visit: (item: T) => void): void {
+    for (let at = this.head; at < this.items.length; at++) visit(this.items[at] as T)
+  }
+
   /** Keeps only the items for which `keep` is true, in order (O(n)). */
   retain(keep: (item: T) => boolean): void {
     this.items = this.toArray().filter(keep)

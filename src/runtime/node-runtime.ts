@@ -6,7 +6,7 @@ import type { TxId } from '../core/types.js'
 import { SEALED_DELIVERY, sealBuilt } from '../core/validate.js'
 import { Deadlines } from './deadlines.js'
 import type { Clock, DurableLog, Transport } from './interfaces.js'
-import { ReadyQueue } from './ready-queue.js'
+import { type QueuedItem, ReadyQueue } from './ready-queue.js'
 import type { RoundTrips } from './round-trips.js'
 import { Counters } from './stats.js'
 
@@ -94,7 +94,7 @@ export class NodeRuntime<Event extends { readonly type: string }> {
   /** Whether the transport takes sealed messages (see `SEALED_DELIVERY`). */
   private readonly sealMessages: boolean
   /** This turn's append: its records and the `Ready`s waiting for them (`undefined` when none is open). */
-  private batch: { readonly records: LogRecord[]; readonly readys: Ready<Event>[] } | undefined
+  private batch: { readonly records: LogRecord[]; readonly waiting: QueuedItem<Ready<Event>>[] } | undefined
 
   /**
    * @param roundTrips - times the node's requests and their answers; its resend timer then waits
@@ -172,11 +172,11 @@ export class NodeRuntime<Event extends { readonly type: string }> {
     const { records } = ready
     for (let i = 0; i < records.length; i++) sealBuilt(records[i] as LogRecord, false)
     const forced = ready.forceRecords && ready.records.length > 0
-    this.queue.push(ready, !forced)
+    const queued = this.queue.push(ready, !forced)
     this.counters.recordsAppended += ready.records.length
     if (forced) {
       this.counters.forcedAppends += 1
-      this.openBatch().readys.push(ready)
+      this.openBatch().waiting.push(queued)
     }
     if (ready.records.length > 0) {
       if (this.batch !== undefined) this.batch.records.push(...ready.records)
@@ -189,10 +189,10 @@ export class NodeRuntime<Event extends { readonly type: string }> {
   }
 
   /** This turn's append, opened (with the lazy records waiting, which ride with it) if needed. */
-  private openBatch(): { readonly records: LogRecord[]; readonly readys: Ready<Event>[] } {
+  private openBatch(): { readonly records: LogRecord[]; readonly waiting: QueuedItem<Ready<Event>>[] } {
     if (this.batch !== undefined) return this.batch
     this.deadlines.clear(LAZY_FLUSH, '')
-    const batch = { records: this.lazy.splice(0), readys: [] }
+    const batch = { records: this.lazy.splice(0), waiting: [] }
     this.batch = batch
     if (this.io.clock.nextTurn !== undefined) this.io.clock.nextTurn(this.appendBatch)
     else queueMicrotask(this.appendBatch)
@@ -204,11 +204,11 @@ export class NodeRuntime<Event extends { readonly type: string }> {
     const batch = this.batch
     this.batch = undefined
     if (batch === undefined || this.state !== 'running') return
-    this.appendNow(batch.records, batch.readys)
+    this.appendNow(batch.records, batch.waiting)
   }
 
   /** Appends `records`; once durable, releases the `Ready`s that wait for them. */
-  private appendNow(records: readonly LogRecord[], waiting: readonly Ready<Event>[] = []): void {
+  private appendNow(records: readonly LogRecord[], waiting: readonly QueuedItem<Ready<Event>>[] = []): void {
     this.counters.logAppends += 1
     const appended = this.append(records)
     this.appends.add(appended)
@@ -216,7 +216,7 @@ export class NodeRuntime<Event extends { readonly type: string }> {
       () => {
         this.appends.delete(appended)
         if (waiting.length === 0) return
-        for (const ready of waiting) this.queue.markDurable(ready)
+        for (let i = 0; i < waiting.length; i++) this.queue.markDurable(waiting[i] as QueuedItem<Ready<Event>>)
         this.schedulePump()
       },
       (error: unknown) => {

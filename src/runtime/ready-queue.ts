@@ -1,6 +1,15 @@
 import { Fifo } from '../core/fifo.js'
 
-/** One queued item and whether its forced records are durable. */
+/**
+ * One queued item and whether its forced records are durable: what {@link ReadyQueue.push} returns,
+ * for the caller to hand to {@link ReadyQueue.markDurable} once they are.
+ */
+export interface QueuedItem<T> {
+  readonly item: T
+  readonly durable: boolean
+}
+
+/** A {@link QueuedItem} as the queue changes it. */
 interface Entry<T> {
   readonly item: T
   durable: boolean
@@ -14,32 +23,38 @@ interface Entry<T> {
  * order is what runs in production.
  *
  * `T` is whatever the caller keeps per `Ready` (the `Ready` itself in the runtime; what is left to
- * do of it in the simulators). Every operation costs O(1) amortized: the queue is a `Fifo`,
- * and the entries still waiting for the disk are also kept by item.
+ * do of it in the simulators). Every operation costs O(1) amortized: the queue is a `Fifo`, and
+ * the caller marks an entry durable through the {@link QueuedItem} that `push` returned. (No map
+ * from items to entries: a `Map` that every step adds to and deletes from keeps, each time V8
+ * rehashes it, its old table alive until the next full collection — and with it every `Ready` the
+ * table held, with its records and messages. Measured in issue 14: a quarter of the runtime's
+ * CPU per transaction went to scavenging what such tables kept alive.)
  */
 export class ReadyQueue<T> {
   /** The entries, oldest first. */
   private readonly entries = new Fifo<Entry<T>>()
-  /** The entries still waiting for their records, by item (so that marking one costs O(1)). */
-  private waiting = new Map<T, Entry<T>>()
 
   /** Queues `item`; `durable` is false while its forced records are not durable yet. */
-  push(item: T, durable: boolean): void {
+  push(item: T, durable: boolean): QueuedItem<T> {
     const entry = { item, durable }
     this.entries.push(entry)
-    if (!durable) this.waiting.set(item, entry)
+    return entry
   }
 
   /**
-   * The log acknowledged the append of `item`'s forced records: they are durable. Logs acknowledge
+   * The log acknowledged the append of `queued`'s forced records: they are durable. Logs acknowledge
    * appends in order, but each one is marked on its own: an acknowledgement says nothing about a
-   * later append.
+   * later append. An entry no longer queued (released, or dropped by {@link clear}) is left alone.
    */
-  markDurable(item: T): void {
-    const entry = this.waiting.get(item)
-    if (entry === undefined) return
-    entry.durable = true
-    this.waiting.delete(item)
+  markDurable(queued: QueuedItem<T>): void {
+    ;(queued as Entry<T>).durable = true
+  }
+
+  /** Marks durable every queued entry whose item `isDurable` says is (O(n): for the simulators, which sync a whole disk). */
+  markDurableWhere(isDurable: (item: T) => boolean): void {
+    this.entries.forEach((entry) => {
+      if (!entry.durable && isDurable(entry.item)) entry.durable = true
+    })
   }
 
   /** The oldest entry, if its effects may run now (every earlier one ran, and it is durable). */
@@ -54,7 +69,6 @@ export class ReadyQueue<T> {
       this.entries.shift()
       return
     }
-    this.waiting.delete(item)
     this.entries.removeFirst((entry) => entry.item === item)
   }
 
@@ -71,7 +85,6 @@ export class ReadyQueue<T> {
   /** Drops every entry (a crash, or `close()`). */
   clear(): void {
     this.entries.clear()
-    this.waiting.clear()
   }
 
   /** An independent copy, with each entry copied by `copy` (the model checker branches on it). */
@@ -82,7 +95,7 @@ export class ReadyQueue<T> {
   }
 
   /** The queued entries, oldest first, with whether each is durable. */
-  protected queued(): { readonly item: T; readonly durable: boolean }[] {
+  protected queued(): QueuedItem<T>[] {
     return this.entries.toArray()
   }
 }

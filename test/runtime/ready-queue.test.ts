@@ -5,7 +5,7 @@
  */
 import { fc, test } from '@fast-check/vitest'
 import { expect } from 'vitest'
-import { ReadyQueue } from '../../src/runtime/ready-queue.js'
+import { type QueuedItem, ReadyQueue } from '../../src/runtime/ready-queue.js'
 
 /** Releases everything releasable now, in order. */
 function drain(queue: ReadyQueue<number>): number[] {
@@ -21,16 +21,15 @@ test.prop([fc.array(fc.tuple(fc.boolean(), fc.nat({ max: 3 })), { maxLength: 300
   'releases every item once, in push order, never before it is durable (against a plain list)',
   (steps) => {
     const queue = new ReadyQueue<number>()
-    const model: { item: number; durable: boolean }[] = []
+    const model: { item: number; durable: boolean; queued: QueuedItem<number> }[] = []
     const released: number[] = []
     const expected: number[] = []
     steps.forEach(([durable, marks], item) => {
-      queue.push(item, durable)
-      model.push({ item, durable })
+      model.push({ item, durable, queued: queue.push(item, durable) })
       // Mark the oldest few waiting entries durable (logs acknowledge in order).
       for (const entry of model.filter((candidate) => !candidate.durable).slice(0, marks)) {
         entry.durable = true
-        queue.markDurable(entry.item)
+        queue.markDurable(entry.queued)
       }
       released.push(...drain(queue))
       while (model[0]?.durable) expected.push((model.shift() as { item: number }).item)
@@ -46,7 +45,7 @@ test('a clone releases independently of its original', () => {
   for (let item = 0; item < 2000; item++) queue.push(item, item !== 1500)
   expect(drain(queue)).toHaveLength(1500) // past one compaction of the array
   const clone = queue.clone((item) => item)
-  clone.markDurable(1500)
+  clone.markDurableWhere((item) => item === 1500)
   expect(drain(clone)).toHaveLength(500)
   expect(queue.releasable).toBeUndefined()
   expect(queue.size).toBe(500)
