@@ -12,8 +12,10 @@ import { acquireLock, releaseLock } from './file-lock.js'
 import {
   decodeLog,
   encodeForgetPayload,
-  encodeFrame,
+  encodeFrames,
   FRAME_HEADER_BYTES,
+  type FramePayload,
+  framePayload,
   LiveSet,
   MAX_FRAME_LENGTH,
   recordJson,
@@ -109,19 +111,16 @@ export interface FileLogLoadReport {
   readonly staleLockPid: number | undefined
 }
 
-/** A record accepted by `append`: its transaction, its JSON and the frame that holds it. */
-interface EncodedRecord {
+/** A record accepted by `append`: its transaction and its JSON (framed when its group commit is written). */
+interface EncodedRecord extends FramePayload {
   readonly txId: TxId
-  readonly json: string
-  readonly frame: Buffer
 }
 
 /** An append or forget waiting for its group commit; once its frames are written, they update the live set. */
 type Waiter = (
   | { readonly kind: 'append'; readonly records: readonly EncodedRecord[] }
-  | { readonly kind: 'forget'; readonly txIds: readonly TxId[] }
+  | { readonly kind: 'forget'; readonly txIds: readonly TxId[]; readonly notes: readonly FramePayload[] }
 ) & {
-  readonly frames: readonly Buffer[]
   resolve(): void
   reject(error: unknown): void
 }
@@ -273,9 +272,8 @@ export class FileLog implements DurableLog {
       return Promise.reject(error)
     }
     for (const { txId } of encoded) this.liveTxIds.add(txId)
-    const frames = encoded.map(({ frame }) => frame)
     return new Promise((resolve, reject) => {
-      this.enqueue({ kind: 'append', records: encoded, frames, resolve, reject })
+      this.enqueue({ kind: 'append', records: encoded, resolve, reject })
     })
   }
 
@@ -305,9 +303,9 @@ export class FileLog implements DurableLog {
     const forgotten: TxId[] = []
     for (const txId of new Set(txIds)) if (this.liveTxIds.delete(txId)) forgotten.push(txId)
     if (forgotten.length === 0) return Promise.resolve()
-    const frames = forgotten.map((txId) => encodeFrame(encodeForgetPayload(txId)))
+    const notes = forgotten.map((txId) => framePayload(encodeForgetPayload(txId)))
     return new Promise((resolve) => {
-      this.waiting.push({ kind: 'forget', txIds: forgotten, frames, resolve, reject: () => resolve() })
+      this.waiting.push({ kind: 'forget', txIds: forgotten, notes, resolve, reject: () => resolve() })
       this.scheduleForgetFlush()
     })
   }
@@ -375,17 +373,14 @@ export class FileLog implements DurableLog {
   private encode(record: LogRecord): EncodedRecord {
     const parsed = parseRecord(record)
     const json = recordJson(parsed)
-    const frame = encodeFrame(json)
-    const bytes = frame.length - FRAME_HEADER_BYTES
+    const bytes = Buffer.byteLength(json)
     if (bytes > this.maxRecordBytes) {
       throw new TwopcError(
         'INVALID_RECORD',
         `Invalid log record: its JSON is ${bytes} bytes, more than \`maxRecordBytes\` (${this.maxRecordBytes})`,
       )
     }
-    // The JSON kept is the one written into the frame, which flattened it: it takes no more memory
-    // than a copy decoded from the frame would (measured on Node 20), and it may be kept until compaction.
-    return { txId: parsed.txId, json, frame }
+    return { txId: parsed.txId, json, bytes }
   }
 
   /** Runs `operation` after every operation queued before it, whatever their outcome. */
@@ -423,9 +418,13 @@ export class FileLog implements DurableLog {
   private async flush(): Promise<void> {
     let bytes = 0
     let taken = 0
+    const payloads: FramePayload[] = []
     for (const waiter of this.waiting) {
-      const size = waiter.frames.reduce((sum, frame) => sum + frame.length, 0)
+      const frames = waiter.kind === 'append' ? waiter.records : waiter.notes
+      let size = 0
+      for (let i = 0; i < frames.length; i++) size += FRAME_HEADER_BYTES + (frames[i] as FramePayload).bytes
       if (taken > 0 && bytes + size > BATCH_BYTES_TARGET) break
+      for (let i = 0; i < frames.length; i++) payloads.push(frames[i] as FramePayload)
       bytes += size
       taken += 1
     }
@@ -437,7 +436,7 @@ export class FileLog implements DurableLog {
     if (this.waiting.length > 0) this.scheduleFlush()
     try {
       if (this.failure !== undefined) throw this.failure
-      if (bytes > 0) await this.writeDurably(Buffer.concat(batch.flatMap((waiter) => waiter.frames)))
+      if (bytes > 0) await this.writeDurably(encodeFrames(payloads))
     } catch (error) {
       for (const waiter of batch) waiter.reject(error)
       return
@@ -480,8 +479,7 @@ export class FileLog implements DurableLog {
     if (this.failure !== undefined) throw this.failure
     const handle = this.openHandle()
     // Written from memory: the file is not read back, and no dead frame is parsed again.
-    const frames = Array.from(this.live.values(), (json) => encodeFrame(json))
-    const bytes = Buffer.concat(frames)
+    const bytes = encodeFrames(this.live.values().map(framePayload))
     const next = await this.step('compact-write', () => createFile(this.compactPath, bytes))
     try {
       await this.step('compact-sync', () => next.sync())

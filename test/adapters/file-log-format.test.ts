@@ -5,14 +5,15 @@ import {
   crc32,
   decodeLog,
   encodeForgetPayload,
-  encodeFrame,
+  encodeFrames,
+  framePayload,
   LiveSet,
   replayEntries,
 } from '../../src/adapters/file-log-format.js'
 import type { LogRecord } from '../../src/core/records.js'
 
 const end = (txId: string): LogRecord => ({ type: 'end', txId })
-const frameOf = (record: LogRecord) => encodeFrame(Buffer.from(JSON.stringify(record)))
+const frameOf = (record: LogRecord) => encodeFrames([framePayload(JSON.stringify(record))])
 
 describe('file log format', () => {
   it('computes the standard CRC-32 check value', () => {
@@ -34,11 +35,26 @@ describe('file log format', () => {
     )
   })
 
+  it('frames several payloads into one buffer, each with its UTF-8 length and checksum', () => {
+    const payloads = ['{"a":"x"}', '{"b":"é ✓ 😀"}', '{}'].map(framePayload)
+    const bytes = encodeFrames(payloads)
+    let at = 0
+    for (const { json } of payloads) {
+      const body = Buffer.from(json, 'utf8')
+      expect(bytes.readUInt32LE(at)).toBe(body.length)
+      expect(bytes.readUInt32LE(at + 4)).toBe(crc32(body))
+      expect(bytes.subarray(at + 8, at + 8 + body.length).equals(body)).toBe(true)
+      at += 8 + body.length
+    }
+    expect(at).toBe(bytes.length)
+    expect(encodeFrames([]).length).toBe(0)
+  })
+
   it('a forget note drops earlier records of its transaction only', () => {
     const bytes = Buffer.concat([
       frameOf(end('tx-a')),
       frameOf(end('tx-b')),
-      encodeFrame(encodeForgetPayload('tx-a')),
+      encodeFrames([framePayload(encodeForgetPayload('tx-a'))]),
       frameOf(end('tx-a')),
     ])
     const decoded = decodeLog(bytes, '/log', 1024)

@@ -4,14 +4,19 @@
  */
 import { open, readFile } from 'node:fs/promises'
 import { describe, expect, it } from 'vitest'
-import { encodeForgetPayload, encodeFrame, FRAME_HEADER_BYTES } from '../../src/adapters/file-log-format.js'
+import {
+  encodeForgetPayload,
+  encodeFrames,
+  FRAME_HEADER_BYTES,
+  framePayload,
+} from '../../src/adapters/file-log-format.js'
 import type { LogRecord } from '../../src/core/records.js'
 import { fileLog, tempLogPath } from './temp-log.js'
 
 const outcome = (txId: string): LogRecord => ({ type: 'outcome', txId, decision: 'commit' })
 const end = (txId: string): LogRecord => ({ type: 'end', txId })
 const framesOf = (records: readonly LogRecord[]) =>
-  Buffer.concat(records.map((record) => encodeFrame(Buffer.from(JSON.stringify(record), 'utf8'))))
+  Buffer.concat(records.map((record) => encodeFrames([framePayload(JSON.stringify(record))])))
 
 describe('FileLog live set', () => {
   it('compacts without reading the file: damage in a forgotten record does not stop it', async () => {
@@ -66,7 +71,7 @@ describe('FileLog live set', () => {
     const appended = log.append([end('tx-b')]) // accepted now, written after the compaction
     const forgotten = log.forget(['tx-b']) // its note rides with it
     await Promise.all([compacted, appended, forgotten])
-    const note = encodeFrame(encodeForgetPayload('tx-b'))
+    const note = encodeFrames([framePayload(encodeForgetPayload('tx-b'))])
     expect(await readFile(path)).toEqual(Buffer.concat([framesOf([outcome('tx-b'), end('tx-b')]), note]))
     await log.compact()
     expect(await readFile(path)).toEqual(Buffer.alloc(0))

@@ -214,8 +214,8 @@ describe('FileLog corruption', () => {
 
   it('rejects a frame whose checksum matches but whose record is invalid, even at the end', async () => {
     const path = await tempLogPath()
-    const { encodeFrame } = await import('../../src/adapters/file-log-format.js')
-    await writeFile(path, encodeFrame(Buffer.from(JSON.stringify({ type: 'end', txId: '' }))))
+    const { encodeFrames, framePayload } = await import('../../src/adapters/file-log-format.js')
+    await writeFile(path, encodeFrames([framePayload(JSON.stringify({ type: 'end', txId: '' }))]))
     const error = await loadError(path)
     expect(error).toMatchObject({ code: 'LOG_CORRUPTED', message: expect.stringContaining('offset 0') })
   })
