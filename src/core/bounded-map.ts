@@ -21,13 +21,26 @@ export class BoundedMap<K, V> {
    * evicted to stay within the limit, if any.
    */
   set(key: K, value: V): V | undefined {
+    return this.put(key, value, true)
+  }
+
+  /**
+   * {@link set} for a caller that has no use for the evicted value: the eviction does not read it —
+   * one lookup fewer in a table of up to `limit` entries, where the oldest are the least likely to
+   * be in the CPU's caches.
+   */
+  insert(key: K, value: V): void {
+    this.put(key, value, false)
+  }
+
+  private put(key: K, value: V, readEvicted: boolean): V | undefined {
     const size = this.entries.size
     this.entries.set(key, value)
     if (this.entries.size === size) return undefined // replaced: the key keeps its place
     this.order.push(key)
     if (this.entries.size <= this.limit) return undefined
     const oldest = this.order.shift() as K
-    const evicted = this.entries.get(oldest)
+    const evicted = readEvicted ? this.entries.get(oldest) : undefined
     this.entries.delete(oldest)
     return evicted
   }

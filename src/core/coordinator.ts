@@ -168,7 +168,7 @@ export class CoordinatorCore {
       if (record.type === 'commit') committing.set(record.txId, record.participants)
       else if (record.type === 'incarnation') lastEpoch = Math.max(lastEpoch, record.n)
       else if (record.type === 'end' && committing.delete(record.txId))
-        this.finished.set(record.txId, 'commit')
+        this.finished.insert(record.txId, 'commit')
     }
     const ready: Builder = new ReadyBuilder()
     // A new epoch, durable before any request carries it: participants order this coordinator's
@@ -426,7 +426,7 @@ export class CoordinatorCore {
     // Only a node whose log was lost or replaced (an earlier life number again) refuses a request
     // bound to a later life than its own. That breaks an assumption of the protocol (README,
     // "Guarantees"); at least bind the next transactions to the life it is, or it would refuse all.
-    if (message.inc < expected) this.incarnations.set(from, message.inc)
+    if (message.inc < expected) this.incarnations.insert(from, message.inc)
     if (tx.phase === 'preparing') {
       const slot = tx.slots.get(from) as Slot
       if (slot.vote !== undefined) return this.drop(ready, message, 'duplicate')
@@ -476,7 +476,7 @@ export class CoordinatorCore {
     const reported = this.mismatches.get(txId) ?? []
     // The participant resends its heuristic ack with every retransmitted commit: report it once.
     if (decision === heuristic || reported.includes(participant)) return
-    this.mismatches.set(txId, [...reported, participant])
+    this.mismatches.insert(txId, [...reported, participant])
     ready.emit({ type: 'heuristic-mismatch', txId, participant, decision, heuristic })
   }
 
@@ -577,7 +577,7 @@ export class CoordinatorCore {
   private finish(ready: Builder, txId: TxId, decision: Decision): void {
     this.transactions.delete(txId)
     this.participantsOf.delete(txId)
-    this.finished.set(txId, decision)
+    this.finished.insert(txId, decision)
     ready.clearTimer(txId, 'retransmit')
     ready.emit({ type: 'completed', txId, decision })
   }
@@ -657,7 +657,7 @@ export class CoordinatorCore {
    */
   private learn(txId: TxId, participant: NodeId, inc: number): void {
     if (!this.participantsOf.get(txId)?.includes(participant)) return
-    if (inc > (this.incarnations.get(participant) ?? 0)) this.incarnations.set(participant, inc)
+    if (inc > (this.incarnations.get(participant) ?? 0)) this.incarnations.insert(participant, inc)
   }
 
   private message(type: 'commit' | 'abort', txId: TxId, to: NodeId): Message {

@@ -19,6 +19,7 @@ describe('BoundedMap', () => {
         fc.array(fc.tuple(fc.integer({ min: 0, max: 8 }), fc.integer()), { maxLength: 3000 }),
         (limit, sets) => {
           const map = new BoundedMap<number, number>(limit)
+          const twin = new BoundedMap<number, number>(limit)
           const model: [number, number][] = []
           for (const [key, value] of sets) {
             const at = model.findIndex(([k]) => k === key)
@@ -30,8 +31,13 @@ describe('BoundedMap', () => {
             }
             expect(map.set(key, value)).toBe(expected)
             expect(map.size).toBe(model.length)
+            twin.insert(key, value) // the same entries, without reading what it evicts
+            expect(twin.size).toBe(model.length)
           }
-          for (let key = 0; key <= 8; key++) expect(map.get(key)).toBe(model.find(([k]) => k === key)?.[1])
+          for (let key = 0; key <= 8; key++) {
+            expect(map.get(key)).toBe(model.find(([k]) => k === key)?.[1])
+            expect(twin.get(key)).toBe(map.get(key))
+          }
         },
       ),
       { numRuns: 300 },
