@@ -313,9 +313,8 @@ export class CoordinatorCore {
       this.transactions.set(txId, tx)
       ready.send(this.onePhaseRequest(txId, tx))
     } else {
-      const slots = new Map(
-        ids.map((id) => [id, { expected: this.incarnations.get(id) ?? 0, vote: undefined }]),
-      )
+      const slots = new Map<NodeId, Slot>()
+      for (const id of ids) slots.set(id, { expected: this.incarnations.get(id) ?? 0, vote: undefined })
       this.transactions.set(txId, {
         phase: 'preparing',
         payloads: participants,

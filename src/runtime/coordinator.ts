@@ -296,7 +296,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
       throw error
     }
     this.since.set(txId, this.clock.now())
-    const onePhase = Object.keys(participants).length === 1
+    const onePhase = payloads.size === 1
     const outcome = new Promise<OutcomeFor<P>>((resolve, reject) =>
       this.decisions.set(txId, { resolve: resolve as (outcome: CommitOutcome) => void, reject, onePhase }),
     )
