@@ -157,6 +157,20 @@ interface DecisionWaiter extends Waiter<CommitOutcome> {
 }
 
 /**
+ * What the node keeps of an unfinished transaction besides its core's state: one entry, in one
+ * map, for all three (a map per item added to and deleted from per transaction costs its table's
+ * rehashes, and each rehash keeps the old table's entries alive until the next full collection).
+ */
+interface Unfinished {
+  /** When it began, or was found in the log at start (for `pending()`). */
+  readonly since: number
+  /** The `commit()` call waiting for the decision, until it settles. */
+  decision: DecisionWaiter | undefined
+  /** `completion()` calls waiting. */
+  completions: Waiter<void>[] | undefined
+}
+
+/**
  * Runs transactions: sends `prepare`, collects votes, forces the commit decision, and resends it
  * until every participant acks — across lost messages and its own restarts.
  *
@@ -172,10 +186,8 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
   private readonly runtime: NodeRuntime<CoordinatorCoreEvent>
   private readonly generateTxId: () => TxId
   private readonly clock: Clock
-  private readonly decisions = new Map<TxId, DecisionWaiter>()
-  private readonly completions = new Map<TxId, Waiter<void>[]>()
-  /** When each unfinished transaction began, or was found in the log at start (for `pending()`). */
-  private readonly since = new Map<TxId, number>()
+  /** Every unfinished transaction, begun here or found in the log at start. */
+  private readonly unfinished = new Map<TxId, Unfinished>()
   /** `commit()` calls waiting for room (`maxQueuedTransactions`). */
   private readonly admission: AdmissionQueue
   /** The adaptive retransmission timeout. */
@@ -239,7 +251,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
   async start(): Promise<void> {
     await this.runtime.start()
     const now = this.clock.now()
-    for (const txId of this.core.unfinished()) if (!this.since.has(txId)) this.since.set(txId, now)
+    for (const txId of this.core.unfinished()) this.track(txId, now)
   }
 
   /**
@@ -295,11 +307,11 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
       if (waited) this.admission.release(this.core.inFlight)
       throw error
     }
-    this.since.set(txId, this.clock.now())
+    const unfinished = this.track(txId, this.clock.now())
     const onePhase = payloads.size === 1
-    const outcome = new Promise<OutcomeFor<P>>((resolve, reject) =>
-      this.decisions.set(txId, { resolve: resolve as (outcome: CommitOutcome) => void, reject, onePhase }),
-    )
+    const outcome = new Promise<OutcomeFor<P>>((resolve, reject) => {
+      unfinished.decision = { resolve: resolve as (outcome: CommitOutcome) => void, reject, onePhase }
+    })
     if (signal !== undefined) {
       const cancel = () => {
         this.runtime.execute(this.core.step({ type: 'cancel', txId }))
@@ -328,10 +340,10 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
         new TwopcError('UNKNOWN_TRANSACTION', `Coordinator ${this.id} does not know ${txId}`),
       )
     }
+    const unfinished = this.track(txId, this.clock.now())
     return new Promise((resolve, reject) => {
-      const waiters = this.completions.get(txId) ?? []
-      waiters.push({ resolve, reject })
-      this.completions.set(txId, waiters)
+      unfinished.completions ??= []
+      unfinished.completions.push({ resolve, reject })
     })
   }
 
@@ -349,7 +361,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
   pending(): PendingTransaction[] {
     const now = this.clock.now()
     return this.core.unfinished().map((txId): PendingTransaction => {
-      const since = this.since.get(txId) ?? now
+      const since = this.unfinished.get(txId)?.since ?? now
       const status = this.core.status(txId)
       const base = { txId, since, ageMs: now - since }
       switch (status.state) {
@@ -381,19 +393,18 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
 
   private onEvent(event: CoordinatorCoreEvent | InvalidMessageEvent): void {
     if (event.type === 'decided') {
-      const waiter = this.decisions.get(event.txId)
-      this.decisions.delete(event.txId)
+      const waiter = this.takeDecision(event.txId)
       waiter?.resolve(
         event.decision === 'commit'
           ? { txId: event.txId, decision: 'commit' }
           : { txId: event.txId, decision: 'abort', reason: event.reason },
       )
     } else if (event.type === 'completed') {
-      this.since.delete(event.txId)
+      const unfinished = this.unfinished.get(event.txId)
+      this.unfinished.delete(event.txId)
       this.roundTrips.finished(event.txId)
       this.admission.release(this.core.inFlight)
-      for (const waiter of this.completions.get(event.txId) ?? []) waiter.resolve()
-      this.completions.delete(event.txId)
+      for (const waiter of unfinished?.completions ?? []) waiter.resolve()
     }
     ;(this.emit as (type: string, event: unknown) => boolean)(event.type, event)
   }
@@ -404,10 +415,8 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
    * unknown until it answers, so `commit()` resolves with `unknown` now rather than waiting.
    */
   private settleUnknown(txId: TxId, reason: 'prepare-timeout' | 'cancelled'): void {
-    const waiter = this.decisions.get(txId)
-    if (!waiter?.onePhase || this.core.stateOf(txId) !== 'preparing') return
-    this.decisions.delete(txId)
-    waiter.resolve({ txId, decision: 'unknown', reason })
+    if (!this.unfinished.get(txId)?.decision?.onePhase || this.core.stateOf(txId) !== 'preparing') return
+    this.takeDecision(txId)?.resolve({ txId, decision: 'unknown', reason })
   }
 
   /**
@@ -421,10 +430,9 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
     const { message, error } = event
     if (!event.thrown || message.type !== 'prepare' || message.onePhase) return
     if (!(error instanceof TwopcError) || error.code !== 'INVALID_MESSAGE') return
-    const waiter = this.decisions.get(message.txId)
-    if (waiter === undefined || this.core.stateOf(message.txId) !== 'preparing') return
-    this.decisions.delete(message.txId)
-    waiter.reject(
+    if (this.unfinished.get(message.txId)?.decision === undefined) return
+    if (this.core.stateOf(message.txId) !== 'preparing') return
+    this.takeDecision(message.txId)?.reject(
       new TwopcError(
         'INVALID_REQUEST',
         `Transaction ${message.txId} aborted: the transport refused to send its prepare to ${JSON.stringify(message.to)}: ${error.message}`,
@@ -434,11 +442,32 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
     this.runtime.execute(this.core.step({ type: 'cancel', txId: message.txId }))
   }
 
+  /** The entry of unfinished `txId`, added (found at `now`) if it has none yet. */
+  private track(txId: TxId, now: number): Unfinished {
+    let unfinished = this.unfinished.get(txId)
+    if (unfinished === undefined) {
+      unfinished = { since: now, decision: undefined, completions: undefined }
+      this.unfinished.set(txId, unfinished)
+    }
+    return unfinished
+  }
+
+  /** Removes and returns the `commit()` call waiting for the decision of `txId`, if any. */
+  private takeDecision(txId: TxId): DecisionWaiter | undefined {
+    const unfinished = this.unfinished.get(txId)
+    const waiter = unfinished?.decision
+    if (unfinished !== undefined) unfinished.decision = undefined
+    return waiter
+  }
+
   private rejectAll(error: TwopcError, emit?: 'halted'): void {
-    for (const waiter of this.decisions.values()) waiter.reject(error)
-    for (const waiters of this.completions.values()) for (const waiter of waiters) waiter.reject(error)
-    this.decisions.clear()
-    this.completions.clear()
+    // The entries stay (a halted node still lists its unfinished transactions, with their age).
+    for (const unfinished of this.unfinished.values()) {
+      unfinished.decision?.reject(error)
+      for (const waiter of unfinished.completions ?? []) waiter.reject(error)
+      unfinished.decision = undefined
+      unfinished.completions = undefined
+    }
     this.admission.rejectAll(error)
     if (emit) this.emit('halted', error)
   }
