@@ -55,9 +55,9 @@ export class Fifo<T> {
     return false
   }
 
-  /** Calls `visit` on each queued item, oldest first. */
-  forEach(visit: (item: T) => void): void {
-    for (let at = this.head; at < this.items.length; at++) visit(this.items[at] as T)
+  /** The item `offset` places after the oldest (`at(0)` is {@link peek}); `undefined` past the last. */
+  at(offset: number): T | undefined {
+    return offset >= 0 && offset < this.size ? this.items[this.head + offset] : undefined
   }
 
   /** Keeps only the items for which `keep` is true, in order (O(n)). */

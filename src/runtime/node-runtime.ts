@@ -217,7 +217,7 @@ export class NodeRuntime<Event extends { readonly type: string }> {
         this.appends.delete(appended)
         if (waiting.length === 0) return
         for (let i = 0; i < waiting.length; i++)
-          this.queue.markDurable(waiting[i] as QueuedItem<Ready<Event>>)
+          this.queue.markQueuedDurable(waiting[i] as QueuedItem<Ready<Event>>)
         this.schedulePump()
       },
       (error: unknown) => {

@@ -42,19 +42,28 @@ export class ReadyQueue<T> {
   }
 
   /**
-   * The log acknowledged the append of `queued`'s forced records: they are durable. Logs acknowledge
-   * appends in order, but each one is marked on its own: an acknowledgement says nothing about a
-   * later append. An entry no longer queued (released, or dropped by {@link clear}) is left alone.
+   * The log acknowledged the append of `queued`'s forced records (what {@link push} returned for
+   * it): they are durable. O(1). Logs acknowledge appends in order, but each one is marked on its
+   * own: an acknowledgement says nothing about a later append. An entry no longer queued (released,
+   * or dropped by {@link clear}) is left alone.
    */
-  markDurable(queued: QueuedItem<T>): void {
+  markQueuedDurable(queued: QueuedItem<T>): void {
     ;(queued as Entry<T>).durable = true
   }
 
-  /** Marks durable every queued entry whose item `isDurable` says is (O(n): for the simulators, which sync a whole disk). */
-  markDurableWhere(isDurable: (item: T) => boolean): void {
-    this.entries.forEach((entry) => {
-      if (!entry.durable && isDurable(entry.item)) entry.durable = true
-    })
+  /**
+   * {@link markQueuedDurable} for the oldest entry of `item` still waiting, found by walking the
+   * queue from its oldest entry (O(n): for tests and simulators, which hold few).
+   */
+  markDurable(item: T): void {
+    const entries = this.entries
+    for (let i = 0; i < entries.size; i++) {
+      const entry = entries.at(i) as Entry<T>
+      if (entry.item === item && !entry.durable) {
+        entry.durable = true
+        return
+      }
+    }
   }
 
   /** The oldest entry, if its effects may run now (every earlier one ran, and it is durable). */

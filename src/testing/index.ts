@@ -4,7 +4,7 @@
  */
 export { MemoryLog } from '../adapters/memory-log.js'
 export { MemoryNetwork } from '../adapters/memory-network.js'
-export { ReadyQueue } from '../runtime/ready-queue.js'
+export { type QueuedItem, ReadyQueue } from '../runtime/ready-queue.js'
 export { seededRandom } from '../runtime/seeded-random.js'
 export {
   type DurableLogFactory,

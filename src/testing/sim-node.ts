@@ -98,8 +98,10 @@ export class SimNode {
 
   /** The disk synced: every pending `Ready` whose forced records it covers is durable (as a log acknowledges its append). */
   synced(): void {
-    const synced = this.disk.durablePosition
-    this.pending.markDurableWhere((ready) => ready.durableAt !== undefined && ready.durableAt <= synced)
+    for (const ready of this.pending.items) {
+      if (ready.durableAt !== undefined && ready.durableAt <= this.disk.durablePosition)
+        this.pending.markDurable(ready)
+    }
   }
 
   /**

@@ -34,6 +34,8 @@ test.prop([fc.array(operation, { maxLength: 400 })])(
       }
       expect(fifo.size).toBe(model.length)
       expect(fifo.peek()).toBe(model[0])
+      for (const offset of [0, 1, model.length >> 1, model.length - 1, model.length])
+        expect(fifo.at(offset)).toBe(model[offset])
     }
     expect(fifo.toArray()).toEqual(model)
   },
