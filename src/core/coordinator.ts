@@ -65,30 +65,37 @@ interface Slot {
   vote: Vote | undefined
 }
 
-type TxState =
-  | {
-      phase: 'preparing'
-      readonly payloads: ReadonlyMap<NodeId, Json>
-      /** Each participant's binding and vote (one map, not two: it is kept per transaction in flight). */
-      readonly slots: Map<NodeId, Slot>
-      /** How many votes came. */
-      voted: number
-      readonly seq: number
-      attempt: number
-    }
-  | {
-      /** One participant: it decides, and its vote is the outcome (one-phase commit). */
-      phase: 'one-phase'
-      readonly participant: NodeId
-      readonly payload: Json
-      /** The incarnation its requests are bound to (0: not known yet). */
-      expected: number
-      readonly seq: number
-      /** Set once the coordinator asked the participant to abort (timeout or cancel). */
-      abortReason: AbortReason | undefined
-      attempt: number
-    }
-  | { phase: 'committing'; readonly pendingAcks: Set<NodeId>; attempt: number }
+/** What every phase of a transaction in flight keeps: all its participants (frozen). */
+interface InFlight {
+  readonly participants: readonly NodeId[]
+}
+
+type TxState = InFlight &
+  (
+    | {
+        phase: 'preparing'
+        readonly payloads: ReadonlyMap<NodeId, Json>
+        /** Each participant's binding and vote (one map, not two: it is kept per transaction in flight). */
+        readonly slots: Map<NodeId, Slot>
+        /** How many votes came. */
+        voted: number
+        readonly seq: number
+        attempt: number
+      }
+    | {
+        /** One participant: it decides, and its vote is the outcome (one-phase commit). */
+        phase: 'one-phase'
+        readonly participant: NodeId
+        readonly payload: Json
+        /** The incarnation its requests are bound to (0: not known yet). */
+        expected: number
+        readonly seq: number
+        /** Set once the coordinator asked the participant to abort (timeout or cancel). */
+        abortReason: AbortReason | undefined
+        attempt: number
+      }
+    | { phase: 'committing'; readonly pendingAcks: Set<NodeId>; attempt: number }
+  )
 
 type OnePhaseTx = Extract<TxState, { phase: 'one-phase' }>
 
@@ -112,7 +119,6 @@ export class CoordinatorCore {
   private readonly options: ResolvedCommonOptions
   private readonly prepareTimeoutMs: number
   private readonly transactions = new Map<TxId, TxState>()
-  private readonly participantsOf = new Map<TxId, readonly NodeId[]>()
   private readonly finished: BoundedMap<TxId, Decision>
   private readonly mismatches: BoundedMap<TxId, NodeId[]>
   /** The latest incarnation heard from each participant (`inc` on its messages). */
@@ -175,8 +181,12 @@ export class CoordinatorCore {
     // transactions by (epoch, seq), and seq starts again at each start.
     this.epoch = startLife(ready, this.id, 'coordinator', lastEpoch)
     for (const [txId, participants] of committing) {
-      this.participantsOf.set(txId, participants)
-      this.transactions.set(txId, { phase: 'committing', pendingAcks: new Set(participants), attempt: 0 })
+      this.transactions.set(txId, {
+        phase: 'committing',
+        participants,
+        pendingAcks: new Set(participants),
+        attempt: 0,
+      })
       for (const to of participants) ready.send(this.message('commit', txId, to))
       this.armRetransmit(ready, txId, 0)
     }
@@ -295,14 +305,14 @@ export class CoordinatorCore {
         `Coordinator ${this.id} already has ${this.transactions.size} transactions in flight (maxInFlightTransactions); retry after some complete`,
       )
     }
-    const ids = [...participants.keys()]
-    this.participantsOf.set(txId, Object.freeze(ids))
+    const ids = Object.freeze([...participants.keys()])
     this.seq += 1
     const seq = this.seq
     const [only] = ids
     if (ids.length === 1 && only !== undefined) {
       const tx: OnePhaseTx = {
         phase: 'one-phase',
+        participants: ids,
         participant: only,
         payload: participants.get(only) as Json,
         expected: this.incarnations.get(only) ?? 0,
@@ -317,6 +327,7 @@ export class CoordinatorCore {
       for (const id of ids) slots.set(id, { expected: this.incarnations.get(id) ?? 0, vote: undefined })
       this.transactions.set(txId, {
         phase: 'preparing',
+        participants: ids,
         payloads: participants,
         slots,
         voted: 0,
@@ -369,7 +380,7 @@ export class CoordinatorCore {
       // voted yes asks with `decision-request` and learns the outcome (or presumed abort) there.
       return this.drop(ready, message, this.finished.get(txId) ? 'duplicate' : 'unknown-transaction')
     }
-    if (!this.participantsOf.get(txId)?.includes(from)) return this.drop(ready, message, 'not-a-participant')
+    if (!tx.participants.includes(from)) return this.drop(ready, message, 'not-a-participant')
     if (tx.phase !== 'committing') {
       const expected = tx.phase === 'preparing' ? (tx.slots.get(from)?.expected ?? 0) : tx.expected
       if (message.refused !== undefined)
@@ -451,11 +462,7 @@ export class CoordinatorCore {
       return this.drop(ready, message, this.finished.get(txId) ? 'duplicate' : 'unknown-transaction')
     if (tx.phase !== 'committing') return this.drop(ready, message, 'unexpected')
     if (!tx.pendingAcks.delete(from)) {
-      return this.drop(
-        ready,
-        message,
-        this.participantsOf.get(txId)?.includes(from) ? 'duplicate' : 'not-a-participant',
-      )
+      return this.drop(ready, message, tx.participants.includes(from) ? 'duplicate' : 'not-a-participant')
     }
     if (tx.pendingAcks.size === 0) {
       ready.persist({ type: 'end', txId }, false)
@@ -487,7 +494,7 @@ export class CoordinatorCore {
       const decision = this.finished.get(txId) ?? 'abort'
       return ready.send(this.message(decision, txId, from))
     }
-    if (!this.participantsOf.get(txId)?.includes(from)) return this.drop(ready, message, 'not-a-participant')
+    if (!tx.participants.includes(from)) return this.drop(ready, message, 'not-a-participant')
     if (tx.phase !== 'committing') return this.drop(ready, message, 'undecided')
     ready.send(this.message('commit', txId, from))
   }
@@ -554,7 +561,13 @@ export class CoordinatorCore {
     // and the runtime seals only what is frozen (see `sealBuilt`).
     ready.persist({ type: 'commit', txId, participants: Object.freeze(owing) }, true)
     for (const to of owing) ready.send(this.message('commit', txId, to))
-    this.transactions.set(txId, { phase: 'committing', pendingAcks: new Set(owing), attempt: 0 })
+    const { participants } = this.transactions.get(txId) as TxState
+    this.transactions.set(txId, {
+      phase: 'committing',
+      participants,
+      pendingAcks: new Set(owing),
+      attempt: 0,
+    })
     this.armRetransmit(ready, txId, 0)
     ready.emit({ type: 'decided', txId, decision: 'commit' })
   }
@@ -575,7 +588,6 @@ export class CoordinatorCore {
 
   private finish(ready: Builder, txId: TxId, decision: Decision): void {
     this.transactions.delete(txId)
-    this.participantsOf.delete(txId)
     this.finished.insert(txId, decision)
     ready.clearTimer(txId, 'retransmit')
     ready.emit({ type: 'completed', txId, decision })
@@ -619,7 +631,7 @@ export class CoordinatorCore {
       txId,
       to,
       payload: tx.payloads.get(to) as Json,
-      participants: this.participantsOf.get(txId) ?? [],
+      participants: tx.participants,
       onePhase: false,
       inc: tx.slots.get(to)?.expected ?? 0,
       seq: tx.seq,
@@ -655,7 +667,7 @@ export class CoordinatorCore {
    * that later life (found by an independent review, with forged senders in the model checker).
    */
   private learn(txId: TxId, participant: NodeId, inc: number): void {
-    if (!this.participantsOf.get(txId)?.includes(participant)) return
+    if (!this.transactions.get(txId)?.participants.includes(participant)) return
     if (inc > (this.incarnations.get(participant) ?? 0)) this.incarnations.insert(participant, inc)
   }
 
