@@ -16,12 +16,12 @@ import {
   FRAME_HEADER_BYTES,
   type FramePayload,
   framePayload,
+  LiveSet,
   MAX_FRAME_LENGTH,
   recordJson,
   replayEntries,
 } from './file-log-format.js'
 import { createFile, readAll, removeIfPresent, syncDirectory, writeAll } from './fs-io.js'
-import { LiveSet } from './live-set.js'
 
 /** Options of {@link FileLog}. Validated by the constructor. */
 export interface FileLogOptions {

@@ -3,7 +3,6 @@ import { isDeepFrozen, ownedFrozen } from '../core/payload.js'
 import { type LogRecord, parseRecord } from '../core/records.js'
 import type { TxId } from '../core/types.js'
 import type { DurableLog } from '../runtime/interfaces.js'
-import { LiveSet } from './live-set.js'
 
 /**
  * An in-memory {@link DurableLog} for tests and demos. Records become "durable" asynchronously,
@@ -15,11 +14,16 @@ import { LiveSet } from './live-set.js'
  * froze (then it is shared, since nothing can change it).
  */
 export class MemoryLog implements DurableLog {
+  private durable: LogRecord[] = []
   /**
-   * The durable records not forgotten: `forget` drops a transaction's records durable before the
-   * call (a later record of the same id stays, as in a real log), in O(1) amortized.
+   * Forgotten transactions, with how many records were durable when each was forgotten: records of
+   * it before that point are dead (a later record of the same id stays, as in a real log). Dead
+   * records are dropped in one pass once they are half the log, so forget() costs O(1) amortized.
    */
-  private readonly durable = new LiveSet<LogRecord>()
+  private forgotten = new Map<TxId, number>()
+  /** Durable records per transaction not yet forgotten, to count the dead ones exactly. */
+  private liveCounts = new Map<TxId, number>()
+  private dead = 0
   private pending: { records: LogRecord[]; resolve(): void; reject(error: unknown): void }[] = []
   private failure: Error | undefined
   private flushScheduled = false
@@ -49,12 +53,17 @@ export class MemoryLog implements DurableLog {
 
   /** The durable records, in order. */
   async load(): Promise<LogRecord[]> {
-    return this.durable.values().map(parseRecord)
+    return this.live().map(parseRecord)
   }
 
   /** Drops every durable record of the given finished transactions (compaction). */
   forget(txIds: readonly TxId[]): void {
-    for (const txId of txIds) this.durable.forget(txId)
+    for (const txId of txIds) {
+      this.forgotten.set(txId, this.durable.length)
+      this.dead += this.liveCounts.get(txId) ?? 0
+      this.liveCounts.delete(txId)
+    }
+    if (this.dead * 2 > this.durable.length) this.compact()
   }
 
   /**
@@ -80,7 +89,7 @@ export class MemoryLog implements DurableLog {
 
   /** A copy of the durable records, for assertions. */
   get records(): readonly LogRecord[] {
-    return this.durable.values()
+    return this.live()
   }
 
   /** How many simulated syncs made records durable (appends that arrived together share one). */
@@ -95,9 +104,20 @@ export class MemoryLog implements DurableLog {
     if (batch.length === 0) return
     this.syncCount += 1
     for (const entry of batch) {
-      for (const record of entry.records) this.durable.add(record.txId, record)
+      this.durable.push(...entry.records)
+      for (const { txId } of entry.records) this.liveCounts.set(txId, (this.liveCounts.get(txId) ?? 0) + 1)
       entry.resolve()
     }
+  }
+
+  private live(): LogRecord[] {
+    return this.durable.filter((record, index) => !(index < (this.forgotten.get(record.txId) ?? 0)))
+  }
+
+  private compact(): void {
+    this.durable = this.live()
+    this.forgotten = new Map()
+    this.dead = 0
   }
 }
 

@@ -7,9 +7,9 @@ import {
   encodeForgetPayload,
   encodeFrames,
   framePayload,
+  LiveSet,
   replayEntries,
 } from '../../src/adapters/file-log-format.js'
-import { LiveSet } from '../../src/adapters/live-set.js'
 import type { LogRecord } from '../../src/core/records.js'
 
 const end = (txId: string): LogRecord => ({ type: 'end', txId })
