@@ -163,7 +163,7 @@ interface DecisionWaiter extends Waiter<CommitOutcome> {
  */
 interface Unfinished {
   /** When it began, or was found in the log at start (for `pending()`). */
-  readonly since: number
+  since: number
   /** The `commit()` call waiting for the decision, until it settles. */
   decision: DecisionWaiter | undefined
   /** `completion()` calls waiting. */
@@ -307,7 +307,10 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
       if (waited) this.admission.release(this.core.inFlight)
       throw error
     }
-    const unfinished = this.track(txId, this.clock.now())
+    const now = this.clock.now()
+    const unfinished = this.track(txId, now)
+    // Begun now, even over an entry an earlier run of this id left (see the 'completed' event).
+    unfinished.since = now
     const onePhase = payloads.size === 1
     const outcome = new Promise<OutcomeFor<P>>((resolve, reject) => {
       unfinished.decision = { resolve: resolve as (outcome: CommitOutcome) => void, reject, onePhase }
@@ -401,10 +404,14 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
       )
     } else if (event.type === 'completed') {
       const unfinished = this.unfinished.get(event.txId)
-      this.unfinished.delete(event.txId)
+      const waiters = unfinished?.completions
+      if (unfinished !== undefined) unfinished.completions = undefined
+      // A `commit()` still waiting began this id again, after the core forgot its earlier run and
+      // before this event of that run arrived (found by review): the entry is the new run's now.
+      if (unfinished?.decision === undefined) this.unfinished.delete(event.txId)
       this.roundTrips.finished(event.txId)
       this.admission.release(this.core.inFlight)
-      for (const waiter of unfinished?.completions ?? []) waiter.resolve()
+      for (const waiter of waiters ?? []) waiter.resolve()
     }
     ;(this.emit as (type: string, event: unknown) => boolean)(event.type, event)
   }

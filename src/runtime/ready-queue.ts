@@ -2,7 +2,7 @@ import { Fifo } from '../core/fifo.js'
 
 /**
  * One queued item and whether its forced records are durable: what {@link ReadyQueue.push} returns,
- * for the caller to hand to {@link ReadyQueue.markDurable} once they are.
+ * for the caller to hand to {@link ReadyQueue.markQueuedDurable} once they are.
  */
 export interface QueuedItem<T> {
   readonly item: T
@@ -23,8 +23,9 @@ interface Entry<T> {
  * order is what runs in production.
  *
  * `T` is whatever the caller keeps per `Ready` (the `Ready` itself in the runtime; what is left to
- * do of it in the simulators). Every operation costs O(1) amortized: the queue is a `Fifo`, and
- * the caller marks an entry durable through the {@link QueuedItem} that `push` returned. (No map
+ * do of it in the simulators). Every operation but {@link markDurable} costs O(1) amortized: the
+ * queue is a `Fifo`, and the runtime marks an entry durable through the {@link QueuedItem} that
+ * `push` returned. (No map
  * from items to entries: a `Map` that every step adds to and deletes from keeps, each time V8
  * rehashes it, its old table alive until the next full collection — and with it every `Ready` the
  * table held, with its records and messages. Measured in issue 14: a quarter of the runtime's

@@ -157,3 +157,65 @@ describe('review: a resource whose prepare returns a thenable with a throwing `t
     expect(errors).toEqual([expect.objectContaining({ message: 'bad thenable' })])
   })
 })
+
+describe('review (session 4): an id begun again before its earlier run has completed', () => {
+  it('a commit() of an id the core forgot, begun in a listener of its earlier run, still settles', async () => {
+    // The coordinator remembers one finished transaction, so X can be begun again once Y finished;
+    // X's 'decided' listener does so before X's 'completed' arrives. Found by review: merging the
+    // coordinator's per-transaction maps made that 'completed' drop the new run's commit() waiter.
+    const net = new MemoryNetwork()
+    const inner = new MemoryLog()
+    const held: (() => void)[] = []
+    let holding = false
+    const log = {
+      load: () => inner.load(),
+      append: (records: Parameters<MemoryLog['append']>[0]) => {
+        const appended = inner.append(records)
+        if (!holding) return appended
+        return appended.then(() => new Promise<void>((resolve) => held.push(resolve)))
+      },
+      forget: (txIds: readonly string[]) => inner.forget(txIds),
+    }
+    const coordinator = new Coordinator({
+      id: 'coord',
+      transport: net.connect('coord'),
+      log,
+      rememberedTransactions: 1,
+    })
+    const participants = (['q1', 'q2', 'p1', 'p2'] as const).map(
+      (id) =>
+        new Participant({
+          id,
+          transport: net.connect(id),
+          log: new MemoryLog(),
+          resource: {
+            prepare: () => (id.startsWith('q') ? 'yes' : 'read-only'),
+            commit: () => {},
+            abort: () => {},
+          },
+        }),
+    )
+    open.push(coordinator, ...participants)
+    await Promise.all([coordinator.start(), ...participants.map((participant) => participant.start())])
+    holding = true
+    const b = coordinator.commit({ txId: 'B', participants: { q1: 1, q2: 1 } })
+    while (held.length === 0) await settle(1)
+    holding = false
+    // Both wait behind B's record; once it is durable, their votes arrive in one turn, so the core
+    // finishes X, then Y (which pushes X out of its memory), before X's events are delivered.
+    const x = coordinator.commit({ txId: 'X', participants: { p1: 1, p2: 1 } })
+    const y = coordinator.commit({ txId: 'Y', participants: { p1: 1, p2: 1 } })
+    let again: ReturnType<typeof tracked> | undefined
+    coordinator.on('decided', (event) => {
+      if (event.txId === 'X' && again === undefined)
+        again = tracked(coordinator.commit({ txId: 'X', participants: { p1: 2, p2: 2 } }))
+    })
+    for (const release of held.splice(0)) release()
+    await Promise.all([b, x, y])
+    while (again === undefined) await settle(1)
+    await coordinator.completion('X')
+    await settle()
+    expect(again.settled).toBe(true)
+    expect(again.value).toEqual({ txId: 'X', decision: 'commit' })
+  })
+})
