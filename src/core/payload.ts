@@ -196,10 +196,8 @@ class PayloadWalk {
       )
     if (depth > MAX_PAYLOAD_DEPTH)
       this.fail(`expected a payload nested at most ${MAX_PAYLOAD_DEPTH} levels deep`)
+    if (!isPlainContainer(value)) this.fail(`expected ${PLAIN_JSON}, got ${describeNonJson(value)}`)
     const isArray = Array.isArray(value)
-    const prototype = Object.getPrototypeOf(value)
-    if (!isArray && prototype !== Object.prototype && prototype !== null)
-      this.fail(`expected ${PLAIN_JSON}, got ${describeNonJson(value)}`)
     if (Object.getOwnPropertySymbols(value).length > 0)
       this.fail(`expected ${PLAIN_JSON}, got an object with a symbol key`)
     this.ancestors.push(value)
@@ -294,6 +292,13 @@ function describeNonJson(value: unknown): string {
       return typeof name === 'string' && name !== '' ? `a ${name}` : 'an object with a custom prototype'
     }
   }
+}
+
+/** True for an array or a plain object (prototype `Object.prototype` or `null`): the containers JSON has. */
+export function isPlainContainer(value: object): boolean {
+  if (Array.isArray(value)) return true
+  const prototype = Object.getPrototypeOf(value)
+  return prototype === Object.prototype || prototype === null
 }
 
 function isIndex(key: string, length: number): boolean {

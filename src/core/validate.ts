@@ -1,6 +1,12 @@
 import { TwopcError, unreachable } from './errors.js'
 import type { Message } from './messages.js'
-import { freezeJson, isDeepFrozen, MAX_STORED_PAYLOAD_DEPTH, privateMark } from './payload.js'
+import {
+  freezeJson,
+  isDeepFrozen,
+  isPlainContainer,
+  MAX_STORED_PAYLOAD_DEPTH,
+  privateMark,
+} from './payload.js'
 import type { LogRecord } from './records.js'
 import { MAX_ID_LENGTH, MAX_PARTICIPANTS, type NodeId } from './types.js'
 
@@ -189,12 +195,6 @@ function isJsonScalar(value: unknown): boolean {
     default:
       return value === null
   }
-}
-
-function isPlainContainer(value: object): boolean {
-  if (Array.isArray(value)) return true
-  const prototype = Object.getPrototypeOf(value)
-  return prototype === Object.prototype || prototype === null
 }
 
 /** Returns `value` as an object to read fields from, or throws with `code` if it is not a plain object. */

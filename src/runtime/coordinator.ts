@@ -343,7 +343,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
         new TwopcError('UNKNOWN_TRANSACTION', `Coordinator ${this.id} does not know ${txId}`),
       )
     }
-    const unfinished = this.track(txId, this.clock.now())
+    const unfinished = this.unfinished.get(txId) ?? this.track(txId, this.clock.now())
     return new Promise((resolve, reject) => {
       unfinished.completions ??= []
       unfinished.completions.push({ resolve, reject })

@@ -171,18 +171,18 @@ export class NodeRuntime<Event extends { readonly type: string }> {
     if (this.state !== 'running') return
     const { records } = ready
     for (let i = 0; i < records.length; i++) sealBuilt(records[i] as LogRecord, false)
-    const forced = ready.forceRecords && ready.records.length > 0
+    const forced = ready.forceRecords && records.length > 0
     const queued = this.queue.push(ready, !forced)
-    this.counters.recordsAppended += ready.records.length
+    this.counters.recordsAppended += records.length
     if (forced) {
       this.counters.forcedAppends += 1
       this.openBatch().waiting.push(queued)
     }
-    if (ready.records.length > 0) {
-      if (this.batch !== undefined) this.batch.records.push(...ready.records)
+    if (records.length > 0) {
+      if (this.batch !== undefined) this.batch.records.push(...records)
       else {
         if (this.lazy.length === 0) this.deadlines.set(LAZY_FLUSH, '', LAZY_FLUSH_MS, this.flushLazy)
-        this.lazy.push(...ready.records)
+        this.lazy.push(...records)
       }
     }
     this.schedulePump()

@@ -25,11 +25,10 @@ interface Entry<T> {
  * `T` is whatever the caller keeps per `Ready` (the `Ready` itself in the runtime; what is left to
  * do of it in the simulators). Every operation but {@link markDurable} costs O(1) amortized: the
  * queue is a `Fifo`, and the runtime marks an entry durable through the {@link QueuedItem} that
- * `push` returned. (No map
- * from items to entries: a `Map` that every step adds to and deletes from keeps, each time V8
- * rehashes it, its old table alive until the next full collection — and with it every `Ready` the
- * table held, with its records and messages. Measured in issue 14: a quarter of the runtime's
- * CPU per transaction went to scavenging what such tables kept alive.)
+ * `push` returned. (No map from items to entries: a `Map` that every step adds to and deletes from
+ * keeps, each time V8 rehashes it, its old table alive until the next full collection — and with
+ * it every `Ready` the table held, with its records and messages. Measured in issue 14: a quarter
+ * of the runtime's CPU per transaction went to scavenging what such tables kept alive.)
  */
 export class ReadyQueue<T> {
   /** The entries, oldest first. */
