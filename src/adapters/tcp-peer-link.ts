@@ -38,10 +38,14 @@ const KEEP_ALIVE_DELAY_MS = 10_000
 /**
  * The outbound half of a {@link TcpTransport} towards one peer: a bounded queue, one persistent
  * connection (re-established with capped exponential backoff while messages wait), and writes
- * coalesced per event-loop turn. Inbound messages never use this connection; the peer sends over
- * its own link to us.
+ * coalesced per turn. Inbound messages never use this connection; the peer sends over its own link
+ * to us.
  *
- * - Every message sent in one turn of the event loop leaves in one socket write (`setImmediate`).
+ * - Every message sent in one turn — one callback of the event loop and the microtasks it queues,
+ *   as the runtime's turn — leaves in one socket write, made in a microtask after them. (Waiting
+ *   for `setImmediate` instead, to gather the messages of every socket read of a poll phase, made
+ *   each hop wait for the whole phase: two processes at 1,000 concurrent transactions ran 30 %
+ *   slower.)
  * - Back-pressure: once `socket.write` reports its buffer full, frames stay in the bounded
  *   queue until `drain`; overflow drops the oldest (see {@link PeerQueue}).
  * - Frames already written when a connection breaks are lost; the protocol retransmits.
@@ -66,7 +70,8 @@ export class TcpPeerLink {
   private blocked = false
   /** The peer accepted the connected socket's first frame (its `accepted` reply came). */
   private accepted = false
-  private flushing: NodeJS.Immediate | undefined
+  /** A flush is queued as a microtask. */
+  private flushing = false
   private closing: Promise<void> | undefined
 
   constructor(
@@ -99,7 +104,6 @@ export class TcpPeerLink {
   close(): Promise<void> {
     if (this.closing !== undefined) return this.closing
     this.stop.abort()
-    if (this.flushing !== undefined) clearImmediate(this.flushing)
     this.flush()
     const left = this.queue.clear()
     if (left > 0) {
@@ -214,14 +218,15 @@ export class TcpPeerLink {
   }
 
   private scheduleFlush(): void {
-    if (this.flushing === undefined && this.socket !== undefined && !this.blocked) {
-      this.flushing = setImmediate(() => this.flush())
+    if (!this.flushing && this.socket !== undefined && !this.blocked) {
+      this.flushing = true
+      queueMicrotask(this.flush)
     }
   }
 
-  /** Writes queued frames until the queue is empty or the socket pushes back. */
-  private flush(): void {
-    this.flushing = undefined
+  /** Writes queued frames until the queue is empty or the socket pushes back (one function for the link's life). */
+  private readonly flush = (): void => {
+    this.flushing = false
     const socket = this.socket
     let wrote = false
     while (socket !== undefined && !this.blocked && this.queue.size > 0) {
