@@ -2,7 +2,9 @@ import type { Socket } from 'node:net'
 
 /**
  * Newline-delimited JSON over a socket, as simple as it gets, with one optimisation: every message
- * sent in one turn of the event loop leaves in one `write` (frame coalescing, as TcpTransport does).
+ * sent in one turn (a callback and its microtasks) leaves in one `write`, made in a microtask after
+ * it (frame coalescing, as TcpTransport does; measured a few percent faster here than waiting for
+ * `setImmediate`).
  */
 export class LineSocket {
   /** Messages sent. */
@@ -25,10 +27,10 @@ export class LineSocket {
     })
   }
 
-  /** Queues `message`; it leaves with everything else sent in this event-loop turn. */
+  /** Queues `message`; it leaves with everything else sent in this turn. */
   send(message: object): void {
     this.messagesSent += 1
-    if (this.queue.push(JSON.stringify(message)) === 1) setImmediate(() => this.flush())
+    if (this.queue.push(JSON.stringify(message)) === 1) queueMicrotask(() => this.flush())
   }
 
   /** Ends the connection. */
