@@ -2,8 +2,8 @@ import type { Socket } from 'node:net'
 
 /**
  * Newline-delimited JSON over a socket, as simple as it gets, with one optimisation: every message
- * sent in one turn (a callback and its microtasks) leaves in one `write`, made in a microtask after
- * it (frame coalescing, as TcpTransport does; measured a few percent faster here than waiting for
+ * sent in one turn (a callback and its microtasks) leaves in one `write`, made at `process.nextTick`
+ * (frame coalescing, as TcpTransport does; measured a few percent faster here than waiting for
  * `setImmediate`).
  */
 export class LineSocket {
@@ -30,7 +30,7 @@ export class LineSocket {
   /** Queues `message`; it leaves with everything else sent in this turn. */
   send(message: object): void {
     this.messagesSent += 1
-    if (this.queue.push(JSON.stringify(message)) === 1) queueMicrotask(() => this.flush())
+    if (this.queue.push(JSON.stringify(message)) === 1) process.nextTick(() => this.flush())
   }
 
   /** Ends the connection. */
