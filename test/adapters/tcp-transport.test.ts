@@ -190,6 +190,22 @@ describe('TcpTransport sending', () => {
     expect(after.writes - before.writes).toBe(1)
   })
 
+  it('sends what the microtasks of a turn send in the same write (the runtime sends from a microtask)', async () => {
+    const { a, received } = await pair()
+    a.send(commit('warm-up'))
+    await vi.waitFor(() => expect(received).toHaveLength(1))
+    const before = a.stats()
+    a.send(commit('tx-sync'))
+    // A chain of microtasks, as a commit() caller awaiting its decision and starting the next one.
+    void Promise.resolve()
+      .then(() => a.send(commit('tx-microtask-1')))
+      .then(() => a.send(commit('tx-microtask-2')))
+    await vi.waitFor(() => expect(received).toHaveLength(4))
+    const after = a.stats()
+    expect(after.messagesSent - before.messagesSent).toBe(3)
+    expect(after.writes - before.writes).toBe(1)
+  })
+
   it('throws for a peer without an address, a message over the limit, and after close()', async () => {
     const { a } = await pair({ maxFrameBytes: 4096 })
     expect(() => a.send(commit('tx', 'a', 'nobody'))).toThrow(
