@@ -212,20 +212,25 @@ export class NodeRuntime<Event extends { readonly type: string }> {
     this.counters.logAppends += 1
     const appended = this.append(records)
     this.appends.add(appended)
+    const ended = this.endedIn(records)
     appended.then(
       () => {
         this.appends.delete(appended)
-        if (waiting.length === 0) return
-        for (let i = 0; i < waiting.length; i++)
-          this.queue.markQueuedDurable(waiting[i] as QueuedItem<Ready<Event>>)
-        this.schedulePump()
+        if (waiting.length > 0) {
+          for (let i = 0; i < waiting.length; i++)
+            this.queue.markQueuedDurable(waiting[i] as QueuedItem<Ready<Event>>)
+          this.schedulePump()
+        }
+        // Once the `Ready`s released above have run (their pump is queued first): the log's
+        // bookkeeping does not delay the messages that waited for this append (5 µs a transaction
+        // at C=1 with FileLog, whose forget writes a note and may arm its timer).
+        if (ended !== undefined) queueMicrotask(() => this.forget(ended))
       },
       (error: unknown) => {
         this.appends.delete(appended)
         this.halt(error)
       },
     )
-    this.forgetEnded(records, appended)
   }
 
   /** What a core timer does when it fires, by kind: one function each, shared by every transaction. */
@@ -297,18 +302,24 @@ export class NodeRuntime<Event extends { readonly type: string }> {
     }
   }
 
-  /** After an `end` record is durable, tell the log it may drop the transaction. */
-  private forgetEnded(records: readonly LogRecord[], appended: Promise<void>): void {
-    const { log } = this.io
-    if (log.forget === undefined) return
+  /** The transactions whose `end` record is among `records`, if the log can forget; else `undefined`. */
+  private endedIn(records: readonly LogRecord[]): TxId[] | undefined {
+    if (this.io.log.forget === undefined) return undefined
     const ended: TxId[] = []
     for (let i = 0; i < records.length; i++) {
       const record = records[i] as LogRecord
       if (record.type === 'end') ended.push(record.txId)
     }
-    if (ended.length === 0) return
-    // forget is only a hint: a log that fails to compact loses nothing, so its errors are ignored.
-    appended.then(() => log.forget?.(ended)).catch(() => {})
+    return ended.length > 0 ? ended : undefined
+  }
+
+  /** After their `end` records are durable, tells the log it may drop these transactions. */
+  private forget(txIds: TxId[]): void {
+    // Only a hint: a log that fails to compact loses nothing, so its errors are ignored.
+    try {
+      const forgotten = this.io.log.forget?.(txIds)
+      if (forgotten !== undefined) forgotten.catch(() => {})
+    } catch {}
   }
 
   /** Runs the released `Ready`s in a microtask: effects never run inside the step that produced them. */
