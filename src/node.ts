@@ -5,7 +5,7 @@
  * - {@link FileLog}: a crash-safe append-only file log with group commit, torn-tail repair,
  *   compaction and an exclusive lock.
  * - {@link TcpTransport}: framed, authenticated TCP with reconnect and bounded per-peer queues.
- * - {@link HttpTransport}: a request handler for any `node:http` server plus a batching fetch client.
+ * - {@link HttpTransport}: a request handler for any `node:http` server plus a batching client (`node:http`/`node:https`, keep-alive).
  *
  * @packageDocumentation
  */

@@ -113,7 +113,7 @@ function header(req: IncomingMessage, name: string): string | undefined {
  * request delivers nothing; it is counted and reported as a `rejected` event. Accepted: 204.
  *
  * **Sending**: messages are queued per peer and each peer's queue is drained by one request at a
- * time, a `POST` of everything queued that fits (built-in `fetch`, connections kept alive).
+ * time, a `POST` of everything queued that fits (`node:http` or `node:https`, the connection kept alive).
  * Failed requests are retried with capped backoff; the queue is bounded and drops its oldest
  * messages when full (reported as `dropped` events). `send` never blocks and throws only for a
  * caller bug or after `close()`.

@@ -1,5 +1,10 @@
+import { execFileSync } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { createServer, type IncomingMessage, request, type Server, type ServerResponse } from 'node:http'
+import { createServer as createHttpsServer } from 'node:https'
 import type { AddressInfo } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it, type MockInstance, vi } from 'vitest'
 import { BODY_CONSUMED_FIX } from '../../src/adapters/http-peer-link.js'
 import { HttpTransport, type HttpTransportOptions } from '../../src/adapters/http-transport.js'
@@ -48,6 +53,39 @@ async function receiver(options: Partial<HttpTransportOptions> = {}) {
   const rejected: InboundRejection[] = []
   b.on('rejected', (rejection) => rejected.push(rejection))
   return { b, url, received, rejected }
+}
+
+/** Whether `openssl` can be run here (to make a throwaway certificate). */
+function hasOpenssl(): boolean {
+  try {
+    execFileSync('openssl', ['version'], { stdio: 'ignore' })
+    return true
+  } catch {
+    return false
+  }
+}
+
+/** A fresh self-signed certificate for 127.0.0.1 and its key, made with `openssl`. */
+function selfSignedCertificate(): { readonly cert: string; readonly key: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'twopc-tls-'))
+  try {
+    execFileSync(
+      'openssl',
+      ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1'].concat([
+        '-keyout',
+        join(dir, 'key.pem'),
+        '-out',
+        join(dir, 'cert.pem'),
+      ]),
+      { stdio: 'ignore' },
+    )
+    return {
+      cert: readFileSync(join(dir, 'cert.pem'), 'utf8'),
+      key: readFileSync(join(dir, 'key.pem'), 'utf8'),
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
 }
 
 /** A server on a free port answering with `listener`. */
@@ -312,6 +350,66 @@ describe('HttpTransport sending', () => {
     a.send(commit('tx-1'))
     await vi.waitFor(() => expect(received.map((m) => m.txId)).toEqual(['tx-1']))
     await vi.waitFor(() => expect(a.stats()).toMatchObject({ messagesSent: 1, writes: 1 })) // counted on the answer
+  })
+
+  it('retries a request the peer leaves unanswered for requestTimeoutMs', async () => {
+    const { b, received } = await receiver()
+    let requests = 0
+    const url = await serve((req, res) => {
+      requests += 1
+      if (requests > 1) b.handler(req, res) // the first is never answered
+    })
+    const a = transport({ id: 'a', peers: { b: url }, requestTimeoutMs: 100 })
+    const unreachable: PeerUnreachable[] = []
+    a.on('peer-unreachable', (event) => unreachable.push(event))
+    a.send(commit('tx-1'))
+    await vi.waitFor(() => expect(received.map((m) => m.txId)).toEqual(['tx-1']))
+    expect(requests).toBe(2)
+    expect(unreachable.map((event) => event.error)).toEqual([
+      expect.stringMatching(/^POST to b at http:.* failed: no answer within requestTimeoutMs \(100 ms\)$/),
+    ])
+  })
+
+  it('retries a request whose answer is cut short, even a 200: the peer may not have taken it', async () => {
+    const { b, received } = await receiver()
+    let requests = 0
+    const url = await serve((req, res) => {
+      requests += 1
+      if (requests > 1) return b.handler(req, res)
+      res.writeHead(200, { 'content-length': '100' })
+      res.write('partial')
+      setTimeout(() => res.destroy(), 10)
+    })
+    const a = transport({ id: 'a', peers: { b: url } })
+    const unreachable: PeerUnreachable[] = []
+    a.on('peer-unreachable', (event) => unreachable.push(event))
+    a.send(commit('tx-1'))
+    await vi.waitFor(() => expect(received.map((m) => m.txId)).toEqual(['tx-1']))
+    expect(requests).toBe(2)
+    expect(unreachable.map((event) => event.error)).toEqual([
+      expect.stringMatching(/failed: the connection closed before the answer was complete$/),
+    ])
+  })
+
+  it.skipIf(!hasOpenssl())('reaches an https:// peer over TLS and checks its certificate', async () => {
+    const { cert, key } = selfSignedCertificate()
+    const server = createHttpsServer({ cert, key }, (_, res) => res.writeHead(204).end())
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    try {
+      const url = `https://127.0.0.1:${(server.address() as AddressInfo).port}/twopc`
+      const a = transport({ id: 'a', peers: { b: url } })
+      const unreachable: PeerUnreachable[] = []
+      a.on('peer-unreachable', (event) => unreachable.push(event))
+      a.send(commit('tx-1'))
+      // The handshake happened (TLS, not plain HTTP), and the certificate nobody vouches for was refused.
+      await vi.waitFor(() => expect(unreachable).toHaveLength(1))
+      expect(unreachable[0]?.error).toMatch(/^POST to b at https:.* failed: self[- ]signed certificate/)
+      expect(a.stats().messagesSent).toBe(0)
+      await a.close()
+    } finally {
+      server.closeAllConnections()
+      await new Promise((resolve) => server.close(resolve))
+    }
   })
 
   it('drops a batch the peer refuses with a 4xx and reports it', async () => {
