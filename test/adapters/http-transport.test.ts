@@ -352,41 +352,44 @@ describe('HttpTransport sending', () => {
     await vi.waitFor(() => expect(a.stats()).toMatchObject({ messagesSent: 1, writes: 1 })) // counted on the answer
   })
 
-  it('retries a request the peer leaves unanswered for requestTimeoutMs', async () => {
+  /**
+   * Sends one message to a peer whose server mishandles the first request with `first`, then lets
+   * b take it; returns the errors the sender reported (delivered exactly once, on the second request).
+   */
+  async function deliveredOnRetry(
+    first: (res: ServerResponse) => void,
+    options: Partial<HttpTransportOptions> = {},
+  ): Promise<string[]> {
     const { b, received } = await receiver()
     let requests = 0
     const url = await serve((req, res) => {
       requests += 1
-      if (requests > 1) b.handler(req, res) // the first is never answered
+      if (requests > 1) b.handler(req, res)
+      else first(res)
     })
-    const a = transport({ id: 'a', peers: { b: url }, requestTimeoutMs: 100 })
+    const a = transport({ id: 'a', peers: { b: url }, ...options })
     const unreachable: PeerUnreachable[] = []
     a.on('peer-unreachable', (event) => unreachable.push(event))
     a.send(commit('tx-1'))
     await vi.waitFor(() => expect(received.map((m) => m.txId)).toEqual(['tx-1']))
     expect(requests).toBe(2)
-    expect(unreachable.map((event) => event.error)).toEqual([
+    return unreachable.map((event) => event.error)
+  }
+
+  it('retries a request the peer leaves unanswered for requestTimeoutMs', async () => {
+    const errors = await deliveredOnRetry(() => {}, { requestTimeoutMs: 100 })
+    expect(errors).toEqual([
       expect.stringMatching(/^POST to b at http:.* failed: no answer within requestTimeoutMs \(100 ms\)$/),
     ])
   })
 
   it('retries a request whose answer is cut short, even a 200: the peer may not have taken it', async () => {
-    const { b, received } = await receiver()
-    let requests = 0
-    const url = await serve((req, res) => {
-      requests += 1
-      if (requests > 1) return b.handler(req, res)
+    const errors = await deliveredOnRetry((res) => {
       res.writeHead(200, { 'content-length': '100' })
       res.write('partial')
       setTimeout(() => res.destroy(), 10)
     })
-    const a = transport({ id: 'a', peers: { b: url } })
-    const unreachable: PeerUnreachable[] = []
-    a.on('peer-unreachable', (event) => unreachable.push(event))
-    a.send(commit('tx-1'))
-    await vi.waitFor(() => expect(received.map((m) => m.txId)).toEqual(['tx-1']))
-    expect(requests).toBe(2)
-    expect(unreachable.map((event) => event.error)).toEqual([
+    expect(errors).toEqual([
       expect.stringMatching(/failed: the connection closed before the answer was complete$/),
     ])
   })
