@@ -1,5 +1,6 @@
 import { Agent as HttpAgent, request as httpRequest, type OutgoingHttpHeaders } from 'node:http'
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https'
+import type { Socket } from 'node:net'
 import pRetry, { AbortError } from 'p-retry'
 import type { NodeId } from '../core/types.js'
 import type { Clock } from '../runtime/interfaces.js'
@@ -90,6 +91,8 @@ export class HttpPeerLink {
   /** Keeps the connection to the peer alive between requests (one at a time). */
   private readonly agent: HttpAgent
   private readonly request: typeof httpRequest
+  /** Sockets given their own 'error' listener (see {@link exchange}). */
+  private readonly guarded = new WeakSet<Socket>()
 
   constructor(
     private readonly peer: NodeId,
@@ -216,13 +219,15 @@ export class HttpPeerLink {
    * can carry the next request), rejects on a network error, on `close()`, or when the whole
    * exchange takes longer than `requestTimeoutMs`.
    */
-  private exchange(body: Buffer, headers: OutgoingHttpHeaders): Promise<Answer> {
+  private exchange(body: Buffer, headers: OutgoingHttpHeaders, staleRetry = true): Promise<Answer> {
     return new Promise((resolve, reject) => {
       const { requestTimeoutMs } = this.config
+      let answered = false
       const request = this.request(
         this.url,
         { method: 'POST', headers, agent: this.agent, signal: this.stop.signal },
         (response) => {
+          answered = true
           const chunks: Buffer[] = []
           let kept = 0
           response.on('data', (chunk: Buffer) => {
@@ -243,7 +248,22 @@ export class HttpPeerLink {
         requestTimeoutMs,
       )
       request.on('close', () => clearTimeout(timer))
-      request.on('error', reject)
+      request.on('error', (error: NodeJS.ErrnoException) => {
+        // A kept-alive connection the peer closed just as it was reused, with no answer at all: the
+        // peer never read the request, so it goes again at once on a new connection (not a failure
+        // of the peer's; a duplicate would be harmless anyway).
+        const stale = request.reusedSocket && !answered && error.code === 'ECONNRESET'
+        if (stale && staleRetry && !this.closed) resolve(this.exchange(body, headers, false))
+        else reject(error)
+      })
+      request.on('socket', (socket) => {
+        // Node's client leaves a kept-alive socket without an 'error' listener once an answer ends —
+        // also while a body the peer answered early (a 413) is still being written: an EPIPE there
+        // would crash the process. The request's own 'error' handler still reports the failure.
+        if (this.guarded.has(socket)) return
+        this.guarded.add(socket)
+        socket.on('error', () => {})
+      })
       request.end(body)
     })
   }

@@ -394,6 +394,41 @@ describe('HttpTransport sending', () => {
     ])
   })
 
+  it('survives a peer that answers a body over its limit early (413) and closes: the batch is dropped', async () => {
+    // Found by review: the peer's early answer and close made the rest of the write fail with an
+    // EPIPE on a socket Node's client had left without an 'error' listener, crashing the process.
+    const { url } = await receiver() // takes bodies up to 1 MiB
+    const a = transport({ id: 'a', peers: { b: url }, maxBodyBytes: 16 * 1024 * 1024 })
+    const drops: OutboundDrop[] = []
+    a.on('dropped', (drop) => drops.push(drop))
+    a.send(commit('x'.repeat(6 * 1024 * 1024)))
+    await vi.waitFor(() => expect(drops).toHaveLength(1))
+    expect(drops[0]).toMatchObject({ reason: 'rejected-by-peer', to: 'b', count: 1 })
+    expect(drops[0]?.detail).toMatch(/^b answered 413/)
+    await new Promise((resolve) => setTimeout(resolve, 200)) // the EPIPE, if unhandled, comes now
+    a.send(commit('tx-after'))
+    await vi.waitFor(() => expect(a.stats().messagesSent).toBe(1))
+  })
+
+  it('resends at once, reporting no failure, when the peer closed the kept-alive connection being reused', async () => {
+    const { b, received } = await receiver()
+    // A server that closes each connection after answering, without saying so (`connection: close`):
+    // the next request often goes out on the socket just closed.
+    const url = await serve((req, res) => {
+      res.on('finish', () => setImmediate(() => req.socket.destroy()))
+      b.handler(req, res)
+    })
+    const a = transport({ id: 'a', peers: { b: url } })
+    const unreachable: PeerUnreachable[] = []
+    a.on('peer-unreachable', (event) => unreachable.push(event))
+    for (let i = 0; i < 100; i++) {
+      a.send(commit(`tx-${i}`))
+      await new Promise((resolve) => setTimeout(resolve, 0))
+    }
+    await vi.waitFor(() => expect(received).toHaveLength(100))
+    expect(unreachable).toEqual([])
+  })
+
   it.skipIf(!hasOpenssl())('reaches an https:// peer over TLS and checks its certificate', async () => {
     const { cert, key } = selfSignedCertificate()
     const server = createHttpsServer({ cert, key }, (_, res) => res.writeHead(204).end())
