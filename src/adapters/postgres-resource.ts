@@ -255,9 +255,13 @@ export class PostgresResource implements Resource {
           await client.query('ROLLBACK')
           return { vote }
         }
-        await client.query(`INSERT INTO ${this.outcomes} (gid, tx_id) VALUES ($1, $2)`, [gid, tx.txId])
-        // A failed PREPARE TRANSACTION rolls the transaction back; the ROLLBACK below then finds none.
-        await client.query(`PREPARE TRANSACTION ${literal(gid)}`)
+        // The bookkeeping row and the prepare in one round trip (a multi-statement query takes no
+        // bind parameters, hence the literals). If the INSERT fails, PostgreSQL skips the PREPARE; a
+        // failed PREPARE TRANSACTION rolls the transaction back; either way the ROLLBACK below ends it.
+        await client.query(
+          `INSERT INTO ${this.outcomes} (gid, tx_id) VALUES (${literal(gid)}, ${literal(tx.txId)}); ` +
+            `PREPARE TRANSACTION ${literal(gid)}`,
+        )
         return { vote: 'yes' }
       } catch (error) {
         // A refusal (a CHECK violation…) leaves a healthy connection once rolled back. If ROLLBACK
@@ -334,13 +338,15 @@ async function rollbackPrepared(client: PoolClient, gid: string): Promise<void> 
 }
 
 /**
- * A gid as the SQL literal that PREPARE TRANSACTION, COMMIT PREPARED and ROLLBACK PREPARED take
- * (they accept no bind parameter). Gids from encodeGid hold no quote or backslash; one from
- * pg_prepared_xacts matched this resource's prefix, but its tail could be anything, so double any
- * quote as SQL requires.
+ * A string as an SQL literal, for the statements that take no bind parameter (PREPARE TRANSACTION,
+ * COMMIT PREPARED, ROLLBACK PREPARED, and a multi-statement query). An escape string (`E'…'`),
+ * with quotes and backslashes doubled, reads back as `text` exactly whatever the server's
+ * `standard_conforming_strings`: a transaction id may hold both, and a gid from pg_prepared_xacts
+ * matched this resource's prefix but its tail could be anything. (Ids hold no control character,
+ * so no NUL.)
  */
-function literal(gid: string): string {
-  return `'${gid.replaceAll("'", "''")}'`
+function literal(text: string): string {
+  return `E'${text.replaceAll('\\', '\\\\').replaceAll("'", "''")}'`
 }
 
 function isPool(value: Pool | PoolConfig): value is Pool {

@@ -147,6 +147,24 @@ describeWithPostgres('PostgresResource against a real server', () => {
     expect(await bank.transfers(admin)).toEqual(new Map([[txId, 5]]))
   })
 
+  it('keeps a transaction id holding quotes and backslashes exact in its bookkeeping row (written with the PREPARE)', async () => {
+    const txId = `o'brien\\n "q" \\' end\\`
+    const first = await startResource()
+    await expect(first.resource.prepare(tx(txId, 7))).resolves.toBe('yes')
+    expect(await preparedGids(admin, PREFIX)).toEqual([encodeGid(PREFIX, txId)])
+    await first.resource.commit(tx(txId, 7))
+    const { rows } = await admin.query<{ tx_id: string }>(`SELECT tx_id FROM "twopc_${PREFIX}_outcomes"`)
+    expect(rows.map((row) => row.tx_id)).toEqual([txId])
+    await first.resource.close()
+    // A restart whose log still holds the transaction keeps its row (pruning matches ids exactly),
+    // so a repeated commit is still known to have committed.
+    const log: LogRecord[] = [prepared(txId), { type: 'outcome', txId, decision: 'commit' }]
+    const { resource, report } = await startResource(bank.work(), log)
+    expect(report.outcomesPruned).toBe(0)
+    await resource.commit(tx(txId, 7))
+    expect(await bank.transfers(admin)).toEqual(new Map([[txId, 7]]))
+  })
+
   it('at start, rolls back what the log never voted yes on and leaves voted transactions to the protocol', async () => {
     const before = await startResource()
     // Each on its own account: a prepared transaction keeps its row locked.
