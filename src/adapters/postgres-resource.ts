@@ -256,12 +256,19 @@ export class PostgresResource implements Resource {
           return { vote }
         }
         // The bookkeeping row and the prepare in one round trip (a multi-statement query takes no
-        // bind parameters, hence the literals). If the INSERT fails, PostgreSQL skips the PREPARE; a
-        // failed PREPARE TRANSACTION rolls the transaction back; either way the ROLLBACK below ends it.
-        await client.query(
-          `INSERT INTO ${this.outcomes} (gid, tx_id) VALUES (${literal(gid)}, ${literal(tx.txId)}); ` +
+        // bind parameters, hence the values written out: the gid is ASCII, the id goes as the hex
+        // of its UTF-8, so no client_encoding the work may have set can change what they say). If
+        // the INSERT fails, PostgreSQL skips the PREPARE; a failed PREPARE TRANSACTION rolls the
+        // transaction back; either way the ROLLBACK below ends it.
+        const results: unknown = await client.query(
+          `INSERT INTO ${this.outcomes} (gid, tx_id) VALUES (${literal(gid)}, ${utf8Text(tx.txId)}); ` +
             `PREPARE TRANSACTION ${literal(gid)}`,
         )
+        // A yes only if the PREPARE ran (pg answers a multi-statement query with one result each).
+        const last = Array.isArray(results)
+          ? (results.at(-1) as { command?: unknown } | undefined)
+          : undefined
+        if (last?.command !== 'PREPARE') throw new Error(`PREPARE TRANSACTION ${gid} did not run`)
         return { vote: 'yes' }
       } catch (error) {
         // A refusal (a CHECK violation…) leaves a healthy connection once rolled back. If ROLLBACK
@@ -338,15 +345,23 @@ async function rollbackPrepared(client: PoolClient, gid: string): Promise<void> 
 }
 
 /**
- * A string as an SQL literal, for the statements that take no bind parameter (PREPARE TRANSACTION,
- * COMMIT PREPARED, ROLLBACK PREPARED, and a multi-statement query). An escape string (`E'…'`),
- * with quotes and backslashes doubled, reads back as `text` exactly whatever the server's
- * `standard_conforming_strings`: a transaction id may hold both, and a gid from pg_prepared_xacts
- * matched this resource's prefix but its tail could be anything. (Ids hold no control character,
- * so no NUL.)
+ * `text` as an SQL expression written in ASCII only — the hex of its UTF-8 bytes, decoded by the
+ * server — for a value that may hold any character (a transaction id) in a query that takes no bind
+ * parameter: its meaning cannot depend on the connection's `client_encoding`, which a work may set.
  */
-function literal(text: string): string {
-  return `E'${text.replaceAll('\\', '\\\\').replaceAll("'", "''")}'`
+function utf8Text(text: string): string {
+  return `convert_from(decode('${Buffer.from(text, 'utf8').toString('hex')}', 'hex'), 'UTF8')`
+}
+
+/**
+ * A gid as the SQL literal that PREPARE TRANSACTION, COMMIT PREPARED and ROLLBACK PREPARED take
+ * (they accept no bind parameter). Gids from encodeGid are ASCII with no quote or backslash; one
+ * from pg_prepared_xacts matched this resource's prefix, but its tail could be anything: as an
+ * escape string (`E'…'`) with quotes and backslashes doubled, it reads back exactly whatever the
+ * server's `standard_conforming_strings` (read on connections of this resource's own, in UTF-8).
+ */
+function literal(gid: string): string {
+  return `E'${gid.replaceAll('\\', '\\\\').replaceAll("'", "''")}'`
 }
 
 function isPool(value: Pool | PoolConfig): value is Pool {

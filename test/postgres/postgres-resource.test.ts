@@ -165,6 +165,30 @@ describeWithPostgres('PostgresResource against a real server', () => {
     expect(await bank.transfers(admin)).toEqual(new Map([[txId, 7]]))
   })
 
+  it('keeps a transaction id exact whatever client_encoding the work set: no SQL rides in with it', async () => {
+    // Found by review: with the id written as an escaped literal, a work that switched the session to
+    // SJIS let a multibyte character swallow an escaping backslash (with backslash_quote = on).
+    await admin.query('DROP TABLE IF EXISTS res_canary; CREATE TABLE res_canary (x int)')
+    const txId = `\u0101\\'); DROP TABLE res_canary; --`
+    const resource = new PostgresResource({
+      pool: { connectionString: databaseUrl(BANK_A), options: '-c backslash_quote=on' },
+      prefix: PREFIX,
+      work: async (client) => {
+        await client.query("SET LOCAL client_encoding = 'SJIS'")
+      },
+    })
+    resources.push(resource)
+    await resource.start([])
+    await expect(resource.prepare(tx(txId, 0))).resolves.toBe('yes')
+    expect(await preparedGids(admin, PREFIX)).toEqual([encodeGid(PREFIX, txId)])
+    await resource.commit(tx(txId, 0))
+    const { rows } = await admin.query<{ tx_id: string }>(`SELECT tx_id FROM "twopc_${PREFIX}_outcomes"`)
+    expect(rows.map((row) => row.tx_id)).toEqual([txId])
+    const canary = await admin.query<{ table: string | null }>("SELECT to_regclass('res_canary') AS table")
+    expect(canary.rows[0]?.table).toBe('res_canary')
+    await admin.query('DROP TABLE res_canary')
+  })
+
   it('at start, rolls back what the log never voted yes on and leaves voted transactions to the protocol', async () => {
     const before = await startResource()
     // Each on its own account: a prepared transaction keeps its row locked.
