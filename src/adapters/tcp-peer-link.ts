@@ -41,12 +41,13 @@ const KEEP_ALIVE_DELAY_MS = 10_000
  * coalesced per turn. Inbound messages never use this connection; the peer sends over its own link
  * to us.
  *
- * - Every message sent in one turn — one callback of the event loop and every microtask it leads
- *   to — leaves in one socket write (`process.nextTick`: queued from the runtime's microtask, it runs
- *   once the microtask queue is empty, before the next callback): so `commit()` callers hear their decision before the
- *   socket writes, and what they start in reply leaves in the same write. (Waiting for
- *   `setImmediate` instead, which gathers every socket read of a poll phase, made each hop wait
- *   for the whole phase: two processes at 1,000 concurrent transactions ran 30 % slower.)
+ * - Writes are coalesced per turn: the flush is queued with `process.nextTick`. The runtime sends
+ *   from a microtask, so the flush runs once the microtask queue is empty, before the next callback:
+ *   every message the runtime sends in one turn shares one socket write, `commit()` callers hear
+ *   their decision before it, and what they start in reply shares it. (A send made directly in a
+ *   callback, outside any microtask, is flushed before that callback's microtasks.) Waiting for
+ *   `setImmediate` instead, which gathers every socket read of a poll phase, made each hop wait for
+ *   the whole phase: two processes at 1,000 concurrent transactions ran 30 % slower.
  * - Back-pressure: once `socket.write` reports its buffer full, frames stay in the bounded
  *   queue until `drain`; overflow drops the oldest (see {@link PeerQueue}).
  * - Frames already written when a connection breaks are lost; the protocol retransmits.

@@ -105,7 +105,7 @@ const utf8 = new TextDecoder('utf-8', { fatal: true })
  * `frame-codec.ts`), one persistent outbound connection per peer, optional HMAC authentication.
  *
  * **Sending** (`send`): the message is queued for its peer and leaves with everything else sent in
- * the same event-loop turn, in one socket write. The connection is opened on first use and
+ * the same turn (the runtime's sends of one callback and its microtasks), in one socket write. The connection is opened on first use and
  * re-opened with capped exponential backoff (`retryDelayMs`…`retryDelayMsMax`) while messages
  * wait. The queue is bounded (`maxQueuedMessages`, `maxQueuedBytes`): when a peer is slow or down,
  * the **oldest** messages are dropped, counted and reported as `dropped` events — the protocol
@@ -249,7 +249,8 @@ export class TcpTransport extends EventEmitter<NetworkTransportEvents> implement
   }
 
   /**
-   * Queues `message` for peer `message.to`; it leaves at the end of this event-loop turn. Called by
+   * Queues `message` for peer `message.to`; it leaves at `process.nextTick`, with everything else
+   * sent to that peer before then (the runtime's sends of one turn share a write). Called by
    * the runtime. Never blocks, and never throws because the peer is down.
    * @throws TwopcError `INVALID_MESSAGE` if `message.to` has no address (see `peers`) or the message
    * is over {@link maxMessageBytes}; `CLOSED` after `close()`.
