@@ -1,6 +1,6 @@
 /**
  * Identifies a node (a coordinator or a participant). Transports route messages by it.
- * At most {@link MAX_ID_LENGTH} characters, no control characters.
+ * At most {@link MAX_ID_LENGTH} characters (UTF-16 code units), no control characters, no lone surrogates.
  */
 export type NodeId = string
 

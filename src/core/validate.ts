@@ -13,8 +13,14 @@ import { MAX_ID_LENGTH, MAX_PARTICIPANTS, type NodeId } from './types.js'
 /** A plain object (not null, not an array), read field by field by the parsers. */
 export type Fields = Record<string, unknown>
 
+/**
+ * What an id must not hold: a control character, or a lone surrogate (half of a UTF-16 pair; in
+ * `u` mode a whole pair is one code point, so `\p{Cs}` matches only the lone halves). UTF-8 has no
+ * lone surrogates: encoding turns each into U+FFFD, so two ids differing only there would become
+ * the same bytes (the same PostgreSQL gid, the same bookkeeping row).
+ */
 // biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting control characters is the point
-const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f]/
+const NOT_IN_IDS = /[\u0000-\u001f\u007f]|\p{Cs}/u
 
 /** Describes a value for an error message without dumping it whole. */
 export function describe(value: unknown): string {
@@ -25,13 +31,16 @@ export function describe(value: unknown): string {
   return typeof value === 'object' ? 'an object' : `a ${typeof value}`
 }
 
-/** True for a valid node or transaction id: a non-empty string of at most {@link MAX_ID_LENGTH} printable characters. */
+/**
+ * True for a valid node or transaction id: a non-empty string of at most {@link MAX_ID_LENGTH}
+ * printable characters (UTF-16 code units; no control characters, no lone surrogates).
+ */
 export function isId(value: unknown): value is string {
   return (
     typeof value === 'string' &&
     value.length > 0 &&
     value.length <= MAX_ID_LENGTH &&
-    !CONTROL_CHARACTERS.test(value)
+    !NOT_IN_IDS.test(value)
   )
 }
 

@@ -267,6 +267,11 @@ describe('parseMessage', () => {
     ['txId', { v: 2, type: 'ack', txId: '', from: 'a', to: 'b', inc: 1 }],
     ['txId', { v: 2, type: 'ack', txId: 'x'.repeat(MAX_ID_LENGTH + 1), from: 'a', to: 'b', inc: 1 }],
     ['from', { v: 2, type: 'ack', txId: 't', from: 'a\u0000', to: 'b', inc: 1 }],
+    // A lone surrogate: UTF-8 turns each into U+FFFD, so these two ids would become the same bytes
+    // (found by review: the same PostgreSQL gid for two transactions).
+    ['txId', { v: 2, type: 'ack', txId: 'order-42-\uD800', from: 'a', to: 'b', inc: 1 }],
+    ['txId', { v: 2, type: 'ack', txId: 'order-42-\uDBFF', from: 'a', to: 'b', inc: 1 }],
+    ['to', { v: 2, type: 'ack', txId: 't', from: 'a', to: '\uDC00b', inc: 1 }],
     ['to', { v: 2, type: 'ack', txId: 't', from: 'a', inc: 1 }],
     ['participants', { ...prepare, participants: ['b', 'b'] }],
     ['participants', { ...prepare, participants: [] }],

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process'
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { build } from 'esbuild'
@@ -68,6 +68,30 @@ describe('the packed package, installed into a fresh project', () => {
     expect(counts.every((count) => count > 0)).toBe(true)
   })
 
+  /** Type-checks `source` as a strict TypeScript module of the consumer project, in its own directory. */
+  const typeCheck = (name: string, source: string, resolution: 'node16' | 'bundler'): void => {
+    const dir = join(project, name)
+    mkdirSync(dir, { recursive: true })
+    writeFileSync(join(dir, 'consumer.ts'), source)
+    const module = resolution === 'node16' ? 'node16' : 'esnext'
+    writeFileSync(
+      join(dir, 'tsconfig.json'),
+      JSON.stringify({
+        compilerOptions: {
+          strict: true,
+          noEmit: true,
+          module,
+          moduleResolution: resolution,
+          target: 'es2022',
+          types: ['node'],
+        },
+        files: ['consumer.ts'],
+      }),
+    )
+    writeFileSync(join(dir, 'package.json'), JSON.stringify({ type: 'module' }))
+    run(join(root, 'node_modules', '.bin', 'tsc'), ['-p', 'tsconfig.json'], dir)
+  }
+
   it.each(['node16', 'bundler'] as const)(
     'type-checks a TypeScript consumer with moduleResolution %s',
     (resolution) => {
@@ -82,28 +106,17 @@ describe('the packed package, installed into a fresh project', () => {
         "const core = new CoordinatorCore({ id: 'c', random: () => 0.5 })",
         'export { outcome, core, Participant, FileLog, parseMessage, sequenceDiagram }',
       ].join('\n')
-      const dir = join(project, `ts-${resolution}`)
-      mkdirSync(dir, { recursive: true })
-      writeFileSync(join(dir, 'consumer.ts'), source)
-      const module = resolution === 'node16' ? 'node16' : 'esnext'
-      writeFileSync(
-        join(dir, 'tsconfig.json'),
-        JSON.stringify({
-          compilerOptions: {
-            strict: true,
-            noEmit: true,
-            module,
-            moduleResolution: resolution,
-            target: 'es2022',
-            types: ['node'],
-          },
-          files: ['consumer.ts'],
-        }),
-      )
-      writeFileSync(join(dir, 'package.json'), JSON.stringify({ type: 'module' }))
-      run(join(root, 'node_modules', '.bin', 'tsc'), ['-p', 'tsconfig.json'], dir)
+      typeCheck(`ts-${resolution}`, source, resolution)
     },
   )
+
+  it("type-checks the README's Quick start exactly as printed (strict)", () => {
+    const readme = readFileSync(join(root, 'README.md'), 'utf8')
+    const section = readme.slice(readme.indexOf('\n## Quick start\n'))
+    const block = /```ts\n([\s\S]*?)\n```/.exec(section)?.[1]
+    expect(block).toContain("from 'twopc'")
+    typeCheck('ts-quick-start', `${block}\nexport {}\n`, 'node16')
+  })
 
   it('bundles the core and in-memory parts for the browser without any node: import', async () => {
     writeFileSync(
