@@ -17,6 +17,9 @@ export const FRAME_HEADER_BYTES = 8
 /** The longest payload a frame can declare: the length field is a u32. */
 export const MAX_FRAME_LENGTH = 0xffffffff
 
+/** FileLog's default `maxRecordBytes` (16 MiB), which `twopc inspect` assumes too unless told otherwise. */
+export const DEFAULT_MAX_RECORD_BYTES = 16 * 1024 * 1024
+
 /** One decoded frame's content. */
 export type LogEntry =
   | { readonly type: 'record'; readonly record: LogRecord }
@@ -146,7 +149,8 @@ export function encodeFrames(payloads: readonly FramePayload[]): Buffer {
  * payload cut short (its declared length runs past the end of the file), a last frame whose
  * checksum fails and that ends exactly at the end of the file, or zero bytes up to the end (a file
  * extended but whose data never reached the disk). Anything else that fails is corruption of data
- * that was once durable, and throws.
+ * that was once durable, and throws; so does a file with no intact frame whose bytes do not begin
+ * one (not a twopc log: a wrong path).
  *
  * @param path - the file, named in error messages
  * @param maxPayloadBytes - frames declaring more are corruption: no writer produced them
@@ -174,7 +178,34 @@ export function decodeLog(bytes: Uint8Array, path: string, maxPayloadBytes: numb
     entries.push(decodeEntry(view.toString('utf8', offset + FRAME_HEADER_BYTES, end), path, offset))
     offset = end
   }
+  if (offset === 0 && !isZeroFrom(view, 0)) checkFirstFrameStart(view, path, maxPayloadBytes)
   return { entries, validBytes: offset }
+}
+
+/** The first byte of every payload FileLog writes: a record or a forget note is a JSON object. */
+const OPEN_BRACE = 0x7b
+
+/**
+ * A file with no intact frame whose bytes are not all zero: a torn tail only if they begin a
+ * frame as FileLog writes one — a whole header declaring a length it accepts, then `{`. A crash
+ * cannot leave less of a new log's first frame: the header and the payload's first byte sit in its
+ * first disk sector, which reaches the disk whole or not at all. Anything else is not a twopc log
+ * (a `path` naming another file) and must not be cut to nothing as a "torn tail".
+ */
+function checkFirstFrameStart(view: Buffer, path: string, maxPayloadBytes: number): void {
+  const declared = view.length >= 4 ? view.readUInt32LE(0) : undefined
+  const begins =
+    view.length > FRAME_HEADER_BYTES &&
+    (declared as number) <= maxPayloadBytes &&
+    view[FRAME_HEADER_BYTES] === OPEN_BRACE
+  if (!begins) {
+    throw corrupted(
+      path,
+      0,
+      `not a twopc log: its ${view.length} bytes hold no intact frame and do not begin one ` +
+        '([u32 length][u32 CRC-32]{…). Check the path',
+    )
+  }
 }
 
 /** Applies forget notes: each drops every earlier record of its transaction, and itself. */

@@ -10,6 +10,7 @@ import { describe, isId } from '../core/validate.js'
 import type { DurableLog } from '../runtime/interfaces.js'
 import { acquireLock, releaseLock } from './file-lock.js'
 import {
+  DEFAULT_MAX_RECORD_BYTES,
   decodeLog,
   encodeForgetPayload,
   encodeFrames,
@@ -125,7 +126,6 @@ type Waiter = (
   reject(error: unknown): void
 }
 
-const DEFAULT_MAX_RECORD_BYTES = 16 * 1024 * 1024
 const MIN_MAX_RECORD_BYTES = 1024 // a forget note for the longest transaction id must fit
 /** One group-commit write takes waiters up to about this size, so a burst does not double memory at once. */
 const BATCH_BYTES_TARGET = 8 * 1024 * 1024

@@ -1,13 +1,13 @@
 import { open } from 'node:fs/promises'
 import { parseArgs } from 'node:util'
-import { decodeLog, MAX_FRAME_LENGTH } from '../adapters/file-log-format.js'
+import { DEFAULT_MAX_RECORD_BYTES, decodeLog, MAX_FRAME_LENGTH } from '../adapters/file-log-format.js'
 import { readAll } from '../adapters/fs-io.js'
 import { TwopcError } from '../core/errors.js'
 import { DEFAULT_RECENT, type InspectReport, inspectLog } from './inspect.js'
 import { formatReport } from './inspect-table.js'
 
 /** The usage line `twopc` prints with a usage error (exit code 1) and for `--help`. */
-export const USAGE = 'Usage: twopc inspect <log> [--json] [--recent K]'
+export const USAGE = 'Usage: twopc inspect <log> [--json] [--recent K] [--max-record-bytes N]'
 
 /** Exit codes of `twopc`: success, a usage error, a log that cannot be read or is corrupt. */
 export const EXIT = { ok: 0, usage: 1, unreadable: 2 } as const
@@ -40,7 +40,7 @@ export async function run(args: readonly string[], output: Output): Promise<numb
   }
   let report: InspectReport
   try {
-    report = await inspectFile(parsed.path, parsed.recent)
+    report = await inspectFile(parsed.path, parsed.recent, parsed.maxRecordBytes)
   } catch (error) {
     output.err(`twopc: ${(error as Error).message}\n`)
     return EXIT.unreadable
@@ -57,7 +57,12 @@ function parseCommand(args: readonly string[]) {
   const { values, positionals } = parseArgs({
     args: [...args],
     allowPositionals: true,
-    options: { json: { type: 'boolean' }, recent: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    options: {
+      json: { type: 'boolean' },
+      recent: { type: 'string' },
+      'max-record-bytes': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
   })
   if (values.help) return 'help' as const
   const [command, path, ...extra] = positionals
@@ -65,23 +70,44 @@ function parseCommand(args: readonly string[]) {
     throw new Error(command === undefined ? 'missing command' : `unknown command '${command}'`)
   if (path === undefined) throw new Error('missing the log file path')
   if (extra.length > 0) throw new Error(`unexpected argument '${extra[0]}'`)
-  const recent = values.recent === undefined ? DEFAULT_RECENT : Number(values.recent)
-  if (!/^[0-9]+$/.test(values.recent ?? '0') || !Number.isSafeInteger(recent))
-    throw new Error(`expected --recent to be a whole number, got '${values.recent}'`)
-  return { path, json: values.json === true, recent }
+  const recent = wholeNumber('--recent', values.recent, DEFAULT_RECENT, 0)
+  const maxRecordBytes = wholeNumber(
+    '--max-record-bytes',
+    values['max-record-bytes'],
+    DEFAULT_MAX_RECORD_BYTES,
+    1,
+    MAX_FRAME_LENGTH,
+  )
+  return { path, json: values.json === true, recent, maxRecordBytes }
+}
+
+/** The value of a whole-number option, `fallback` when absent; throws a usage error otherwise. */
+function wholeNumber(
+  name: string,
+  text: string | undefined,
+  fallback: number,
+  min: number,
+  max = Number.MAX_SAFE_INTEGER,
+): number {
+  if (text === undefined) return fallback
+  const value = Number(text)
+  if (!/^[0-9]+$/.test(text) || value < min || value > max)
+    throw new Error(`expected ${name} to be a whole number from ${min} to ${max}, got '${text}'`)
+  return value
 }
 
 /**
- * Reads the whole file through a read-only handle and decodes it. A frame the writer is still
- * appending is a torn tail to `decodeLog` and is reported as such; a checksum failure in the
- * middle may be a write caught half-way, so a failed decode is read once more before it is
- * reported as corruption.
+ * Reads the whole file through a read-only handle and decodes it as `load()` would with
+ * `maxRecordBytes` (so a frame declaring more is corruption, not a tail being written). A frame the
+ * writer is still appending is a torn tail to `decodeLog` and is reported as such; a checksum
+ * failure in the middle may be a write caught half-way, so a failed decode is read once more
+ * before it is reported as corruption.
  */
-async function inspectFile(path: string, recent: number): Promise<InspectReport> {
+async function inspectFile(path: string, recent: number, maxRecordBytes: number): Promise<InspectReport> {
   for (let attempt = 1; ; attempt += 1) {
     const bytes = await readOnly(path)
     try {
-      const decoded = decodeLog(bytes, path, MAX_FRAME_LENGTH)
+      const decoded = decodeLog(bytes, path, maxRecordBytes)
       return inspectLog(decoded.entries, bytes.length - decoded.validBytes, recent)
     } catch (error) {
       if (attempt >= 2 || !(error instanceof TwopcError && error.code === 'LOG_CORRUPTED')) throw error

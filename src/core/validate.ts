@@ -37,10 +37,7 @@ export function describe(value: unknown): string {
  */
 export function isId(value: unknown): value is string {
   return (
-    typeof value === 'string' &&
-    value.length > 0 &&
-    value.length <= MAX_ID_LENGTH &&
-    !NOT_IN_IDS.test(value)
+    typeof value === 'string' && value.length > 0 && value.length <= MAX_ID_LENGTH && !NOT_IN_IDS.test(value)
   )
 }
 

@@ -221,6 +221,41 @@ describe('FileLog corruption', () => {
   })
 })
 
+describe('FileLog at a path that holds something else', () => {
+  // Found by review: the whole of such a file passed for a torn tail at offset 0 and was cut to
+  // nothing, and the node started on it as a new log.
+  const gzip = Buffer.from('1f8b0800000000000003edc1010d000000c2a0f74f6d0e37a00000000000000000', 'hex')
+  it.each([
+    ['a gzip file (its first word reads as a plausible length)', gzip],
+    ['a short text file', Buffer.from('hello\n')],
+    ['three bytes', Buffer.from('hi\n')],
+    [
+      'a whole header followed by something else',
+      Buffer.concat([Buffer.from([20, 0, 0, 0, 1, 2, 3, 4]), Buffer.from('not json')]),
+    ],
+  ])('refuses %s with LOG_CORRUPTED and leaves it whole', async (_, bytes) => {
+    const path = await tempLogPath()
+    await writeFile(path, bytes)
+    const error = await loadError(path)
+    expect(error).toMatchObject({
+      code: 'LOG_CORRUPTED',
+      message: expect.stringContaining('not a twopc log'),
+    })
+    expect(await readFile(path)).toEqual(bytes)
+  })
+
+  it('still truncates a new log whose first frame was torn after its first sector', async () => {
+    const { path, bytes, starts } = await threeRecordLog()
+    const first = bytes.subarray(0, starts[1])
+    const torn = Buffer.concat([first.subarray(0, 12), Buffer.alloc(first.length - 12)])
+    await writeFile(path, torn)
+    const log = fileLog({ path })
+    expect(await log.load()).toEqual([])
+    expect(log.lastLoad).toMatchObject({ offset: 0, truncatedBytes: torn.length })
+    await log.close()
+  })
+})
+
 describe('FileLog I/O errors', () => {
   for (const failing of ['write', 'sync'] as const) {
     it(`a failed ${failing} rejects that append and every later one with LOG_IO, never retrying`, async () => {

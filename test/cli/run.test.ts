@@ -36,8 +36,12 @@ describe('twopc command line', () => {
     [['check', 'x.log'], "unknown command 'check'"],
     [['inspect'], 'missing the log file path'],
     [['inspect', 'a.log', 'b.log'], "unexpected argument 'b.log'"],
-    [['inspect', 'a.log', '--recent=-1'], "expected --recent to be a whole number, got '-1'"],
-    [['inspect', 'a.log', '--recent', '2.5'], "expected --recent to be a whole number, got '2.5'"],
+    [['inspect', 'a.log', '--recent=-1'], 'expected --recent to be a whole number from 0 to'],
+    [['inspect', 'a.log', '--recent', '2.5'], 'expected --recent to be a whole number from 0 to'],
+    [
+      ['inspect', 'a.log', '--max-record-bytes', '0'],
+      "expected --max-record-bytes to be a whole number from 1 to 4294967295, got '0'",
+    ],
     [['inspect', 'a.log', '--lines'], "Unknown option '--lines'"],
   ])('%j is a usage error: exit 1, the reason and the usage line', async (args, reason) => {
     const { code, stdout, stderr } = await twopc(...args)
@@ -84,6 +88,28 @@ describe('twopc command line', () => {
     expect(stdout).toContain('Committing (commit decided, acks missing): 1\n')
     // FileLog.load() would truncate the tail; inspect never writes.
     expect(await readFile(path)).toEqual(before)
+  })
+
+  // Found by review: a length no FileLog would write passed for "tail being written", exit 0, on a
+  // log load() refuses.
+  it('a frame declaring more than maxRecordBytes exits 2 as load() would; --max-record-bytes raises the bound', async () => {
+    const path = await coordinatorLog(1)
+    const valid = (await readFile(path)).length
+    await appendFile(path, Buffer.concat([Buffer.from([0, 0, 0, 2, 0, 0, 0, 0]), Buffer.from('{"type"')]))
+    const refused = await twopc('inspect', path)
+    expect(refused.code).toBe(EXIT.unreadable)
+    expect(refused.stderr).toContain(`corrupted at byte offset ${valid}: the frame declares 33554432 bytes`)
+    const raised = await twopc('inspect', path, '--max-record-bytes', String(64 * 1024 * 1024))
+    expect(raised.code).toBe(EXIT.ok)
+    expect(raised.stdout).toContain('tail being written: 15 bytes')
+  })
+
+  it('a file that is not a twopc log exits 2', async () => {
+    const path = await tempLogPath()
+    await writeFile(path, 'hello\n')
+    const { code, stderr } = await twopc('inspect', path)
+    expect(code).toBe(EXIT.unreadable)
+    expect(stderr).toContain('not a twopc log')
   })
 
   it('a corrupt frame in the middle exits 2 with its byte offset, and the file is left as it is', async () => {
