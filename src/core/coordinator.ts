@@ -19,7 +19,7 @@ import {
 } from './ready.js'
 import type { LogRecord } from './records.js'
 import type { AbortReason, Decision, Json, NodeId, TxId, Vote } from './types.js'
-import { isId, isTxId } from './validate.js'
+import { isId, requireTxId } from './validate.js'
 
 /** Options of a {@link CoordinatorCore}. */
 export interface CoordinatorCoreOptions extends CommonCoreOptions {
@@ -269,12 +269,7 @@ export class CoordinatorCore {
    * @throws TwopcError `INVALID_REQUEST`, `DUPLICATE_TRANSACTION`
    */
   checkBegin(txId: TxId, participants: ReadonlyMap<NodeId, Json>): void {
-    if (!isTxId(txId)) {
-      throw new TwopcError(
-        'INVALID_REQUEST',
-        `Expected \`txId\` to be a non-empty printable string of at most 128 characters, not starting with ~, got ${JSON.stringify(txId)}`,
-      )
-    }
+    requireTxId(txId)
     if (this.transactions.has(txId) || this.finished.get(txId) !== undefined) {
       throw new TwopcError(
         'DUPLICATE_TRANSACTION',

@@ -50,6 +50,18 @@ export function isTxId(value: unknown): value is string {
 }
 
 /**
+ * `value` as the transaction id of a request (`commit()`, `begin`).
+ * @throws TwopcError `INVALID_REQUEST` saying what a transaction id must be
+ */
+export function requireTxId(value: unknown): string {
+  if (isTxId(value)) return value
+  throw new TwopcError(
+    'INVALID_REQUEST',
+    `Expected \`txId\` to be a non-empty printable string of at most ${MAX_ID_LENGTH} characters, not starting with ~, got ${describe(value)}`,
+  )
+}
+
+/**
  * Reads and checks fields of an untrusted object, throwing one `TwopcError` with the given code
  * that names the field, the value found and what was expected.
  */

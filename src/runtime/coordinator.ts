@@ -7,6 +7,7 @@ import {
 import { TwopcError, unreachable } from '../core/errors.js'
 import { invalidOption } from '../core/options.js'
 import { frozenPayloads } from '../core/payload.js'
+import { describe, requireTxId } from '../core/validate.js'
 import type { CoordinatorCoreEvent } from '../core/ready.js'
 import type { AbortReason, Json, NodeId, TxId } from '../core/types.js'
 import { AdmissionQueue } from './admission.js'
@@ -283,7 +284,11 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
         'Expected `participants` to be an object mapping node ids to payloads',
       )
     }
-    const txId = request.txId ?? this.generateTxId()
+    if (signal !== undefined && !isAbortSignal(signal)) {
+      throw new TwopcError('INVALID_REQUEST', `Expected \`signal\` to be an AbortSignal, got ${describe(signal)}`)
+    }
+    // Checked before the payloads, whose room the id's length takes.
+    const txId = request.txId === undefined ? this.generateTxId() : requireTxId(request.txId)
     const payloads = frozenPayloads(participants, { txId, coordinator: this.id })
     const cancelled = { txId, decision: 'abort', reason: 'cancelled' } as OutcomeFor<P>
     if (signal?.aborted) return cancelled
@@ -333,9 +338,17 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
   /**
    * Resolves once the transaction needs nothing more from anyone: every participant that voted
    * yes acknowledged the commit (or the transaction aborted).
-   * @throws TwopcError `UNKNOWN_TRANSACTION` if this coordinator neither runs nor remembers it.
+   * @throws TwopcError (as a rejection) `UNKNOWN_TRANSACTION` if this coordinator neither runs nor
+   * remembers it; `INVALID_REQUEST` for a value that is not a transaction id; `NODE_HALTED` once
+   * the node halted.
    */
   completion(txId: TxId): Promise<void> {
+    try {
+      this.runtime.assertNotHalted()
+      requireTxId(txId)
+    } catch (error) {
+      return Promise.reject(error)
+    }
     const state = this.core.stateOf(txId)
     if (state === 'finished') return Promise.resolve()
     if (state === 'unknown') {
@@ -350,9 +363,14 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
     })
   }
 
-  /** What this coordinator knows about `txId` now. */
+  /**
+   * What this coordinator knows about `txId` now.
+   * @throws TwopcError `INVALID_REQUEST` for a value that is not a transaction id; `NODE_HALTED`
+   * once the node halted (its memory may hold a decision its log never got: restart it)
+   */
   status(txId: TxId): CoordinatorTxStatus {
-    return this.core.status(txId)
+    this.runtime.assertNotHalted()
+    return this.core.status(requireTxId(txId))
   }
 
   /**
@@ -360,8 +378,10 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
    * with the votes still missing, or `committing` with the acks still pending — the list to alert
    * on when `ageMs` grows. A one-phase transaction whose `commit()` resolved `unknown` stays here
    * (`preparing`) until its participant answers.
+   * @throws TwopcError `NODE_HALTED` once the node halted (see {@link status})
    */
   pending(): PendingTransaction[] {
+    this.runtime.assertNotHalted()
     const now = this.clock.now()
     return this.core.unfinished().map((txId): PendingTransaction => {
       const since = this.unfinished.get(txId)?.since ?? now
@@ -478,4 +498,15 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
     this.admission.rejectAll(error)
     if (emit) this.emit('halted', error)
   }
+}
+
+/** Whether `value` can serve as `commit()`'s `signal`: an `AbortSignal`, or one from another realm or a polyfill. */
+function isAbortSignal(value: unknown): value is AbortSignal {
+  if (typeof value !== 'object' || value === null) return false
+  const signal = value as Partial<AbortSignal>
+  return (
+    typeof signal.aborted === 'boolean' &&
+    typeof signal.addEventListener === 'function' &&
+    typeof signal.removeEventListener === 'function'
+  )
 }

@@ -166,6 +166,21 @@ export class NodeRuntime<Event extends { readonly type: string }> {
     throw new TwopcError('NOT_STARTED', 'Call start() and wait for it before using the node')
   }
 
+  /**
+   * Throws `NODE_HALTED` once the node halted: what it holds in memory may include a decision or a
+   * vote whose record never reached the log, so its answers about transactions are not to be
+   * trusted (found by review: a commit whose record failed to append showed as `committing`).
+   */
+  assertNotHalted(): void {
+    if (this.state === 'halted') {
+      throw new TwopcError(
+        'NODE_HALTED',
+        'The node halted after a log failure: what it holds in memory may not be in its log. ' +
+          'Restart it, or read its log with `twopc inspect`',
+      )
+    }
+  }
+
   /** Executes a `Ready` produced by the node class (for inputs other than messages and timers). */
   execute(ready: Ready<Event>): void {
     if (this.state !== 'running') return

@@ -151,8 +151,13 @@ export class Participant extends EventEmitter<ParticipantEvents> {
     return this.runtime.start()
   }
 
-  /** Transactions voted yes on with no outcome yet: the ones an operator may have to look at. */
+  /**
+   * Transactions voted yes on with no outcome yet: the ones an operator may have to look at.
+   * @throws TwopcError `NODE_HALTED` once the node halted: its memory may hold a vote whose
+   * `prepared` record never reached the log (restart it, or read the log with `twopc inspect`)
+   */
   inDoubt(): InDoubtEntry[] {
+    this.runtime.assertNotHalted()
     const now = this.clock.now()
     return this.core.inDoubt().map((entry) => {
       const since = this.inDoubtSince.get(entry.txId) ?? now

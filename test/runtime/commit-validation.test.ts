@@ -168,6 +168,40 @@ describe('commit() checks every payload against the payload rule before anything
   })
 })
 
+// Found by review: a `signal` that is not an AbortSignal threw a plain TypeError after the
+// transaction was begun, which then stayed `preparing` for good, held its admission room, and made
+// close() raise an unhandled rejection; a 2,000,000-character id was reported as a payload too big.
+describe('commit() refuses a bad request before beginning anything', () => {
+  it.each([
+    ['a string as signal', { signal: 'x' }, 'Expected `signal` to be an AbortSignal, got "x"'],
+    ['a plain object as signal', { signal: {} }, 'Expected `signal` to be an AbortSignal, got an object'],
+    ['a 2,000,000-character txId', { txId: 'x'.repeat(2_000_000) }, 'Expected `txId` to be a non-empty'],
+    ['a txId with a lone surrogate', { txId: 'order-\uD800' }, 'Expected `txId` to be a non-empty'],
+  ])('%s: INVALID_REQUEST, nothing sent, nothing pending', async (_, extra, message) => {
+    const { coordinator, sent } = await lonelyCoordinator()
+    const request = { txId: 't-1', participants: { a: 1, b: 2 }, ...extra } as Parameters<
+      typeof coordinator.commit
+    >[0]
+    await expect(coordinator.commit(request)).rejects.toMatchObject({
+      code: 'INVALID_REQUEST',
+      message: expect.stringContaining(message),
+    })
+    expect(sent).toEqual([])
+    expect(coordinator.pending()).toEqual([])
+    expect(coordinator.stats().inFlight).toBe(0)
+    // The id was not used up: the same request with a real signal runs.
+    const aborted = AbortSignal.abort()
+    await expect(
+      coordinator.commit({ txId: 't-1', participants: { a: 1, b: 2 }, signal: aborted }),
+    ).resolves.toEqual({
+      txId: 't-1',
+      decision: 'abort',
+      reason: 'cancelled',
+    })
+    await coordinator.close()
+  })
+})
+
 describe('one payload rule, carried by every transport', () => {
   const open: { close(): Promise<void> }[] = []
   afterEach(async () => {

@@ -169,6 +169,35 @@ describe('bad input and failures', () => {
     await cluster.close()
   })
 
+  // Found by review: the halted coordinator answered `committing` for a commit whose record never
+  // reached its log (the transaction aborts everywhere after a restart): an operator reading it
+  // could resolve the participants by hand the wrong way.
+  it('a halted node answers no question about transactions: its memory may not be in its log', async () => {
+    const cluster = new Cluster(['a', 'b'])
+    await cluster.start()
+    cluster.coordinatorLog.failAppends()
+    await expect(
+      cluster.coordinator.commit({ txId: 't', participants: { a: 1, b: 2 } }),
+    ).rejects.toMatchObject({
+      code: 'NODE_HALTED',
+    })
+    const halted = { code: 'NODE_HALTED', message: expect.stringContaining('may not be in its log') }
+    expect(() => cluster.coordinator.status('t')).toThrow(expect.objectContaining(halted))
+    expect(() => cluster.coordinator.pending()).toThrow(expect.objectContaining(halted))
+    await expect(cluster.coordinator.completion('t')).rejects.toMatchObject(halted)
+    expect(cluster.coordinator.stats().inFlight).toBe(1) // counters stay readable
+    await cluster.close()
+  })
+
+  it('a halted participant does not list what it holds in memory as in doubt', async () => {
+    const cluster = new Cluster(['a', 'b'], { coordinator: { prepareTimeoutMs: 100 } })
+    await cluster.start()
+    cluster.participantLog('b').failAppends()
+    await cluster.coordinator.commit({ participants: { a: 1, b: 2 } })
+    expect(() => cluster.participant('b').inDoubt()).toThrow(expect.objectContaining({ code: 'NODE_HALTED' }))
+    await cluster.close()
+  })
+
   it('a participant whose log fails halts without voting yes', async () => {
     const cluster = new Cluster(['a', 'b'], { coordinator: { prepareTimeoutMs: 100 } })
     await cluster.start()
