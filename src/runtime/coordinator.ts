@@ -7,9 +7,9 @@ import {
 import { TwopcError, unreachable } from '../core/errors.js'
 import { invalidOption } from '../core/options.js'
 import { frozenPayloads } from '../core/payload.js'
-import { describe, requireTxId } from '../core/validate.js'
 import type { CoordinatorCoreEvent } from '../core/ready.js'
 import type { AbortReason, Json, NodeId, TxId } from '../core/types.js'
+import { describe, requireTxId } from '../core/validate.js'
 import { AdmissionQueue } from './admission.js'
 import type { Clock } from './interfaces.js'
 import { type InvalidMessageEvent, NodeRuntime, type SendFailedEvent } from './node-runtime.js'
@@ -285,7 +285,10 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
       )
     }
     if (signal !== undefined && !isAbortSignal(signal)) {
-      throw new TwopcError('INVALID_REQUEST', `Expected \`signal\` to be an AbortSignal, got ${describe(signal)}`)
+      throw new TwopcError(
+        'INVALID_REQUEST',
+        `Expected \`signal\` to be an AbortSignal, got ${describe(signal)}`,
+      )
     }
     // Checked before the payloads, whose room the id's length takes.
     const txId = request.txId === undefined ? this.generateTxId() : requireTxId(request.txId)
