@@ -226,7 +226,7 @@ try {
   )
   console.log(
     `   measured cost per write with N = ${n}: ${round(messages)} messages (4N = ${4 * n}), ${round(forced)} forced log writes` +
-      ` (2N+1 = ${2 * n + 1}), ${round(saves)} store saves (2N = ${2 * n}: stage, apply); more means retransmissions`,
+      ` (2N+1 = ${2 * n + 1}), ${round(saves)} store saves (at most 2N = ${2 * n}: stage, apply; back-to-back writes share them)`,
   )
   await checkIdentical('identical')
 
