@@ -20,6 +20,7 @@ import {
 } from './transport-events.js'
 import {
   integerInRange,
+  listenOn,
   nodeId,
   type OutboundOptions,
   parseHostPort,
@@ -203,13 +204,12 @@ export class HttpTransport extends EventEmitter<NetworkTransportEvents> implemen
     // Before a request passes authentication, a connection is on the pre-authentication budget.
     server.on('connection', (socket: Socket) => this.gate.admit(socket))
     this.server = server
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject)
-      server.listen(port, host, () => {
-        server.off('error', reject)
-        resolve()
-      })
-    })
+    try {
+      await listenOn(server, { host, port })
+    } catch (error) {
+      this.server = undefined // listen() may be called again, on another address
+      throw error
+    }
     return this.url as string
   }
 

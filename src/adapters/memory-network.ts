@@ -3,7 +3,7 @@ import { type Message, parseMessage } from '../core/messages.js'
 import { invalidOption } from '../core/options.js'
 import { isDeepFrozen, ownedFrozen } from '../core/payload.js'
 import type { NodeId } from '../core/types.js'
-import { isSealedMessage, SEALED_DELIVERY, sealMessage } from '../core/validate.js'
+import { isId, isSealedMessage, SEALED_DELIVERY, sealMessage } from '../core/validate.js'
 import type { Transport } from '../runtime/interfaces.js'
 import { nextMacrotask } from '../runtime/next-macrotask.js'
 import { seededRandom } from '../runtime/seeded-random.js'
@@ -98,8 +98,10 @@ export class MemoryNetwork {
   /**
    * The transport of node `id`. Connecting an id again (a restarted node) replaces the previous
    * endpoint; the old one stops receiving.
+   * @throws TwopcError `INVALID_OPTIONS` when `id` is not a node id
    */
   connect(id: NodeId): Transport {
+    if (!isId(id)) invalidOption('id', 'a node id: a non-empty string of printable characters', id)
     const endpoint = Symbol(id)
     this.owners.set(id, endpoint)
     this.handlers.delete(id)

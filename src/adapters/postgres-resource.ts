@@ -1,7 +1,7 @@
 // The default import is the one every pg 8 release offers to ESM (named exports came later).
 import pg, { type Pool, type PoolClient, type PoolConfig } from 'pg'
 import { TwopcError } from '../core/errors.js'
-import { invalidOption, positiveInteger } from '../core/options.js'
+import { invalidOption, positiveDuration } from '../core/options.js'
 import type { LogRecord } from '../core/records.js'
 import type { TransactionInfo, TxId, Vote } from '../core/types.js'
 import type { Resource } from '../runtime/interfaces.js'
@@ -110,7 +110,7 @@ export class PostgresResource implements Resource {
     this.prefix = validatePrefix(options.prefix)
     if (typeof options.work !== 'function') invalidOption('work', 'a function', options.work)
     this.work = options.work
-    this.statementTimeoutMs = positiveInteger('statementTimeoutMs', options.statementTimeoutMs, 5000)
+    this.statementTimeoutMs = positiveDuration('statementTimeoutMs', options.statementTimeoutMs, 5000)
     if (typeof options.pool !== 'object' || options.pool === null) {
       invalidOption('pool', 'a pg.Pool or a pool configuration', options.pool)
     }

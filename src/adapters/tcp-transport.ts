@@ -21,6 +21,7 @@ import {
 import {
   type HostPort,
   integerInRange,
+  listenOn,
   nodeId,
   type OutboundOptions,
   parseHostPort,
@@ -205,13 +206,7 @@ export class TcpTransport extends EventEmitter<NetworkTransportEvents> implement
     for (const peer of peers.keys()) TcpTransport.requireKey(auth, peer)
     const server = createServer({ noDelay: true })
     server.maxConnections = maxInboundConnections
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject)
-      server.listen(address.port, address.host, () => {
-        server.off('error', reject)
-        resolve()
-      })
-    })
+    await listenOn(server, address)
     const clock = options.clock ?? systemClock
     const transport = new TcpTransport(server, auth, {
       id,

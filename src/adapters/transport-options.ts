@@ -1,4 +1,6 @@
-import { invalidOption, positiveInteger } from '../core/options.js'
+import type { Server } from 'node:net'
+import { TwopcError } from '../core/errors.js'
+import { invalidOption, positiveDuration, positiveInteger } from '../core/options.js'
 import type { NodeId } from '../core/types.js'
 import { isId } from '../core/validate.js'
 
@@ -46,8 +48,8 @@ export interface ResolvedOutbound {
 
 /** Validates {@link OutboundOptions} and applies defaults. */
 export function resolveOutbound(options: OutboundOptions): ResolvedOutbound {
-  const retryDelayMs = positiveInteger('retryDelayMs', options.retryDelayMs, 100)
-  const retryDelayMsMax = positiveInteger(
+  const retryDelayMs = positiveDuration('retryDelayMs', options.retryDelayMs, 100)
+  const retryDelayMsMax = positiveDuration(
     'retryDelayMsMax',
     options.retryDelayMsMax,
     Math.max(5000, retryDelayMs),
@@ -88,6 +90,31 @@ export function integerInRange(
     invalidOption(name, `an integer from ${min} to ${max}`, resolved)
   }
   return resolved
+}
+
+/**
+ * Starts `server` listening on `address`; resolves once it listens.
+ * @throws TwopcError `LISTEN_FAILED` naming the address and the cause (in use, not permitted, an
+ * unknown host), with the system error as `cause`
+ */
+export function listenOn(server: Server, address: HostPort): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const failed = (error: Error) =>
+      reject(
+        new TwopcError(
+          'LISTEN_FAILED',
+          `Could not listen on ${address.host}:${address.port}: ${error.message}`,
+          {
+            cause: error,
+          },
+        ),
+      )
+    server.once('error', failed)
+    server.listen(address.port, address.host, () => {
+      server.off('error', failed)
+      resolve()
+    })
+  })
 }
 
 /**

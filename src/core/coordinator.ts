@@ -6,7 +6,7 @@ import type { Message, PrepareMessage, VoteMessage } from './messages.js'
 import { PROTOCOL_VERSION } from './messages.js'
 import {
   type CommonCoreOptions,
-  positiveInteger,
+  positiveDuration,
   type ResolvedCommonOptions,
   validateCommonOptions,
 } from './options.js'
@@ -132,7 +132,7 @@ export class CoordinatorCore {
   /** @throws TwopcError `INVALID_OPTIONS` naming the option at fault. */
   constructor(options: CoordinatorCoreOptions) {
     this.options = validateCommonOptions(options)
-    this.prepareTimeoutMs = positiveInteger('prepareTimeoutMs', options.prepareTimeoutMs, 5000)
+    this.prepareTimeoutMs = positiveDuration('prepareTimeoutMs', options.prepareTimeoutMs, 5000)
     this.finished = new BoundedMap(this.options.rememberedTransactions)
     this.mismatches = new BoundedMap(this.options.rememberedTransactions)
   }

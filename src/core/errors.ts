@@ -24,6 +24,8 @@ export type ErrorCode =
   /** A log's incarnation records name another node or role than the node opening it (a wrong log path). */
   | 'LOG_OWNER_MISMATCH'
   | 'UNKNOWN_TRANSACTION'
+  /** A network transport could not listen on its address (in use, not permitted, an unknown host). */
+  | 'LISTEN_FAILED'
   /** A resource's backing system is set up so that it cannot work (e.g. prepared transactions disabled). */
   | 'RESOURCE_MISCONFIGURED'
   /** A resource's backing system cannot be reached or failed. */

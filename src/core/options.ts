@@ -68,13 +68,34 @@ export function positiveInteger(name: string, value: unknown, fallback: number):
   return resolved
 }
 
+/** The longest delay a timer takes (`setTimeout` fires at once, with a warning, past 2³¹ − 1 ms). */
+export const MAX_DURATION_MS = 2 ** 31 - 1
+
+/**
+ * `value` (or `fallback` when undefined) as a duration in milliseconds: a positive integer up to
+ * {@link MAX_DURATION_MS} (about 24.8 days).
+ * @throws TwopcError `INVALID_OPTIONS` naming the option
+ */
+export function positiveDuration(name: string, value: unknown, fallback: number): number {
+  const resolved = value === undefined ? fallback : value
+  if (
+    typeof resolved !== 'number' ||
+    !Number.isSafeInteger(resolved) ||
+    resolved <= 0 ||
+    resolved > MAX_DURATION_MS
+  ) {
+    invalidOption(name, `a positive integer of milliseconds, at most ${MAX_DURATION_MS}`, resolved)
+  }
+  return resolved
+}
+
 /** Validates the options both cores share and applies defaults. */
 export function validateCommonOptions(options: CommonCoreOptions): ResolvedCommonOptions {
   if (typeof options !== 'object' || options === null) invalidOption('options', 'an object', options)
   if (!isId(options.id)) invalidOption('id', 'a non-empty string of printable characters', options.id)
   if (typeof options.random !== 'function') invalidOption('random', 'a function', options.random)
-  const retransmitIntervalMs = positiveInteger('retransmitIntervalMs', options.retransmitIntervalMs, 1000)
-  const retransmitIntervalMsMax = positiveInteger(
+  const retransmitIntervalMs = positiveDuration('retransmitIntervalMs', options.retransmitIntervalMs, 1000)
+  const retransmitIntervalMsMax = positiveDuration(
     'retransmitIntervalMsMax',
     options.retransmitIntervalMsMax,
     Math.max(5000, retransmitIntervalMs),

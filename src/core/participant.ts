@@ -13,7 +13,7 @@ import type {
 import { PROTOCOL_VERSION } from './messages.js'
 import {
   type CommonCoreOptions,
-  positiveInteger,
+  positiveDuration,
   type ResolvedCommonOptions,
   validateCommonOptions,
 } from './options.js'
@@ -212,7 +212,7 @@ export class ParticipantCore {
   /** @throws TwopcError `INVALID_OPTIONS` naming the option at fault. */
   constructor(options: ParticipantCoreOptions) {
     this.options = validateCommonOptions(options)
-    this.cooperativeTerminationAfterMs = positiveInteger(
+    this.cooperativeTerminationAfterMs = positiveDuration(
       'cooperativeTerminationAfterMs',
       options.cooperativeTerminationAfterMs,
       10_000,

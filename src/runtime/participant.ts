@@ -1,7 +1,7 @@
 import { EventEmitter } from 'eventemitter3'
 import pRetry from 'p-retry'
 import { TwopcError } from '../core/errors.js'
-import { positiveInteger } from '../core/options.js'
+import { positiveDuration } from '../core/options.js'
 import { type InDoubtTransaction, ParticipantCore, type ParticipantCoreOptions } from '../core/participant.js'
 import type { ParticipantCoreEvent, ResourceRequest } from '../core/ready.js'
 import type { Decision, NodeId, TxId, Vote } from '../core/types.js'
@@ -73,8 +73,8 @@ function resourcePrepareTimeoutMs(options: ParticipantOptions): number {
       'Expected only one of `resourcePrepareTimeoutMs` and its deprecated alias `prepareTimeoutMs`, got both',
     )
   }
-  if (alias !== undefined) return positiveInteger('prepareTimeoutMs', alias, 5000)
-  return positiveInteger('resourcePrepareTimeoutMs', value, 5000)
+  if (alias !== undefined) return positiveDuration('prepareTimeoutMs', alias, 5000)
+  return positiveDuration('resourcePrepareTimeoutMs', value, 5000)
 }
 
 /** Wraps whatever a resource threw, so that p-retry retries it (it gives up on a bare TypeError). */
@@ -112,8 +112,8 @@ export class Participant extends EventEmitter<ParticipantEvents> {
     this.core = new ParticipantCore({ ...options, random: edges.random })
     this.resourcePrepareTimeoutMs = resourcePrepareTimeoutMs(options)
     this.retry = {
-      minTimeout: positiveInteger('retransmitIntervalMs', options.retransmitIntervalMs, 1000),
-      maxTimeout: positiveInteger('retransmitIntervalMsMax', options.retransmitIntervalMsMax, 5000),
+      minTimeout: positiveDuration('retransmitIntervalMs', options.retransmitIntervalMs, 1000),
+      maxTimeout: positiveDuration('retransmitIntervalMsMax', options.retransmitIntervalMsMax, 5000),
     }
     const core = this.core
     this.roundTrips = new RoundTrips(

@@ -488,3 +488,20 @@ describe('HttpTransport sending', () => {
     expect(a.stats().dropped.closed).toBe(1)
   })
 })
+
+describe('HttpTransport.listen', () => {
+  it('rejects with LISTEN_FAILED when the address is taken, and may then listen elsewhere', async () => {
+    const first = new HttpTransport({ id: 'a', authentication: 'none' })
+    const second = new HttpTransport({ id: 'b', authentication: 'none' })
+    try {
+      const url = new URL(await first.listen('127.0.0.1:0'))
+      await expect(second.listen(`127.0.0.1:${url.port}`)).rejects.toMatchObject({
+        code: 'LISTEN_FAILED',
+        message: expect.stringContaining('EADDRINUSE'),
+      })
+      await expect(second.listen('127.0.0.1:0')).resolves.toMatch(/^http:\/\/127\.0\.0\.1:\d+\//)
+    } finally {
+      await Promise.all([first.close(), second.close()])
+    }
+  })
+})

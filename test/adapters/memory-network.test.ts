@@ -180,3 +180,11 @@ describe('MemoryNetwork delivers a turn in one macrotask', () => {
     expect(rethrown[0]).toThrow('handler bug')
   })
 })
+
+describe('MemoryNetwork.connect', () => {
+  test.each([[''], ['a\n'], [42]])('refuses %j as a node id with INVALID_OPTIONS', (id) => {
+    expect(() => new MemoryNetwork().connect(id as string)).toThrow(
+      expect.objectContaining({ code: 'INVALID_OPTIONS', message: expect.stringContaining('Expected `id`') }),
+    )
+  })
+})

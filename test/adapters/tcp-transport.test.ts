@@ -169,11 +169,17 @@ describe('TcpTransport options', () => {
     expect(warn).not.toHaveBeenCalled()
   })
 
-  it('rejects with the listen error when the address is taken', async () => {
+  it('rejects with LISTEN_FAILED, naming the address and the cause, when the address is taken', async () => {
     const a = await listen({ id: 'a' })
-    await expect(TcpTransport.listen({ id: 'b', listen: a.address, authentication: 'none' })).rejects.toThrow(
-      /EADDRINUSE/,
+    const error = await TcpTransport.listen({ id: 'b', listen: a.address, authentication: 'none' }).catch(
+      (e) => e,
     )
+    expect(error).toBeInstanceOf(TwopcError)
+    expect(error).toMatchObject({
+      code: 'LISTEN_FAILED',
+      message: expect.stringMatching(new RegExp(`^Could not listen on ${a.address}: .*EADDRINUSE`)),
+      cause: expect.objectContaining({ code: 'EADDRINUSE' }),
+    })
   })
 })
 

@@ -792,7 +792,7 @@ describe('options', () => {
 
   test('the message says what was expected and what was found', () => {
     expect(thrownBy(() => coordinator({ prepareTimeoutMs: -1 })).message).toBe(
-      'Expected `prepareTimeoutMs` to be a positive integer, got -1',
+      'Expected `prepareTimeoutMs` to be a positive integer of milliseconds, at most 2147483647, got -1',
     )
   })
 

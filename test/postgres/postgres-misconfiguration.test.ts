@@ -39,7 +39,7 @@ describe('PostgresResource options', () => {
     [
       'statementTimeoutMs',
       { ...valid, statementTimeoutMs: 0 },
-      /Expected `statementTimeoutMs` to be a positive integer, got 0/,
+      /Expected `statementTimeoutMs` to be a positive integer of milliseconds, at most 2147483647, got 0/,
     ],
   ])('rejects a bad `%s` with INVALID_OPTIONS', (_, options, message) => {
     expect(() => new PostgresResource(options as never)).toThrow(message)

@@ -49,10 +49,10 @@ describe('the participant’s resource deadline: resourcePrepareTimeoutMs', () =
 
   it('is validated up front under its own name; the deprecated prepareTimeoutMs still works, but not both', () => {
     expect(() => slowParticipant({ resourcePrepareTimeoutMs: 0 })).toThrow(
-      'Expected `resourcePrepareTimeoutMs` to be a positive integer, got 0',
+      'Expected `resourcePrepareTimeoutMs` to be a positive integer of milliseconds, at most 2147483647, got 0',
     )
     expect(() => slowParticipant({ prepareTimeoutMs: -1 })).toThrow(
-      'Expected `prepareTimeoutMs` to be a positive integer, got -1',
+      'Expected `prepareTimeoutMs` to be a positive integer of milliseconds, at most 2147483647, got -1',
     )
     let error: TwopcError | undefined
     try {

@@ -6,8 +6,19 @@ const noopResource = { prepare: () => 'yes' as const, commit: () => {}, abort: (
 
 describe('bad input and failures', () => {
   it.each([
-    [{ prepareTimeoutMs: -1 }, 'Expected `prepareTimeoutMs` to be a positive integer, got -1'],
-    [{ retransmitIntervalMs: 0 }, 'Expected `retransmitIntervalMs` to be a positive integer, got 0'],
+    [
+      { prepareTimeoutMs: -1 },
+      'Expected `prepareTimeoutMs` to be a positive integer of milliseconds, at most 2147483647, got -1',
+    ],
+    [
+      { retransmitIntervalMs: 0 },
+      'Expected `retransmitIntervalMs` to be a positive integer of milliseconds, at most 2147483647, got 0',
+    ],
+    // Found by review: past 2³¹ − 1 ms Node fires a timer at once (with a warning), every millisecond.
+    [
+      { prepareTimeoutMs: 3e9 },
+      'Expected `prepareTimeoutMs` to be a positive integer of milliseconds, at most 2147483647, got 3000000000',
+    ],
     [
       { maxInFlightTransactions: 1.5 },
       'Expected `maxInFlightTransactions` to be a positive integer, got 1.5',
