@@ -304,7 +304,7 @@ export class PostgresResource implements Resource {
       if (committed === (decision === 'commit')) return
       throw new PostgresResourceError(
         'outcome-conflict',
-        `Asked to ${decision} transaction ${tx.txId} (gid ${gid}), but PostgreSQL ${committed ? 'committed' : 'rolled back'} it. ` +
+        `Asked to ${decision} transaction ${tx.txId} (gid ${gid}), but PostgreSQL ${committed ? 'committed it' : 'rolled it back'}. ` +
           'A participant must never apply both outcomes (S6): check for a second participant using the same prefix, ' +
           'or for a manual COMMIT PREPARED / ROLLBACK PREPARED',
       )

@@ -98,7 +98,14 @@ export class Participant extends EventEmitter<ParticipantEvents> {
   private readonly clock: Required<EdgeOptions>['clock']
   private readonly resourcePrepareTimeoutMs: number
   private readonly retry: { readonly minTimeout: number; readonly maxTimeout: number }
-  private readonly closing = new AbortController()
+  /** Set by close(): no retry loop starts after it. */
+  private closed = false
+  /**
+   * The phase-2 retry loops in progress, each with its own signal, which close() aborts. (One signal
+   * shared by every loop gathered a listener per loop, and Node warns of a leak past ten: found by
+   * review, while a database was down.)
+   */
+  private readonly retrying = new Set<AbortController>()
   private readonly inDoubtSince = new Map<TxId, number>()
   /** The adaptive timeout of its decision requests. */
   private readonly roundTrips: RoundTrips
@@ -205,7 +212,8 @@ export class Participant extends EventEmitter<ParticipantEvents> {
 
   /** Stops the node and any phase-2 retries in progress. Durable state stays in the log. */
   async close(): Promise<void> {
-    this.closing.abort()
+    this.closed = true
+    for (const loop of this.retrying) loop.abort()
     await this.runtime.close()
   }
 
@@ -240,6 +248,9 @@ export class Participant extends EventEmitter<ParticipantEvents> {
       return this.voted(tx.txId, this.checkVote(tx.txId, first))
     }
     if (operation === 'prepare') return this.awaitVote(tx.txId, first)
+    if (this.closed) return // the log re-applies the outcome at the next start
+    const loop = new AbortController()
+    this.retrying.add(loop)
     pRetry(
       async (attempt) => {
         try {
@@ -251,12 +262,16 @@ export class Participant extends EventEmitter<ParticipantEvents> {
       {
         retries: Number.POSITIVE_INFINITY,
         ...this.retry,
-        signal: this.closing.signal,
+        signal: loop.signal,
         onFailedAttempt: ({ error }) => this.reportResourceError(tx.txId, operation, error.cause ?? error),
       },
     ).then(
-      () => this.applied(tx.txId),
-      () => {}, // only a close() stops the retries; the log re-applies the outcome at the next start
+      () => {
+        this.retrying.delete(loop)
+        this.applied(tx.txId)
+      },
+      // Only a close() stops the retries; the log re-applies the outcome at the next start.
+      () => this.retrying.delete(loop),
     )
   }
 

@@ -245,6 +245,33 @@ describe('a transaction over MemoryNetwork', () => {
     await cluster.close()
   })
 
+  // Found by review (a database down for a while): every retry loop hung a listener on one shared
+  // signal, and past ten Node printed a "possible memory leak" warning.
+  it('retries many failing commits at once without a listener leak warning, and close() stops them all', async () => {
+    const warnings: Error[] = []
+    const onWarning = (warning: Error) => warnings.push(warning)
+    process.on('warning', onWarning)
+    const cluster = new Cluster(['a', 'b'], { participant: { retransmitIntervalMs: 5 } })
+    cluster.resource('b').failPhaseTwo = Number.POSITIVE_INFINITY
+    await cluster.start()
+    try {
+      const outcomes = await Promise.all(
+        Array.from({ length: 20 }, () => cluster.coordinator.commit({ participants: { a: 1, b: 2 } })),
+      )
+      expect(outcomes.every((outcome) => outcome.decision === 'commit')).toBe(true)
+      const failing = () => cluster.resource('b').calls.filter((c) => c.op === 'commit').length
+      await expect.poll(failing).toBeGreaterThanOrEqual(60) // every loop retried
+      await cluster.close()
+      const stopped = failing()
+      await new Promise((resolve) => setTimeout(resolve, 50))
+      expect(failing()).toBe(stopped)
+      await new Promise((resolve) => setImmediate(resolve)) // warnings are emitted on the next tick
+      expect(warnings.map((warning) => warning.name)).not.toContain('MaxListenersExceededWarning')
+    } finally {
+      process.off('warning', onWarning)
+    }
+  })
+
   it('aborts with reason cancelled when the caller aborts the signal before the decision', async () => {
     const cluster = new Cluster(['a', 'b'])
     let release: (vote: 'yes') => void = () => {}
