@@ -3,7 +3,7 @@ import { constants } from 'node:fs'
 import { type FileHandle, open, rename } from 'node:fs/promises'
 import { dirname, resolve } from 'node:path'
 import { TwopcError } from '../core/errors.js'
-import { invalidOption } from '../core/options.js'
+import { invalidOption, MAX_DURATION_MS } from '../core/options.js'
 import { type LogRecord, parseRecord } from '../core/records.js'
 import type { TxId } from '../core/types.js'
 import { describe, isId } from '../core/validate.js'
@@ -223,9 +223,9 @@ export class FileLog implements DurableLog {
     const forgetDelayMs = options.forgetDelayMs ?? 50
     if (
       forgetDelayMs !== Number.POSITIVE_INFINITY &&
-      !(Number.isSafeInteger(forgetDelayMs) && forgetDelayMs >= 0)
+      !(Number.isSafeInteger(forgetDelayMs) && forgetDelayMs >= 0 && forgetDelayMs <= MAX_DURATION_MS)
     ) {
-      invalidOption('forgetDelayMs', 'a non-negative integer or Infinity', forgetDelayMs)
+      invalidOption('forgetDelayMs', `an integer from 0 to ${MAX_DURATION_MS}, or Infinity`, forgetDelayMs)
     }
     if (options.io !== undefined && typeof options.io?.beforeStep !== 'function') {
       invalidOption('io', 'an object with a `beforeStep` method', options.io)

@@ -163,6 +163,15 @@ export class HttpTransport extends EventEmitter<NetworkTransportEvents> implemen
     super()
     requireObject('options', options)
     this.id = nodeId('id', options.id)
+    // Found by review: Node refuses a header value with a character above U+00FF, so such a node
+    // could never send; refused here, where it is a clear configuration error.
+    if (/[^\u0000-\u00ff]/.test(this.id)) {
+      invalidOption(
+        'id',
+        `a node id of characters up to U+00FF (it travels in the ${HEADERS.from} header)`,
+        this.id,
+      )
+    }
     const peers = parsePeers(options.peers, peerUrl)
     this.maxBodyBytes = integerInRange('maxBodyBytes', options.maxBodyBytes, 1024 * 1024, 1024, 2 ** 30)
     this.maxMessageBytes = this.maxBodyBytes - 2
@@ -184,10 +193,11 @@ export class HttpTransport extends EventEmitter<NetworkTransportEvents> implemen
 
   /**
    * Starts a `node:http` server for {@link handler} on `address` (`'host:port'`, port 0 lets the OS
-   * pick) and resolves with its URL. The transport's `close()` closes it. Call at most once, unless
-   * you mount {@link handler} in your own server instead.
+   * pick) and resolves with its URL. The transport's `close()` closes it. Call it once (again only
+   * after a `LISTEN_FAILED`), unless you mount {@link handler} in your own server instead.
    * @throws TwopcError `INVALID_OPTIONS` for a bad address, `INVALID_REQUEST` if already listening,
-   * `CLOSED` after `close()`; rejects with the `listen` error (such as `EADDRINUSE`).
+   * `CLOSED` after `close()`; `LISTEN_FAILED` (naming the address and the system's reason, such as
+   * `EADDRINUSE`) if it cannot be bound.
    */
   async listen(address: string): Promise<string> {
     this.assertOpen()

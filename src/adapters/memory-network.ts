@@ -1,6 +1,6 @@
 import { TwopcError } from '../core/errors.js'
 import { type Message, parseMessage } from '../core/messages.js'
-import { invalidOption } from '../core/options.js'
+import { invalidOption, MAX_DURATION_MS } from '../core/options.js'
 import { isDeepFrozen, ownedFrozen } from '../core/payload.js'
 import type { NodeId } from '../core/types.js'
 import { isId, isSealedMessage, SEALED_DELIVERY, sealMessage } from '../core/validate.js'
@@ -89,8 +89,11 @@ export class MemoryNetwork {
     this.lossRate = rate('lossRate', options.lossRate)
     this.duplicateRate = rate('duplicateRate', options.duplicateRate)
     this.maxDelayMs = options.maxDelayMs ?? 0
-    if (typeof this.maxDelayMs !== 'number' || !(this.maxDelayMs >= 0)) {
-      invalidOption('maxDelayMs', 'a non-negative number', this.maxDelayMs)
+    if (
+      typeof this.maxDelayMs !== 'number' ||
+      !(this.maxDelayMs >= 0 && this.maxDelayMs <= MAX_DURATION_MS)
+    ) {
+      invalidOption('maxDelayMs', `a number from 0 to ${MAX_DURATION_MS}`, this.maxDelayMs)
     }
     this.faulty = this.lossRate > 0 || this.duplicateRate > 0 || this.maxDelayMs > 0
   }

@@ -183,8 +183,8 @@ export class TcpTransport extends EventEmitter<NetworkTransportEvents> implement
    * Call it once per node, before handing the transport to a `Coordinator` or `Participant`.
    *
    * @throws TwopcError `INVALID_OPTIONS` naming the option, the value and what was expected
-   * (synchronously checked, reported as a rejection); rejects with the `listen` error (such as
-   * `EADDRINUSE`) if the address cannot be bound.
+   * (synchronously checked, reported as a rejection); `LISTEN_FAILED` (naming the address and the
+   * system's reason, such as `EADDRINUSE`, with the system error as `cause`) if it cannot be bound.
    */
   static async listen(options: TcpTransportOptions): Promise<TcpTransport> {
     requireObject('options', options)

@@ -103,7 +103,7 @@ export function listenOn(server: Server, address: HostPort): Promise<void> {
       reject(
         new TwopcError(
           'LISTEN_FAILED',
-          `Could not listen on ${address.host}:${address.port}: ${error.message}`,
+          `Could not listen on ${address.host.includes(':') ? `[${address.host}]` : address.host}:${address.port}: ${error.message}`,
           {
             cause: error,
           },

@@ -42,7 +42,12 @@ export async function run(args: readonly string[], output: Output): Promise<numb
   try {
     report = await inspectFile(parsed.path, parsed.recent, parsed.maxRecordBytes)
   } catch (error) {
-    output.err(`twopc: ${(error as Error).message}\n`)
+    const message = (error as Error).message
+    // A length over the bound may be a valid record of a log written with a larger maxRecordBytes.
+    const hint = message.includes('more than maxRecordBytes')
+      ? `twopc: inspect took maxRecordBytes to be ${parsed.maxRecordBytes}; if the log was written with a larger one, pass it: --max-record-bytes N\n`
+      : ''
+    output.err(`twopc: ${message}\n${hint}`)
     return EXIT.unreadable
   }
   output.out(

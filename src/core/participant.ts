@@ -187,11 +187,18 @@ export class ParticipantCore {
   private readonly transactions = new Map<TxId, TxState>()
   private readonly finished: BoundedMap<TxId, Finished>
   /**
-   * Aborts this node told someone about before it ever saw the transaction's `prepare` (so with no
-   * place in an order): durable with no `end`, and never forgotten, so that the `prepare`, if it
-   * comes, is voted `no`. There are as many as such records in the log, which keeps them too.
+   * Aborts this node told someone about before it ever saw the transaction's `prepare` — to a peer
+   * asking, or to a one-phase coordinator asking to abort: durable with no `end`, and never
+   * forgotten, so that the `prepare`, if it comes, is voted `no`. There are as many as such records
+   * in the log, which keeps them too (and recovery pins them again).
    */
   private readonly pinned = new Map<TxId, Finished>()
+  /**
+   * Aborts of unknown transactions told to peers asking (see `abortUnknown`), at most
+   * `rememberedTransactions`: its own budget, apart from the other pinned aborts (one-phase
+   * abort requests for a transaction never seen), which answer its coordinator and cost no answer.
+   */
+  private abortsToldUnknown = 0
   /**
    * Per coordinator, the highest (epoch, seq) of a transaction this life forgot from memory: a
    * request for an unknown transaction at or below it may be a duplicate of one it finished, so it
@@ -774,8 +781,9 @@ export class ParticipantCore {
     if (!this.answersUnknown) return this.drop(ready, message, 'cannot-answer')
     // A limit on everything: each such abort is pinned in memory (and its record is never
     // compacted), and anyone can ask; past the limit, answer nothing (the asker keeps asking others).
-    if (this.pinned.size >= this.options.rememberedTransactions)
+    if (this.abortsToldUnknown >= this.options.rememberedTransactions)
       return this.drop(ready, message, 'cannot-answer')
+    this.abortsToldUnknown += 1
     ready.persist({ type: 'outcome', txId, decision: 'abort' }, true)
     this.remember(txId, { outcome: 'abort', onePhase: false }, true)
     ready.emit({ type: 'decided', txId, decision: 'abort', from: this.id })

@@ -491,7 +491,8 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
   }
 
   private rejectAll(error: TwopcError, emit?: 'halted'): void {
-    // The entries stay (a halted node still lists its unfinished transactions, with their age).
+    // The entries stay: a closed node still lists its unfinished transactions, with their age (a
+    // halted one answers nothing: see `NodeRuntime.assertNotHalted`).
     for (const unfinished of this.unfinished.values()) {
       unfinished.decision?.reject(error)
       for (const waiter of unfinished.completions ?? []) waiter.reject(error)

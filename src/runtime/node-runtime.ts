@@ -81,6 +81,8 @@ const LAZY_FLUSH_MS = 50
 export class NodeRuntime<Event extends { readonly type: string }> {
   readonly counters = new Counters()
   private state: NodeState = 'new'
+  /** Whether the node ever halted: it stays untrustworthy after a close() too (see `assertNotHalted`). */
+  private haltedOnce = false
   /** Settles when the log load started by `start()` has finished, either way. */
   private loading: Promise<void> = Promise.resolve()
   private readonly queue = new ReadyQueue<Ready<Event>>()
@@ -167,12 +169,13 @@ export class NodeRuntime<Event extends { readonly type: string }> {
   }
 
   /**
-   * Throws `NODE_HALTED` once the node halted: what it holds in memory may include a decision or a
-   * vote whose record never reached the log, so its answers about transactions are not to be
-   * trusted (found by review: a commit whose record failed to append showed as `committing`).
+   * Throws `NODE_HALTED` once the node halted, closed since or not: what it holds in memory may
+   * include a decision or a vote whose record never reached the log, so its answers about
+   * transactions are not to be trusted (found by review: a commit whose record failed to append
+   * showed as `committing`).
    */
   assertNotHalted(): void {
-    if (this.state === 'halted') {
+    if (this.haltedOnce) {
       throw new TwopcError(
         'NODE_HALTED',
         'The node halted after a log failure: what it holds in memory may not be in its log. ' +
@@ -401,6 +404,7 @@ export class NodeRuntime<Event extends { readonly type: string }> {
   private halt(cause: unknown): void {
     if (this.state !== 'running') return
     this.state = 'halted'
+    this.haltedOnce = true
     this.queue.clear()
     this.lazy = []
     this.batch = undefined

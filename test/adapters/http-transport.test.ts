@@ -128,6 +128,11 @@ async function post(url: string, body: string, headers: Record<string, string> =
 describe('HttpTransport options', () => {
   it.each([
     [{ id: 'a b\n' }, 'Expected `id` to be a non-empty string of printable characters, got "a b\\n"'],
+    // Found by review: Node refuses such a header value, so the node could never send.
+    [
+      { id: 'bank-漢' },
+      'Expected `id` to be a node id of characters up to U+00FF (it travels in the x-twopc-from header), got "bank-漢"',
+    ],
     [{ peers: { b: 'ftp://x/' } }, 'Expected `peers.b` to be an http:// or https:// URL, got "ftp://x/"'],
     [{ peers: { b: 'not a url' } }, 'Expected `peers.b` to be an http:// or https:// URL, got "not a url"'],
     [{ maxBodyBytes: 1.5 }, 'Expected `maxBodyBytes` to be an integer from 1024 to 1073741824, got 1.5'],

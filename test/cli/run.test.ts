@@ -99,6 +99,9 @@ describe('twopc command line', () => {
     const refused = await twopc('inspect', path)
     expect(refused.code).toBe(EXIT.unreadable)
     expect(refused.stderr).toContain(`corrupted at byte offset ${valid}: the frame declares 33554432 bytes`)
+    expect(refused.stderr).toContain(
+      'if the log was written with a larger one, pass it: --max-record-bytes N',
+    )
     const raised = await twopc('inspect', path, '--max-record-bytes', String(64 * 1024 * 1024))
     expect(raised.code).toBe(EXIT.ok)
     expect(raised.stdout).toContain('tail being written: 15 bytes')

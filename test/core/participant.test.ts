@@ -1628,3 +1628,50 @@ describe('incarnations (protocol v2)', () => {
     },
   )
 })
+
+describe('aborts taken on a one-phase abort request for a transaction never seen', () => {
+  const abortRequestFor = (txId: string, seq: number, from = 'coord'): Message => ({
+    v: 2,
+    type: 'abort',
+    txId,
+    from,
+    to: 'p',
+    onePhase: true,
+    ticket: { inc: 1, epoch: 1, seq },
+  })
+  const lateOnePhasePrepare = (txId: string, seq: number): Message => ({
+    v: 2,
+    type: 'prepare',
+    txId,
+    from: 'coord',
+    to: 'p',
+    payload: null,
+    participants: ['p'],
+    onePhase: true,
+    inc: 1,
+    epoch: 1,
+    seq,
+  })
+
+  test('are kept for good, so the late prepare is voted no however many come, and do not use up the answers to peers', () => {
+    const core = new ParticipantCore({ id: 'p', random: () => 0.5, rememberedTransactions: 3 })
+    core.recover([])
+    // Forged by an outsider (from `intruder`, not the coordinator), as in simulator seed 7217950.
+    for (let i = 1; i <= 10; i++) {
+      const ready = core.step({
+        type: 'message',
+        message: abortRequestFor(`t${i}`, i, i === 1 ? 'intruder' : 'coord'),
+      })
+      expect(ready.records).toEqual([{ type: 'outcome', txId: `t${i}`, decision: 'abort' }])
+    }
+    const late = core.step({ type: 'message', message: lateOnePhasePrepare('t1', 1) })
+    expect(late.requests).toEqual([])
+    expect(late.messages).toMatchObject([{ type: 'vote', txId: 't1', vote: 'no', onePhase: true }])
+    // A peer in doubt about a transaction this node never saw is still told abort (its own budget).
+    const asked = core.step({
+      type: 'message',
+      message: { v: 2, type: 'decision-request', txId: 'other', from: 'peer', to: 'p', inc: 1 },
+    })
+    expect(asked.messages).toMatchObject([{ type: 'abort', txId: 'other', to: 'peer' }])
+  })
+})

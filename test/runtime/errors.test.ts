@@ -198,6 +198,8 @@ describe('bad input and failures', () => {
     await expect(cluster.coordinator.completion('t')).rejects.toMatchObject(halted)
     expect(cluster.coordinator.stats().inFlight).toBe(1) // counters stay readable
     await cluster.close()
+    // Closed (as a `halted` handler would), it still answers nothing: its memory is the same.
+    expect(() => cluster.coordinator.status('t')).toThrow(expect.objectContaining(halted))
   })
 
   it('a halted participant does not list what it holds in memory as in doubt', async () => {
