@@ -165,7 +165,7 @@ export class HttpTransport extends EventEmitter<NetworkTransportEvents> implemen
     this.id = nodeId('id', options.id)
     // Found by review: Node refuses a header value with a character above U+00FF, so such a node
     // could never send; refused here, where it is a clear configuration error.
-    if (/[^\u0000-\u00ff]/.test(this.id)) {
+    if (/[\u0100-\uffff]/.test(this.id)) {
       invalidOption(
         'id',
         `a node id of characters up to U+00FF (it travels in the ${HEADERS.from} header)`,
