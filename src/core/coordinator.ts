@@ -19,7 +19,7 @@ import {
 } from './ready.js'
 import type { LogRecord } from './records.js'
 import type { AbortReason, Decision, Json, NodeId, TxId, Vote } from './types.js'
-import { isId, requireTxId } from './validate.js'
+import { isId, requireRecordList, requireTxId, unknownInput } from './validate.js'
 
 /** Options of a {@link CoordinatorCore}. */
 export interface CoordinatorCoreOptions extends CommonCoreOptions {
@@ -163,6 +163,7 @@ export class CoordinatorCore {
    * `end` resumes sending `commit` until every participant acks.
    */
   recover(records: readonly LogRecord[]): Ready<CoordinatorCoreEvent> {
+    requireRecordList(records)
     if (this.recovered) {
       throw new TwopcError('INVALID_REQUEST', 'recover() must be called once, before any step()')
     }
@@ -217,7 +218,7 @@ export class CoordinatorCore {
         this.cancel(ready, input.txId)
         break
       default:
-        unreachable(input)
+        unknownInput(input, ['begin', 'message', 'timer', 'cancel'])
     }
     return ready.build()
   }

@@ -26,6 +26,7 @@ import {
 } from './ready.js'
 import type { LogRecord } from './records.js'
 import type { Decision, NodeId, TransactionInfo, TxId, Vote } from './types.js'
+import { requireRecordList, unknownInput } from './validate.js'
 
 /** Options of a {@link ParticipantCore}. */
 export interface ParticipantCoreOptions extends CommonCoreOptions {
@@ -265,6 +266,7 @@ export class ParticipantCore {
    * through the resource (so resource `commit`/`abort` must be idempotent); end → finished.
    */
   recover(records: readonly LogRecord[]): Ready<ParticipantCoreEvent> {
+    requireRecordList(records)
     if (this.recovered) {
       throw new TwopcError('INVALID_REQUEST', 'recover() must be called once, before any step()')
     }
@@ -376,7 +378,7 @@ export class ParticipantCore {
         this.resolveManually(ready, input.txId, input.decision, input.reason)
         break
       default:
-        unreachable(input)
+        unknownInput(input, ['message', 'timer', 'prepare-result', 'applied', 'resolve-manually'])
     }
     return ready.build()
   }

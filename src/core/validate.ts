@@ -50,6 +50,32 @@ export function isTxId(value: unknown): value is string {
 }
 
 /**
+ * Throws for a step input of a type the core does not know (a caller's bug when driving a core
+ * from one's own loop), instead of blaming the library.
+ * @throws TwopcError `INVALID_REQUEST`
+ */
+export function unknownInput(input: unknown, types: readonly string[]): never {
+  const type = (input as { type?: unknown } | null)?.type
+  throw new TwopcError(
+    'INVALID_REQUEST',
+    `Expected an input of type ${types.join(', ')}, got ${describe(type)}`,
+  )
+}
+
+/**
+ * Throws unless `records` is an array (what `recover` takes: the log's records, as `parseRecord`
+ * returns them).
+ * @throws TwopcError `INVALID_REQUEST`
+ */
+export function requireRecordList(records: unknown): void {
+  if (!Array.isArray(records))
+    throw new TwopcError(
+      'INVALID_REQUEST',
+      `Expected recover() to receive an array of log records, got ${describe(records)}`,
+    )
+}
+
+/**
  * `value` as the transaction id of a request (`commit()`, `begin`).
  * @throws TwopcError `INVALID_REQUEST` saying what a transaction id must be
  */

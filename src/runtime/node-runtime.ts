@@ -3,7 +3,7 @@ import { type Message, parseMessage } from '../core/messages.js'
 import type { Ready, ResourceRequest, TimerEffect, TimerKind } from '../core/ready.js'
 import { type LogRecord, parseRecord } from '../core/records.js'
 import type { TxId } from '../core/types.js'
-import { SEALED_DELIVERY, sealBuilt } from '../core/validate.js'
+import { describe, SEALED_DELIVERY, sealBuilt } from '../core/validate.js'
 import { Deadlines } from './deadlines.js'
 import type { Clock, DurableLog, Transport } from './interfaces.js'
 import { type QueuedItem, ReadyQueue } from './ready-queue.js'
@@ -142,6 +142,12 @@ export class NodeRuntime<Event extends { readonly type: string }> {
       )
     let recovered: Ready<Event>
     try {
+      // A custom log resolving something else than an array is refused by name (found by review).
+      if (!Array.isArray(records))
+        throw new TwopcError(
+          'INVALID_RECORD',
+          `Expected log.load() to resolve to an array of records, got ${describe(records)}`,
+        )
       recovered = this.core.recover(records.map(parseRecord))
     } catch (error) {
       // A log this node cannot start from (a corrupt record, another node's log): the node never

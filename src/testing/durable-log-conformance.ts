@@ -30,7 +30,8 @@ export type DurableLogFactory = () => DurableLogStorage | Promise<DurableLogStor
 
 /**
  * Registers vitest tests that check a {@link DurableLog} implementation against the contract the
- * runtime relies on: records load back, in order, after a restart; an `append` is durable when it
+ * runtime relies on: records load back, in order, after a restart (and again from a second `load()`);
+ * an `append` is durable when it
  * resolves; invalid records are rejected without writing anything; `forget` (if implemented)
  * drops exactly the records it names. Call it at the top level of a vitest test file (it uses
  * `describe`, `it` and `expect` from `vitest`, which must be installed).
@@ -71,6 +72,15 @@ export function runDurableLogConformance(name: string, factory: DurableLogFactor
       await log.append(EVERY_RECORD_TYPE.slice(3))
       const { records } = await session.restart(log)
       expect(records).toEqual(EVERY_RECORD_TYPE)
+    })
+
+    // Found by review: nothing checked it, and a log whose second load() differed passed.
+    test('load() called again returns the same records (a resource may read them before the node)', async (session) => {
+      const { log } = await session.start()
+      await log.append([commit('tx-1'), prepared('tx-2')])
+      const { log: reopened, records } = await session.restart(log)
+      expect(records).toEqual([commit('tx-1'), prepared('tx-2')])
+      expect(await reopened.load()).toEqual(records)
     })
 
     test('many concurrent appends load back in call order', async (session) => {

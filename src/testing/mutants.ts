@@ -1,4 +1,5 @@
 import { CoordinatorCore, type CoordinatorCoreOptions, type CoordinatorInput } from '../core/coordinator.js'
+import { invalidOption } from '../core/options.js'
 import { ParticipantCore, type ParticipantCoreOptions, type ParticipantInput } from '../core/participant.js'
 import type { CoordinatorCoreEvent, ParticipantCoreEvent, Ready } from '../core/ready.js'
 import type { LogRecord } from '../core/records.js'
@@ -87,6 +88,9 @@ export const MUTANTS: readonly MutantName[] = [
   'runtime-releases-out-of-order',
 ]
 
+/** Every {@link MutantName}: those of {@link MUTANTS}, and the two that break no invariant. */
+export const MUTANT_NAMES: readonly MutantName[] = [...MUTANTS, 'outcome-per-answer', 'ill-formed-vote']
+
 /** Makes the cores of a simulated cluster; `createCores(mutant)` selects a broken one. */
 export interface CoreFactory {
   /** Builds the coordinator core (real or mutant). */
@@ -100,6 +104,8 @@ export interface CoreFactory {
  * @param mutant - undefined for the real cores
  */
 export function createCores(mutant?: MutantName): CoreFactory {
+  if (mutant !== undefined && !MUTANT_NAMES.includes(mutant))
+    invalidOption('mutant', `one of ${MUTANT_NAMES.join(', ')}`, mutant)
   return {
     coordinator(options) {
       switch (mutant) {

@@ -1,4 +1,5 @@
 import type { Message } from '../core/messages.js'
+import { invalidOption } from '../core/options.js'
 import type { ResourceRequest } from '../core/ready.js'
 import type { NodeId, TransactionInfo, TxId, Vote } from '../core/types.js'
 import { Coordinator } from '../runtime/coordinator.js'
@@ -6,6 +7,7 @@ import type { Clock, Resource, Transport } from '../runtime/interfaces.js'
 import { Participant } from '../runtime/participant.js'
 import { seededRandom } from '../runtime/seeded-random.js'
 import { InvariantTracker, InvariantViolation, type Violation } from './invariants.js'
+import { checkSeed, seedStream } from './seed-streams.js'
 import { SimLog } from './sim-log.js'
 import { describeMessage, describeRecord, formatTrace } from './trace.js'
 
@@ -17,6 +19,12 @@ import { describeMessage, describeRecord, formatTrace } from './trace.js'
  *   that lied about an fsync), so a node may forget a decision it already acted on (S1/S4).
  */
 export type RuntimeSimulationMutant = 'log-acknowledges-before-sync' | 'log-loses-last-synced-record'
+
+/** Every {@link RuntimeSimulationMutant}. */
+export const RUNTIME_MUTANTS: readonly RuntimeSimulationMutant[] = [
+  'log-acknowledges-before-sync',
+  'log-loses-last-synced-record',
+]
 
 /** Options of {@link simulateRuntime}. */
 export interface RuntimeSimulationOptions {
@@ -169,7 +177,7 @@ export function formatRuntimeSimulationFailure(result: RuntimeSimulationResult, 
 
 /** Derives one of the independent random streams of a history from its seed. */
 function stream(seed: number, index: number): () => number {
-  return seededRandom((Math.imul(seed ^ 0x2545f491, 0x9e3779b1) + index * 0x632be5ab) | 0)
+  return seedStream(seed, 0x2545f491, index)
 }
 
 /** One life of a node, from its construction to its crash. */
@@ -267,7 +275,9 @@ class RuntimeSimulation {
 
   constructor(options: RuntimeSimulationOptions) {
     this.options = { ...options }
-    this.seed = options.seed
+    this.seed = checkSeed(options.seed)
+    if (options.mutant !== undefined && !RUNTIME_MUTANTS.includes(options.mutant))
+      invalidOption('mutant', `one of ${RUNTIME_MUTANTS.join(', ')}`, options.mutant)
     this.mutant = options.mutant
     const setup = stream(options.seed, 0)
     this.choose = stream(options.seed, 1)
@@ -276,12 +286,10 @@ class RuntimeSimulation {
     const between = (min: number, max: number) => min + Math.floor(setup() * (max - min + 1))
     const participantCount = options.participants ?? between(2, 3)
     const transactionCount = options.transactions ?? between(1, 5)
-    if (!Number.isSafeInteger(participantCount) || participantCount < 1) {
-      throw new RangeError(`Expected \`participants\` to be a positive integer, got ${participantCount}`)
-    }
-    if (!Number.isSafeInteger(transactionCount) || transactionCount < 0) {
-      throw new RangeError(`Expected \`transactions\` to be a non-negative integer, got ${transactionCount}`)
-    }
+    if (!Number.isSafeInteger(participantCount) || participantCount < 1)
+      invalidOption('participants', 'a positive integer', participantCount)
+    if (!Number.isSafeInteger(transactionCount) || transactionCount < 0)
+      invalidOption('transactions', 'a non-negative integer', transactionCount)
     this.participants = Array.from({ length: participantCount }, (_, i) => `p${i + 1}`)
     this.plan = Array.from({ length: transactionCount }, (_, i) => {
       const chosen = this.participants.filter(() => setup() < 0.6)

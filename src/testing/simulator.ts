@@ -1,9 +1,9 @@
 import type { NodeId } from '../core/types.js'
-import { seededRandom } from '../runtime/seeded-random.js'
 import { describeFaultMix, drawFaultMix, type FaultMix } from './fault-mix.js'
 import type { Violation } from './invariants.js'
 import type { MutantName } from './mutants.js'
 import type { ProbeName } from './probes.js'
+import { checkSeed, seedStream } from './seed-streams.js'
 import { type Replay, shrinkHistory } from './shrink.js'
 import { SimCluster } from './sim-cluster.js'
 import { SimLinks } from './sim-network.js'
@@ -46,7 +46,7 @@ export interface SimulationResult {
 
 /** Derives the seed of one of the independent random streams of a history from its seed. */
 function stream(seed: number, index: number): () => number {
-  return seededRandom((Math.imul(seed ^ 0x5bd1e995, 0x9e3779b1) + index * 0x632be5ab) | 0)
+  return seedStream(seed, 0x5bd1e995, index)
 }
 
 /** The cluster a fault mix describes. */
@@ -213,6 +213,7 @@ class Simulation {
     private readonly options: SimulationOptions,
     existing?: { readonly cluster: SimCluster; readonly mix: FaultMix },
   ) {
+    checkSeed(options.seed)
     this.mix = existing?.mix ?? { ...drawFaultMix(stream(options.seed, 1)), ...options.mix }
     this.random = stream(options.seed, 2)
     this.resourceRandom = stream(options.seed, 4)

@@ -1050,3 +1050,19 @@ describe('stateOf', () => {
     expect(core.stateOf(TX)).toBe(core.status(TX).state)
   })
 })
+
+describe('a core driven by a caller with a bug', () => {
+  test('an unknown input type, or recover() given no array, is INVALID_REQUEST', () => {
+    const core = new CoordinatorCore({ id: 'c', random: () => 0.5 })
+    expect(() => core.recover(undefined as never)).toThrow(
+      expect.objectContaining({ code: 'INVALID_REQUEST' }),
+    )
+    core.recover([])
+    expect(() => core.step({ type: 'commit-now' } as never)).toThrow(
+      expect.objectContaining({
+        code: 'INVALID_REQUEST',
+        message: expect.stringContaining('got "commit-now"'),
+      }),
+    )
+  })
+})

@@ -1675,3 +1675,20 @@ describe('aborts taken on a one-phase abort request for a transaction never seen
     expect(asked.messages).toMatchObject([{ type: 'abort', txId: 'other', to: 'peer' }])
   })
 })
+
+describe('a core driven by a caller with a bug', () => {
+  // Found by review: an unknown input blamed the library ("internal error"), recover(null) threw a TypeError.
+  test('an unknown input type, or recover() given no array, is INVALID_REQUEST', () => {
+    const core = new ParticipantCore({ id: 'p', random: () => 0.5 })
+    expect(() => core.recover(null as never)).toThrow(
+      expect.objectContaining({
+        code: 'INVALID_REQUEST',
+        message: expect.stringContaining('an array of log records'),
+      }),
+    )
+    core.recover([])
+    expect(() => core.step({ type: 'bogus' } as never)).toThrow(
+      expect.objectContaining({ code: 'INVALID_REQUEST', message: expect.stringContaining('got "bogus"') }),
+    )
+  })
+})

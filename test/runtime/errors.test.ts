@@ -180,6 +180,16 @@ describe('bad input and failures', () => {
     await cluster.close()
   })
 
+  it('a custom log whose load() resolves no array fails start() with INVALID_RECORD', async () => {
+    const net = new MemoryNetwork()
+    const log = { load: async () => null, append: async () => {} } as never
+    const coordinator = new Coordinator({ id: 'c', transport: net.connect('c'), log })
+    await expect(coordinator.start()).rejects.toMatchObject({
+      code: 'INVALID_RECORD',
+      message: 'Expected log.load() to resolve to an array of records, got null',
+    })
+  })
+
   // Found by review: the halted coordinator answered `committing` for a commit whose record never
   // reached its log (the transaction aborts everywhere after a restart): an operator reading it
   // could resolve the participants by hand the wrong way.

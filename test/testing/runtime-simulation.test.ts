@@ -110,6 +110,21 @@ describe('deterministic simulation of the runtime classes', () => {
     expect((await simulateRuntime({ seed: 4243 })).trace).not.toEqual(first.trace)
   })
 
+  it('every safe integer is its own history; anything else, or an unknown mutant, is refused', async () => {
+    const [low, high] = await Promise.all([
+      simulateRuntime({ seed: 1 }),
+      simulateRuntime({ seed: 2 ** 32 + 1 }),
+    ])
+    expect(high.trace).not.toEqual(low.trace)
+    await expect(simulateRuntime({ seed: Number.NaN })).rejects.toMatchObject({ code: 'INVALID_OPTIONS' })
+    await expect(simulateRuntime({ seed: 1, mutant: 'bogus' as never })).rejects.toMatchObject({
+      code: 'INVALID_OPTIONS',
+    })
+    await expect(simulateRuntime({ seed: 1, participants: 0 })).rejects.toMatchObject({
+      code: 'INVALID_OPTIONS',
+    })
+  })
+
   it('uses no real timer or macrotask', async () => {
     const names = ['setTimeout', 'setInterval', 'setImmediate'] as const
     const originals = names.map((name) => globalThis[name])

@@ -1,0 +1,49 @@
+/**
+ * The DurableLog conformance suite has teeth: run over deliberately broken logs
+ * (test/fixtures/broken-logs.teeth.ts, in a vitest process of its own), each fails the tests that
+ * name its defect.
+ */
+import { execFile } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { promisify } from 'node:util'
+import { expect, it } from 'vitest'
+
+const root = resolve(import.meta.dirname, '../..')
+
+it('the DurableLog conformance suite fails each broken log on the test that names its defect', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'twopc-teeth-'))
+  const output = join(dir, 'results.json')
+  try {
+    const vitest = join(root, 'node_modules', '.bin', 'vitest')
+    const args = [
+      'run',
+      '--config',
+      'test/fixtures/vitest.teeth.config.ts',
+      '--reporter=json',
+      `--outputFile=${output}`,
+    ]
+    // It must fail (exit 1): only the results tell whether it failed for the right reasons.
+    await promisify(execFile)(vitest, args, { cwd: root }).catch(() => undefined)
+    const results = JSON.parse(readFileSync(output, 'utf8')) as {
+      testResults: { assertionResults: { ancestorTitles: string[]; title: string; status: string }[] }[]
+    }
+    const failed = new Set<string>()
+    for (const file of results.testResults)
+      for (const test of file.assertionResults)
+        if (test.status === 'failed') failed.add(`${test.ancestorTitles.at(-1)} :: ${test.title}`)
+    const suite = (log: string) => `DurableLog conformance: ${log}`
+    expect(failed).toContain(
+      `${suite('second load() drops the first record')} :: load() called again returns the same records (a resource may read them before the node)`,
+    )
+    expect(failed).toContain(
+      `${suite('load() returns the records in reverse order')} :: many concurrent appends load back in call order`,
+    )
+    expect(failed).toContain(
+      `${suite('append() resolves without storing anything')} :: every record type loads back unchanged after a restart`,
+    )
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+}, 120_000)
