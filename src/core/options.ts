@@ -32,8 +32,9 @@ export interface CommonCoreOptions {
    */
   readonly rememberedTransactions?: number
   /**
-   * Source of randomness in [0, 1) for backoff jitter. Inject a seeded one for deterministic runs.
-   * @default Math.random (chosen by the runtime, never by the core)
+   * Source of randomness in [0, 1) for backoff jitter. Required by the cores, which never read
+   * `Math.random` themselves: pass `Math.random`, or a seeded one for deterministic runs. (The
+   * `Coordinator` and `Participant` runtimes pass `Math.random` when their own `random` is unset.)
    */
   readonly random: () => number
 }

@@ -7,10 +7,14 @@ export type TraceEntry =
 
 function label(message: Message): string {
   switch (message.type) {
-    case 'prepare':
-      return `prepare ${JSON.stringify(message.payload)}`
+    case 'prepare': {
+      // A probe (bound to no life yet) and a one-phase request, as the simulators' traces name them.
+      const kinds = [message.onePhase ? '1pc' : '', message.inc === 0 ? 'probe' : ''].filter(Boolean)
+      return `prepare${kinds.length > 0 ? `(${kinds.join(',')})` : ''} ${JSON.stringify(message.payload)}`
+    }
     case 'vote':
-      return `vote ${message.vote}`
+      // A refusal is a `no` that says "not for this life", not a vote against the transaction.
+      return message.refused === undefined ? `vote ${message.vote}` : 'vote refused'
     case 'ack':
       return message.heuristic === undefined ? 'ack' : `ack (heuristic ${message.heuristic})`
     default:
@@ -23,10 +27,31 @@ function mermaidSafe(text: string): string {
   return text.replace(/[;#]/g, ' ').replace(/\n/g, ' ')
 }
 
+/** Words Mermaid's sequence diagrams reserve, which a node id must not be written as. */
+const KEYWORDS = new Set(
+  'participant actor as note over left right of end loop alt else opt par and rect critical break box autonumber activate deactivate title links link create destroy'.split(
+    ' ',
+  ),
+)
+
+/** How a node is named in the diagram: its id when Mermaid can take it as is, else an alias. */
+function namer(): (node: string) => { readonly ref: string; readonly declaration: string } {
+  let aliases = 0
+  return (node) => {
+    if (/^[A-Za-z0-9_-]+$/.test(node) && !KEYWORDS.has(node.toLowerCase()))
+      return { ref: node, declaration: `participant ${node}` }
+    aliases += 1
+    const ref = `node${aliases}`
+    return { ref, declaration: `participant ${ref} as ${mermaidSafe(node).replace(/[,:<>+]/g, ' ')}` }
+  }
+}
+
 /**
  * Renders a recorded exchange as a Mermaid sequence diagram, so a person can see the rounds of a
  * transaction (or a simulator counterexample) instead of reading logs. Participants appear in the
- * order given, then in order of first appearance. Lost messages are drawn as crossed arrows.
+ * order given, then in order of first appearance; an id Mermaid cannot take as is (a space, `;`, a
+ * keyword such as `end`) is drawn through an alias. Lost messages are drawn as crossed arrows; a
+ * probe `prepare` (bound to no life yet) and a refusal are labelled as such.
  *
  * @example
  * ```ts
@@ -47,15 +72,18 @@ export function sequenceDiagram(entries: readonly TraceEntry[], nodes: readonly 
       see(entry.node)
     }
   }
-  const lines = ['sequenceDiagram', ...order.map((node) => `  participant ${node}`)]
+  const name = namer()
+  const names = new Map(order.map((node) => [node, name(node)]))
+  const ref = (node: string) => (names.get(node) as { readonly ref: string }).ref
+  const lines = ['sequenceDiagram', ...[...names.values()].map(({ declaration }) => `  ${declaration}`)]
   for (const entry of entries) {
     if (entry.kind === 'note') {
-      lines.push(`  Note over ${entry.node}: ${mermaidSafe(entry.text)}`)
+      lines.push(`  Note over ${ref(entry.node)}: ${mermaidSafe(entry.text)}`)
     } else {
       const { message } = entry
       const arrow = entry.lost ? '-x' : '->>'
       lines.push(
-        `  ${message.from}${arrow}${message.to}: ${mermaidSafe(`${message.txId} ${label(message)}`)}`,
+        `  ${ref(message.from)}${arrow}${ref(message.to)}: ${mermaidSafe(`${message.txId} ${label(message)}`)}`,
       )
     }
   }

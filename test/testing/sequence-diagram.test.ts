@@ -31,10 +31,45 @@ describe('sequenceDiagram', () => {
       '  participant c',
       '  participant p',
       '  participant q',
-      '  c->>p: t1 prepare {"x":1}',
+      '  c->>p: t1 prepare(1pc) {"x":1}',
       '  p-xc: t1 vote yes',
       '  Note over c: crash  restart  2',
       '  q->>c: t1 ack (heuristic abort)',
+    ])
+  })
+  // Found by review: a refusal read as `vote no` and a probe as a plain prepare, so the demo's diagram
+  // showed every bank voting no on a transaction that then committed; and ids were written as is.
+  it('labels probes and refusals, and draws ids Mermaid cannot take through aliases', () => {
+    const diagram = sequenceDiagram([
+      {
+        kind: 'message',
+        message: message({
+          type: 'prepare',
+          from: 'coord',
+          to: 'bank a',
+          payload: 1,
+          participants: ['bank a'],
+          onePhase: false,
+          inc: 0,
+        }),
+      },
+      {
+        kind: 'message',
+        message: message({ type: 'vote', from: 'bank a', to: 'coord', vote: 'no', refused: 0 }),
+      },
+      { kind: 'note', node: 'end', text: 'crash' },
+      { kind: 'message', message: message({ type: 'commit', from: 'coord', to: 'bank-b;x' }) },
+    ])
+    expect(diagram.split('\n')).toEqual([
+      'sequenceDiagram',
+      '  participant coord',
+      '  participant node1 as bank a',
+      '  participant node2 as end',
+      '  participant node3 as bank-b x',
+      '  coord->>node1: t1 prepare(probe) 1',
+      '  node1->>coord: t1 vote refused',
+      '  Note over node2: crash',
+      '  coord->>node3: t1 commit',
     ])
   })
 })
