@@ -10,6 +10,7 @@ import {
   type ResolvedCommonOptions,
   validateCommonOptions,
 } from './options.js'
+import { frozenPayloads, isDeepFrozen } from './payload.js'
 import {
   type CoordinatorCoreEvent,
   type DropReason,
@@ -293,8 +294,16 @@ export class CoordinatorCore {
     }
   }
 
-  private begin(ready: Builder, txId: TxId, participants: ReadonlyMap<NodeId, Json>): void {
-    this.checkBegin(txId, participants)
+  private begin(ready: Builder, txId: TxId, given: ReadonlyMap<NodeId, Json>): void {
+    this.checkBegin(txId, given)
+    // The payload rule, for a caller driving the core from its own loop (found by review: a BigInt
+    // or NaN made prepares its own parseMessage refused). Coordinator.commit() has applied it
+    // already: payloads it deep-froze are not walked again (a scalar is: it carries no mark).
+    const participants = [...given.values()].every(
+      (payload) => typeof payload === 'object' && isDeepFrozen(payload),
+    )
+      ? given
+      : frozenPayloads(Object.fromEntries(given), { txId, coordinator: this.id })
     if (this.transactions.size >= this.options.maxInFlightTransactions) {
       throw new TwopcError(
         'TOO_MANY_TRANSACTIONS',

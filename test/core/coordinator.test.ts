@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest'
 import { CoordinatorCore } from '../../src/core/coordinator.js'
-import type { Message } from '../../src/core/messages.js'
+import { type Message, parseMessage } from '../../src/core/messages.js'
 import type { DropReason } from '../../src/core/ready.js'
 import type { Json, NodeId } from '../../src/core/types.js'
 import {
@@ -1064,5 +1064,31 @@ describe('a core driven by a caller with a bug', () => {
         message: expect.stringContaining('got "commit-now"'),
       }),
     )
+  })
+})
+
+describe('begin applies the payload rule to what a caller of the core passes', () => {
+  // Found by review: the core took any payload, and built prepares its own parseMessage refused.
+  test.each([
+    ['a BigInt', { amount: 10n }, '$.amount'],
+    ['NaN', { ratio: Number.NaN }, '$.ratio'],
+    ['undefined', undefined, '$'],
+  ])('%s is INVALID_REQUEST naming the path, and the transaction is not begun', (_, payload, path) => {
+    const core = new CoordinatorCore({ id: 'c', random: () => 0.5 })
+    core.recover([])
+    const begin = (p: unknown) =>
+      core.step({
+        type: 'begin',
+        txId: 't',
+        participants: new Map([
+          ['a', p as never],
+          ['b', 1],
+        ]),
+      })
+    expect(() => begin(payload)).toThrow(
+      expect.objectContaining({ code: 'INVALID_REQUEST', message: expect.stringContaining(`at ${path}`) }),
+    )
+    const ready = begin({ amount: 10 })
+    expect(ready.messages.map((message) => parseMessage(message))).toHaveLength(2)
   })
 })
