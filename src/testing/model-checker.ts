@@ -1,3 +1,4 @@
+import { invalidOption } from '../core/options.js'
 import type { TimerKind } from '../core/ready.js'
 import type { NodeId, Vote } from '../core/types.js'
 import { fingerprint } from './canonical.js'
@@ -258,6 +259,7 @@ function isFault(action: SimAction): boolean {
  * the invariant's ghost state and the budgets left — minimised over participant permutations.
  */
 export function checkModel(config: ModelCheckerConfig): ModelCheckerResult {
+  checkConfig(config)
   const started = Date.now()
   const participants = Array.from({ length: config.participants }, (_, i) => `p${i + 1}`)
   const votes = config.votes ?? ['yes', 'no']
@@ -651,3 +653,35 @@ export function formatModelCheckerResult(result: ModelCheckerResult): string {
   }
   return lines.join('\n')
 }
+
+/**
+ * Refuses a configuration that cannot mean what it says (found by review: `votes: []` reported a
+ * false L1 violation, a transaction naming a participant that does not exist threw a plain Error).
+ * @throws TwopcError `INVALID_OPTIONS`
+ */
+function checkConfig(config: ModelCheckerConfig): void {
+  const count = (name: string, value: unknown, min: number) => {
+    if (value !== undefined && !(Number.isSafeInteger(value) && (value as number) >= min))
+      invalidOption(name, `an integer of at least ${min}`, value)
+  }
+  count('participants', config.participants, 1)
+  count('crashes', config.crashes, 0)
+  count('manualResolutions', config.manualResolutions, 0)
+  count('lateTimers', config.lateTimers, 0)
+  count('forgeries', config.forgeries, 0)
+  count('rememberedTransactions', config.rememberedTransactions, 1)
+  if (
+    config.votes !== undefined &&
+    (config.votes.length === 0 || !config.votes.every((vote) => VOTES.includes(vote)))
+  )
+    invalidOption('votes', `a non-empty list of ${VOTES.join(', ')}`, config.votes)
+  for (const members of config.transactions ?? []) {
+    if (
+      members.length === 0 ||
+      !members.every((n) => Number.isSafeInteger(n) && n >= 1 && n <= config.participants)
+    )
+      invalidOption('transactions', `lists of participant numbers from 1 to ${config.participants}`, members)
+  }
+}
+
+const VOTES: readonly Vote[] = ['yes', 'no', 'read-only']

@@ -24,6 +24,16 @@ describe('exhaustive model checking of the real cores', () => {
     120_000,
   )
 
+  it.each([
+    ['no votes', { votes: [] }, '`votes`'],
+    ['a negative crash budget', { crashes: -1 }, '`crashes`'],
+    ['a transaction naming a participant that does not exist', { transactions: [[5]] }, '`transactions`'],
+  ])('refuses a configuration with %s (INVALID_OPTIONS)', (_, change, option) => {
+    expect(() => checkModel({ name: 'bad', participants: 1, crashes: 0, ...change })).toThrow(
+      expect.objectContaining({ code: 'INVALID_OPTIONS', message: expect.stringContaining(option) }),
+    )
+  })
+
   it('reports a log that grows with every question, and calls the exploration incomplete', () => {
     // The bug it found in the real core, as a mutant: an abort forced again at every answer.
     const config = { name: 'outcome per answer', participants: 2, crashes: 0 }
