@@ -204,6 +204,7 @@ export class CoordinatorCore {
     if (!this.recovered) {
       throw new TwopcError('INVALID_REQUEST', 'recover() must be called once, before any step()')
     }
+    if (typeof input !== 'object' || input === null) unknownInput(input, INPUT_TYPES)
     const ready: Builder = new ReadyBuilder()
     switch (input.type) {
       case 'begin':
@@ -219,7 +220,7 @@ export class CoordinatorCore {
         this.cancel(ready, input.txId)
         break
       default:
-        unknownInput(input, ['begin', 'message', 'timer', 'cancel'])
+        unknownInput(input, INPUT_TYPES)
     }
     return ready.build()
   }
@@ -294,16 +295,18 @@ export class CoordinatorCore {
     }
   }
 
+  /** `given` through the payload rule, in the order given (integer-like ids stay where they were). */
+  private checkedPayloads(txId: TxId, given: ReadonlyMap<NodeId, Json>): ReadonlyMap<NodeId, Json> {
+    const checked = frozenPayloads(Object.fromEntries(given), { txId, coordinator: this.id })
+    return new Map([...given.keys()].map((id) => [id, checked.get(id) as Json]))
+  }
+
   private begin(ready: Builder, txId: TxId, given: ReadonlyMap<NodeId, Json>): void {
     this.checkBegin(txId, given)
     // The payload rule, for a caller driving the core from its own loop (found by review: a BigInt
     // or NaN made prepares its own parseMessage refused). Coordinator.commit() has applied it
-    // already: payloads it deep-froze are not walked again (a scalar is: it carries no mark).
-    const participants = [...given.values()].every(
-      (payload) => typeof payload === 'object' && isDeepFrozen(payload),
-    )
-      ? given
-      : frozenPayloads(Object.fromEntries(given), { txId, coordinator: this.id })
+    // already: payloads it deep-froze, and plain scalars, are not walked again.
+    const participants = [...given.values()].every(vouched) ? given : this.checkedPayloads(txId, given)
     if (this.transactions.size >= this.options.maxInFlightTransactions) {
       throw new TwopcError(
         'TOO_MANY_TRANSACTIONS',
@@ -687,3 +690,16 @@ function yesVoters(slots: ReadonlyMap<NodeId, Slot>): NodeId[] {
   for (const [id, { vote }] of slots) if (vote === 'yes') yes.push(id)
   return yes
 }
+
+/**
+ * Whether a payload needs no walk in `begin`: one `commit()` deep-froze, or a JSON scalar (a string
+ * is not measured here: one over the size limit makes a prepare the transport refuses at once).
+ */
+function vouched(payload: Json): boolean {
+  if (payload === null || typeof payload === 'boolean' || typeof payload === 'string') return true
+  if (typeof payload === 'number') return Number.isFinite(payload)
+  return typeof payload === 'object' && isDeepFrozen(payload)
+}
+
+/** The `type`s of the inputs `step` takes. */
+const INPUT_TYPES: readonly string[] = ['begin', 'message', 'timer', 'cancel']

@@ -360,6 +360,7 @@ export class ParticipantCore {
     if (!this.recovered) {
       throw new TwopcError('INVALID_REQUEST', 'recover() must be called once, before any step()')
     }
+    if (typeof input !== 'object' || input === null) unknownInput(input, INPUT_TYPES)
     const ready: Builder = new ReadyBuilder()
     switch (input.type) {
       case 'message':
@@ -378,7 +379,7 @@ export class ParticipantCore {
         this.resolveManually(ready, input.txId, input.decision, input.reason)
         break
       default:
-        unknownInput(input, ['message', 'timer', 'prepare-result', 'applied', 'resolve-manually'])
+        unknownInput(input, INPUT_TYPES)
     }
     return ready.build()
   }
@@ -929,3 +930,6 @@ function isAfter(order: Order, other: Order | undefined): boolean {
   if (other === undefined) return true
   return order.epoch > other.epoch || (order.epoch === other.epoch && order.seq > other.seq)
 }
+
+/** The `type`s of the inputs `step` takes. */
+const INPUT_TYPES: readonly string[] = ['message', 'timer', 'prepare-result', 'applied', 'resolve-manually']

@@ -670,17 +670,30 @@ function checkConfig(config: ModelCheckerConfig): void {
   count('lateTimers', config.lateTimers, 0)
   count('forgeries', config.forgeries, 0)
   count('rememberedTransactions', config.rememberedTransactions, 1)
+  count('maxPendingReadys', config.maxPendingReadys, 1)
+  count('maxStates', config.maxStates, 1)
+  count('maxRecordsPerNode', config.maxRecordsPerNode, 1)
+  const oneOf = (name: string, value: unknown, allowed: readonly string[]) => {
+    if (value !== undefined && !allowed.includes(value as string))
+      invalidOption(name, `one of ${allowed.join(', ')}`, value)
+  }
+  oneOf('crashTargets', config.crashTargets, ['any', 'coordinator', 'participants'])
+  oneOf('network', config.network, ['datagram', 'connection'])
+  if (config.transactions !== undefined && config.transactions.length === 0)
+    invalidOption('transactions', 'at least one transaction', config.transactions)
   if (
     config.votes !== undefined &&
     (config.votes.length === 0 || !config.votes.every((vote) => VOTES.includes(vote)))
   )
     invalidOption('votes', `a non-empty list of ${VOTES.join(', ')}`, config.votes)
   for (const members of config.transactions ?? []) {
-    if (
-      members.length === 0 ||
-      !members.every((n) => Number.isSafeInteger(n) && n >= 1 && n <= config.participants)
-    )
-      invalidOption('transactions', `lists of participant numbers from 1 to ${config.participants}`, members)
+    const valid = members.every((n) => Number.isSafeInteger(n) && n >= 1 && n <= config.participants)
+    if (members.length === 0 || !valid || new Set(members).size !== members.length)
+      invalidOption(
+        'transactions',
+        `lists of distinct participant numbers from 1 to ${config.participants}`,
+        members,
+      )
   }
 }
 

@@ -29,21 +29,44 @@ function mermaidSafe(text: string): string {
 
 /** Words Mermaid's sequence diagrams reserve, which a node id must not be written as. */
 const KEYWORDS = new Set(
-  'participant actor as note over left right of end loop alt else opt par and rect critical break box autonumber activate deactivate title links link create destroy'.split(
-    ' ',
-  ),
+  [
+    'participant actor as note over left right of end loop alt else opt option par par_over and rect',
+    'critical break box autonumber activate deactivate title links link create destroy accTitle',
+    'accDescr sequenceDiagram properties details',
+  ]
+    .join(' ')
+    .toLowerCase()
+    .split(' '),
 )
 
-/** How a node is named in the diagram: its id when Mermaid can take it as is, else an alias. */
-function namer(): (node: string) => { readonly ref: string; readonly declaration: string } {
-  let aliases = 0
-  return (node) => {
-    if (/^[A-Za-z0-9_-]+$/.test(node) && !KEYWORDS.has(node.toLowerCase()))
-      return { ref: node, declaration: `participant ${node}` }
-    aliases += 1
-    const ref = `node${aliases}`
-    return { ref, declaration: `participant ${ref} as ${mermaidSafe(node).replace(/[,:<>+]/g, ' ')}` }
+/** An id Mermaid takes as is: word characters joined by single hyphens, none starting `-x` (an arrow). */
+const PLAIN_ID = /^[A-Za-z0-9_]+(?:-(?![xX])[A-Za-z0-9_]+)*$/
+
+/** How each node is named in the diagram: its id when Mermaid can take it as is, else an alias. */
+function names(
+  nodes: readonly string[],
+): Map<string, { readonly ref: string; readonly declaration: string }> {
+  const plain = (node: string) => PLAIN_ID.test(node) && !KEYWORDS.has(node.toLowerCase())
+  const taken = new Set(nodes.filter(plain))
+  let next = 0
+  const alias = () => {
+    do next += 1
+    while (taken.has(`node${next}`))
+    return `node${next}`
   }
+  return new Map(
+    nodes.map((node) => {
+      if (plain(node)) return [node, { ref: node, declaration: `participant ${node}` }]
+      const ref = alias()
+      const shown = mermaidSafe(node)
+        .replace(/[,:<>+]/g, ' ')
+        .trim()
+      return [
+        node,
+        { ref, declaration: shown === '' ? `participant ${ref}` : `participant ${ref} as ${shown}` },
+      ]
+    }),
+  )
 }
 
 /**
@@ -72,10 +95,9 @@ export function sequenceDiagram(entries: readonly TraceEntry[], nodes: readonly 
       see(entry.node)
     }
   }
-  const name = namer()
-  const names = new Map(order.map((node) => [node, name(node)]))
-  const ref = (node: string) => (names.get(node) as { readonly ref: string }).ref
-  const lines = ['sequenceDiagram', ...[...names.values()].map(({ declaration }) => `  ${declaration}`)]
+  const named = names(order)
+  const ref = (node: string) => (named.get(node) as { readonly ref: string }).ref
+  const lines = ['sequenceDiagram', ...[...named.values()].map(({ declaration }) => `  ${declaration}`)]
   for (const entry of entries) {
     if (entry.kind === 'note') {
       lines.push(`  Note over ${ref(entry.node)}: ${mermaidSafe(entry.text)}`)

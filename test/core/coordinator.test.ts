@@ -1058,6 +1058,7 @@ describe('a core driven by a caller with a bug', () => {
       expect.objectContaining({ code: 'INVALID_REQUEST' }),
     )
     core.recover([])
+    expect(() => core.step(null as never)).toThrow(expect.objectContaining({ code: 'INVALID_REQUEST' }))
     expect(() => core.step({ type: 'commit-now' } as never)).toThrow(
       expect.objectContaining({
         code: 'INVALID_REQUEST',
@@ -1091,4 +1092,19 @@ describe('begin applies the payload rule to what a caller of the core passes', (
     const ready = begin({ amount: 10 })
     expect(ready.messages.map((message) => parseMessage(message))).toHaveLength(2)
   })
+})
+
+test('begin keeps the participants in the order given when it checks their payloads', () => {
+  // Found by review: the check went through an object, which puts integer-like keys first.
+  const core = new CoordinatorCore({ id: 'c', random: () => 0.5 })
+  core.recover([])
+  const ready = core.step({
+    type: 'begin',
+    txId: 't',
+    participants: new Map<string, Json>([
+      ['b', { x: 1 }],
+      ['2', 1],
+    ]),
+  })
+  expect(ready.messages.map((message) => message.to)).toEqual(['b', '2'])
 })

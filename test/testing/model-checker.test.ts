@@ -28,6 +28,14 @@ describe('exhaustive model checking of the real cores', () => {
     ['no votes', { votes: [] }, '`votes`'],
     ['a negative crash budget', { crashes: -1 }, '`crashes`'],
     ['a transaction naming a participant that does not exist', { transactions: [[5]] }, '`transactions`'],
+    [
+      'a participant named twice in a transaction',
+      { participants: 2, transactions: [[1, 1]] },
+      '`transactions`',
+    ],
+    ['no transactions', { transactions: [] }, '`transactions`'],
+    ['no room for pending Readys', { maxPendingReadys: 0 }, '`maxPendingReadys`'],
+    ['an unknown network', { network: 'bogus' as never }, '`network`'],
   ])('refuses a configuration with %s (INVALID_OPTIONS)', (_, change, option) => {
     expect(() => checkModel({ name: 'bad', participants: 1, crashes: 0, ...change })).toThrow(
       expect.objectContaining({ code: 'INVALID_OPTIONS', message: expect.stringContaining(option) }),

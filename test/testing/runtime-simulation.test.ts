@@ -110,7 +110,7 @@ describe('deterministic simulation of the runtime classes', () => {
     expect((await simulateRuntime({ seed: 4243 })).trace).not.toEqual(first.trace)
   })
 
-  it('every safe integer is its own history; anything else, or an unknown mutant, is refused', async () => {
+  it('a seed past 2³² does not replay a small one; a seed that is no safe integer, or an unknown mutant, is refused', async () => {
     const [low, high] = await Promise.all([
       simulateRuntime({ seed: 1 }),
       simulateRuntime({ seed: 2 ** 32 + 1 }),

@@ -72,4 +72,18 @@ describe('sequenceDiagram', () => {
       '  coord->>node3: t1 commit',
     ])
   })
+
+  it('never gives an alias a real id, and aliases ids Mermaid would read as an arrow', () => {
+    const diagram = sequenceDiagram([
+      { kind: 'message', message: message({ type: 'commit', from: 'a b', to: 'node1' }) },
+      { kind: 'message', message: message({ type: 'commit', from: 'bank-x', to: ';' }) },
+    ])
+    expect(diagram.split('\n').slice(0, 5)).toEqual([
+      'sequenceDiagram',
+      '  participant node2 as a b',
+      '  participant node1',
+      '  participant node3 as bank-x',
+      '  participant node4',
+    ])
+  })
 })
