@@ -45,7 +45,7 @@ export async function run(args: readonly string[], output: Output): Promise<numb
     const message = (error as Error).message
     // A length over the bound may be a valid record of a log written with a larger maxRecordBytes.
     const hint = message.includes('more than maxRecordBytes')
-      ? `twopc: inspect took maxRecordBytes to be ${parsed.maxRecordBytes}; if the log was written with a larger one, pass it: --max-record-bytes N\n`
+      ? `twopc: inspect took maxRecordBytes to be ${parsed.maxRecordBytes}; if this is a twopc log written with a larger one, pass it: --max-record-bytes N (if not, check the path)\n`
       : ''
     output.err(`twopc: ${message}\n${hint}`)
     return EXIT.unreadable

@@ -100,7 +100,7 @@ describe('twopc command line', () => {
     expect(refused.code).toBe(EXIT.unreadable)
     expect(refused.stderr).toContain(`corrupted at byte offset ${valid}: the frame declares 33554432 bytes`)
     expect(refused.stderr).toContain(
-      'if the log was written with a larger one, pass it: --max-record-bytes N',
+      'written with a larger one, pass it: --max-record-bytes N (if not, check the path)',
     )
     const raised = await twopc('inspect', path, '--max-record-bytes', String(64 * 1024 * 1024))
     expect(raised.code).toBe(EXIT.ok)
