@@ -193,10 +193,9 @@ const OPEN_BRACE = 0x7b
  * (a `path` naming another file) and must not be cut to nothing as a "torn tail".
  */
 function checkFirstFrameStart(view: Buffer, path: string, maxPayloadBytes: number): void {
-  const declared = view.length >= 4 ? view.readUInt32LE(0) : undefined
   const begins =
     view.length > FRAME_HEADER_BYTES &&
-    (declared as number) <= maxPayloadBytes &&
+    view.readUInt32LE(0) <= maxPayloadBytes &&
     view[FRAME_HEADER_BYTES] === OPEN_BRACE
   if (!begins) {
     throw corrupted(

@@ -4,6 +4,7 @@ import { TwopcError } from '../core/errors.js'
 import { invalidOption, positiveDuration } from '../core/options.js'
 import type { LogRecord } from '../core/records.js'
 import type { TransactionInfo, TxId, Vote } from '../core/types.js'
+import { VOTES } from '../core/validate.js'
 import type { Resource } from '../runtime/interfaces.js'
 import { PostgresResourceError, startFailure } from './postgres-errors.js'
 import { encodeGid, validatePrefix } from './postgres-gid.js'
@@ -62,7 +63,6 @@ export interface PostgresResourceOptions {
   readonly statementTimeoutMs?: number
 }
 
-const VOTES: readonly unknown[] = ['yes', 'no', 'read-only']
 /** SQLSTATE undefined_object: `COMMIT PREPARED` / `ROLLBACK PREPARED` of a gid that is not prepared. */
 const UNDEFINED_OBJECT = '42704'
 
@@ -245,7 +245,7 @@ export class PostgresResource implements Resource {
       await client.query(`BEGIN; SET LOCAL statement_timeout = ${this.statementTimeoutMs}`)
       try {
         const vote = (await this.work(client, tx)) ?? 'yes'
-        if (!VOTES.includes(vote)) {
+        if (!VOTES.includes(vote as Vote)) {
           throw new TwopcError(
             'INVALID_REQUEST',
             `work returned ${String(vote)}, expected 'yes', 'no', 'read-only' or nothing`,

@@ -1,6 +1,6 @@
 import { unreachable } from './errors.js'
 import type { Decision, Json, NodeId, TxId, Vote } from './types.js'
-import { asFields, FieldReader, isSealedMessage } from './validate.js'
+import { asFields, FieldReader, isSealedMessage, VOTES } from './validate.js'
 
 /**
  * Wire format version carried by every message as `v`. Version 2 binds every `prepare` to one life
@@ -137,7 +137,6 @@ export const MESSAGE_TYPES: readonly MessageType[] = [
   'decision-request',
 ]
 
-const VOTES: readonly Vote[] = ['yes', 'no', 'read-only']
 const DECISIONS: readonly Decision[] = ['commit', 'abort']
 
 /**

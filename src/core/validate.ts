@@ -8,7 +8,7 @@ import {
   privateMark,
 } from './payload.js'
 import type { LogRecord } from './records.js'
-import { MAX_ID_LENGTH, MAX_PARTICIPANTS, type NodeId } from './types.js'
+import { MAX_ID_LENGTH, MAX_PARTICIPANTS, type NodeId, type Vote } from './types.js'
 
 /** A plain object (not null, not an array), read field by field by the parsers. */
 export type Fields = Record<string, unknown>
@@ -48,6 +48,9 @@ export function isId(value: unknown): value is string {
 export function isTxId(value: unknown): value is string {
   return isId(value) && !value.startsWith('~')
 }
+
+/** Every vote a participant can cast, in protocol order. */
+export const VOTES: readonly Vote[] = ['yes', 'no', 'read-only']
 
 /**
  * Throws for a step input of a type the core does not know (a caller's bug when driving a core

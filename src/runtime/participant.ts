@@ -5,6 +5,7 @@ import { positiveDuration } from '../core/options.js'
 import { type InDoubtTransaction, ParticipantCore, type ParticipantCoreOptions } from '../core/participant.js'
 import type { ParticipantCoreEvent, ResourceRequest } from '../core/ready.js'
 import type { Decision, NodeId, TxId, Vote } from '../core/types.js'
+import { VOTES } from '../core/validate.js'
 import type { Resource } from './interfaces.js'
 import { type InvalidMessageEvent, NodeRuntime, type SendFailedEvent } from './node-runtime.js'
 import { type EdgeOptions, type EventMap, resolveEdges, validateResource } from './options.js'
@@ -59,8 +60,6 @@ export interface InDoubtEntry extends InDoubtTransaction {
   readonly ageMs: number
 }
 
-const VOTES: readonly unknown[] = ['yes', 'no', 'read-only']
-
 /** The deadline kind of an asynchronous `resource.prepare` (`resourcePrepareTimeoutMs`). */
 const RESOURCE_PREPARE = 'resource-prepare'
 
@@ -98,8 +97,6 @@ export class Participant extends EventEmitter<ParticipantEvents> {
   private readonly clock: Required<EdgeOptions>['clock']
   private readonly resourcePrepareTimeoutMs: number
   private readonly retry: { readonly minTimeout: number; readonly maxTimeout: number }
-  /** Set by close(): no retry loop starts after it. */
-  private closed = false
   /**
    * The phase-2 retry loops in progress, each with its own signal, which close() aborts. (One signal
    * shared by every loop gathered a listener per loop, and Node warns of a leak past ten: found by
@@ -212,7 +209,6 @@ export class Participant extends EventEmitter<ParticipantEvents> {
 
   /** Stops the node and any phase-2 retries in progress. Durable state stays in the log. */
   async close(): Promise<void> {
-    this.closed = true
     for (const loop of this.retrying) loop.abort()
     await this.runtime.close()
   }
@@ -248,7 +244,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
       return this.voted(tx.txId, this.checkVote(tx.txId, first))
     }
     if (operation === 'prepare') return this.awaitVote(tx.txId, first)
-    if (this.closed) return // the log re-applies the outcome at the next start
+    if (this.runtime.lifecycle === 'closed') return // the log re-applies the outcome at the next start
     const loop = new AbortController()
     this.retrying.add(loop)
     pRetry(
@@ -287,7 +283,7 @@ export class Participant extends EventEmitter<ParticipantEvents> {
 
   /** A vote the resource gave, or `no` (reported) if it is not one. */
   private checkVote(txId: TxId, vote: unknown): Vote {
-    if (VOTES.includes(vote)) return vote as Vote
+    if (VOTES.includes(vote as Vote)) return vote as Vote
     const error = new Error(`resource.prepare returned ${String(vote)}, expected 'yes', 'no' or 'read-only'`)
     this.reportResourceError(txId, 'prepare', error)
     return 'no'

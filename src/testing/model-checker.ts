@@ -1,6 +1,7 @@
 import { invalidOption } from '../core/options.js'
 import type { TimerKind } from '../core/ready.js'
 import type { NodeId, Vote } from '../core/types.js'
+import { VOTES } from '../core/validate.js'
 import { fingerprint } from './canonical.js'
 import type { Violation } from './invariants.js'
 import type { MutantName } from './mutants.js'
@@ -696,5 +697,3 @@ function checkConfig(config: ModelCheckerConfig): void {
       )
   }
 }
-
-const VOTES: readonly Vote[] = ['yes', 'no', 'read-only']
